@@ -1,0 +1,240 @@
+"""Models: a recurrent core (``rnn`` or ``lstm``) plus a linear head, as plain functions.
+
+    out = h_s W_head^T + b_head       at each answer step s (the task's last step)
+
+Shapes, batch-major in this public API: x (B, T, D), h (B, T, H),
+out (B, S, K) for S answer steps and K outputs.
+
+Parameters are a flat ``dict[str, np.ndarray]`` with PyTorch's names and shapes
+(G = 1 for the RNN, 4 for the LSTM with gate order i, f, g, o)::
+
+    weight_ih (G*H, D)   weight_hh (G*H, H)   bias_ih (G*H,)   bias_hh (G*H,)
+    head.weight (K, H)   head.bias (K,)
+
+so ``torch.nn.RNN`` / ``torch.nn.LSTM`` (batch_first=True) plus a
+``torch.nn.Linear`` loaded with them compute the same numbers. Which core a
+dict belongs to is read from its shapes (weight_hh has 4H rows for the LSTM).
+
+Initialisers (``ModelSpec``; each is recorded with every run):
+
+- ``init="uniform"``: PyTorch's default, every weight and bias
+  U(-1/sqrt(H), 1/sqrt(H)); the head like ``torch.nn.Linear``.
+- ``init="auto"`` (default): "uniform" when ``recurrent_scale`` is 1, else
+  "orthogonal", so that a recurrent scale s means spectral radius s (with
+  PyTorch's uniform init, 3x its W_hh has radius ~1.7, not 3, and the tanh
+  RNN saturates instead of exploding). The resolved name is what is recorded.
+- ``init="orthogonal"``: each H x H block of weight_hh a random orthogonal
+  matrix (Saxe et al. 2014), so with ``recurrent_scale`` s its singular values
+  are all exactly s.
+- ``init="identity"``: each block of weight_hh the identity and recurrent
+  biases zero: the IRNN of Le et al. (2015), meant for ``activation="relu"``.
+- ``recurrent_scale`` multiplies weight_hh after the init above.
+- LSTM ``forget_bias`` (default 3.0): bias_ih of the forget gate is set to it
+  and bias_hh's to 0. Why 3: the cell-state gradient through k steps is the
+  product of the forget gates, sigmoid(3)^k ~ 0.953^k, which keeps ~9% after
+  50 steps; PyTorch's default (bias ~0, gates ~0.5) leaves 0.5^50 ~ 1e-15,
+  and Jozefowicz et al. (2015)'s bias 1 gives 0.73^50 ~ 1e-7. With bias 3 the
+  LSTM starts as the "conveyor belt" of the article and learns the gap-50
+  tasks in seconds; ``forget_bias=0`` shows the closed-gate LSTM vanishing.
+- LSTM ``chrono`` T_max (Tallec & Ollivier 2018): forget bias log(U(1, T_max - 1))
+  per unit and input bias its negative; overrides ``forget_bias``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from lstm_cli import lstm, rnn
+from lstm_cli.errors import BadInput
+
+KINDS = ("rnn", "lstm")
+INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSpec
+DTYPES = ("float64", "float32")
+DEFAULT_FORGET_BIAS = 3.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build a model, besides the task's input and output sizes."""
+
+    kind: str = "lstm"  # "rnn" or "lstm"
+    hidden: int = 32  # H
+    activation: str = "tanh"  # RNN only: "tanh" or "relu"
+    init: str = "auto"  # weight_hh: "uniform" (PyTorch), "orthogonal", "identity"; see resolve
+    recurrent_scale: float = 1.0  # multiplies weight_hh
+    forget_bias: float = DEFAULT_FORGET_BIAS  # LSTM only
+    chrono: float | None = None  # LSTM only: chrono init's T_max, overrides forget_bias
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise BadInput(f"unknown model {self.kind!r}; choose one of: {', '.join(KINDS)}")
+        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
+            raise BadInput(f"hidden must be a positive integer, got {self.hidden!r}")
+        if self.activation not in rnn.ACTIVATIONS:
+            raise BadInput(f"unknown activation {self.activation!r}; choose one of: {', '.join(rnn.ACTIVATIONS)}")
+        if self.kind == "lstm" and self.activation != "tanh":
+            raise BadInput("activation applies to the rnn only (the LSTM's are fixed)")
+        if self.init == "auto":
+            # a recurrent scale is only a spectral radius for an orthogonal matrix
+            object.__setattr__(self, "init", "uniform" if self.recurrent_scale == 1 else "orthogonal")
+        if self.init not in INITS:
+            raise BadInput(f"unknown init {self.init!r}; choose one of: {', '.join(INITS)}")
+        for name in ("recurrent_scale", "forget_bias"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise BadInput(f"{name} must be a finite number, got {value!r}")
+        if self.chrono is not None and (isinstance(self.chrono, bool) or not isinstance(self.chrono, (int, float))
+                                        or not self.chrono > 2):
+            raise BadInput(f"chrono (T_max) must be a number > 2, got {self.chrono!r}")
+        if self.dtype not in DTYPES:
+            raise BadInput(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}")
+
+    def describe(self) -> dict:
+        """The settings that matter for this kind of model (for tables and records)."""
+        d = {"kind": self.kind, "hidden": self.hidden, "init": self.init,
+             "recurrent_scale": self.recurrent_scale, "dtype": self.dtype}
+        if self.kind == "rnn":
+            d["activation"] = self.activation
+        elif self.chrono is not None:
+            d["chrono"] = self.chrono
+        else:
+            d["forget_bias"] = self.forget_bias
+        return d
+
+    def label(self) -> str:
+        """A short name: the kind plus every setting that differs from the defaults."""
+        default = ModelSpec(kind=self.kind, recurrent_scale=self.recurrent_scale)
+        parts = [f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+                 for key, value in self.describe().items()
+                 if key != "kind" and (key == "recurrent_scale" or value != getattr(default, key))
+                 and not (key == "recurrent_scale" and value == 1)]
+        return self.kind + (":" + ",".join(parts) if parts else "")
+
+
+_FIELD_TYPES = {"hidden": int, "activation": str, "init": str, "recurrent_scale": float,
+                "forget_bias": float, "chrono": float, "dtype": str}
+
+
+def parse_model(text: str, **defaults) -> ModelSpec:
+    """Parse ``kind[:key=value,...]``, e.g. ``lstm:forget_bias=0`` or ``rnn:init=orthogonal,recurrent_scale=3``.
+
+    ``defaults`` (from command-line options) apply first; the keys in ``text`` win.
+    """
+    kind, _, rest = text.strip().partition(":")
+    settings = dict(defaults)
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or key not in _FIELD_TYPES:
+            raise BadInput(f"bad model setting {item!r} in {text!r}; use key=value with key one of: "
+                           f"{', '.join(_FIELD_TYPES)}")
+        try:
+            settings[key] = _FIELD_TYPES[key](value.strip())
+        except ValueError:
+            raise BadInput(f"bad value for {key} in {text!r}: {value!r}") from None
+    if kind.strip() not in KINDS:
+        raise BadInput(f"unknown model {kind.strip()!r}; choose one of: {', '.join(KINDS)}")
+    if kind.strip() == "rnn":
+        settings.pop("forget_bias", None)
+        settings.pop("chrono", None)
+    else:
+        settings.pop("activation", None)
+    return ModelSpec(kind=kind.strip(), **settings)
+
+
+def init_params(spec: ModelSpec, input_size: int, output_size: int,
+                rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Fresh parameters for ``spec`` (see the module docstring for the initialisers)."""
+    H, D, K = spec.hidden, input_size, output_size
+    G = 4 if spec.kind == "lstm" else 1
+    bound = 1.0 / math.sqrt(H)
+    # draw in PyTorch's parameter order, so a seed always gives the same numbers
+    params = {
+        "weight_ih": rng.uniform(-bound, bound, size=(G * H, D)),
+        "weight_hh": rng.uniform(-bound, bound, size=(G * H, H)),
+        "bias_ih": rng.uniform(-bound, bound, size=G * H),
+        "bias_hh": rng.uniform(-bound, bound, size=G * H),
+        "head.weight": rng.uniform(-bound, bound, size=(K, H)),
+        "head.bias": rng.uniform(-bound, bound, size=K),
+    }
+    if spec.init == "orthogonal":
+        params["weight_hh"] = np.concatenate([_orthogonal(rng, H) for _ in range(G)])
+    elif spec.init == "identity":
+        params["weight_hh"] = np.concatenate([np.eye(H)] * G)
+        params["bias_ih"][:] = 0.0
+        params["bias_hh"][:] = 0.0
+    params["weight_hh"] *= spec.recurrent_scale
+    if spec.kind == "lstm":
+        forget, inputs = slice(H, 2 * H), slice(0, H)
+        params["bias_hh"][forget] = 0.0
+        if spec.chrono is not None:
+            b_f = np.log(rng.uniform(1.0, spec.chrono - 1.0, size=H))
+            params["bias_ih"][forget] = b_f
+            params["bias_ih"][inputs] = -b_f
+            params["bias_hh"][inputs] = 0.0
+        else:
+            params["bias_ih"][forget] = spec.forget_bias
+    return {k: v.astype(spec.dtype) for k, v in params.items()}
+
+
+def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))  # the sign fix makes q uniformly (Haar) distributed
+
+
+def kind_of(params: dict[str, np.ndarray]) -> str:
+    """"lstm" or "rnn", read from the shape of weight_hh."""
+    rows, cols = params["weight_hh"].shape
+    return "lstm" if rows == 4 * cols else "rnn"
+
+
+class Cache(NamedTuple):
+    core: rnn.RNNCache | lstm.LSTMCache
+    h: np.ndarray  # (T, B, H) hidden states, time-major
+    answer_steps: tuple[int, ...]
+
+
+class Grads(NamedTuple):
+    params: dict[str, np.ndarray]  # dL/d(every parameter), same keys as the parameters
+    dh: np.ndarray  # (B, T, H) total dL/dh_t
+    dc: np.ndarray | None  # (B, T, H) total dL/dc_t (LSTM), else None
+    dpre: np.ndarray  # (B, T, G*H) dL/d(pre-activations): step t's share of dL/dW is dpre_t^T h_{t-1}
+
+
+def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[int, ...] = (-1,),
+            activation: str = "tanh") -> tuple[np.ndarray, Cache]:
+    """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``."""
+    dtype = params["weight_hh"].dtype
+    x_tm = np.ascontiguousarray(np.asarray(x, dtype=dtype).transpose(1, 0, 2))  # (T, B, D)
+    if kind_of(params) == "lstm":
+        h, core = lstm.forward(params, x_tm)
+    else:
+        h, core = rnn.forward(params, x_tm, activation=activation)
+    h_ans = h[list(answer_steps)].transpose(1, 0, 2)  # (B, S, H)
+    out = h_ans @ params["head.weight"].T + params["head.bias"]  # (B, S, K)
+    return out, Cache(core=core, h=h, answer_steps=tuple(answer_steps))
+
+
+def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> Grads:
+    """Gradients of every parameter and the per-step dL/dh_t (and dL/dc_t) from dL/d(out) (B, S, K)."""
+    dout = np.asarray(dout, dtype=params["weight_hh"].dtype)
+    h_ans = cache.h[list(cache.answer_steps)]  # (S, B, H)
+    dout_tm = dout.transpose(1, 0, 2)  # (S, B, K)
+    dh_out = np.zeros_like(cache.h)  # (T, B, H) gradient from the head
+    np.add.at(dh_out, list(cache.answer_steps), dout_tm @ params["head.weight"])
+    K = dout.shape[-1]
+    if isinstance(cache.core, lstm.LSTMCache):
+        core = lstm.backward(params, cache.core, dh_out)
+        dc = core.dc.transpose(1, 0, 2)
+    else:
+        core = rnn.backward(params, cache.core, dh_out)
+        dc = None
+    grads = dict(core.params)
+    grads["head.weight"] = dout_tm.reshape(-1, K).T @ h_ans.reshape(-1, h_ans.shape[-1])
+    grads["head.bias"] = dout_tm.reshape(-1, K).sum(axis=0)
+    return Grads(params=grads, dh=core.dh.transpose(1, 0, 2), dc=dc, dpre=core.dpre.transpose(1, 0, 2))
