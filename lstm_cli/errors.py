@@ -21,3 +21,9 @@ class RunFailed(LstmDemoError):
     """A run started but did not finish well (diverged, crashed)."""
 
     exit_code = 1
+
+
+class Interrupted(LstmDemoError):
+    """The user pressed Ctrl-C during a run; what was done so far is recorded."""
+
+    exit_code = 130

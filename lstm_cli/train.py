@@ -1,0 +1,338 @@
+"""Training: optimisers, gradient clipping and the loop, as plain functions.
+
+One training step, with L the batch-mean loss at the answer step::
+
+    x, y  = task.generate(train_stream, batch, gap)        fresh sequences every step
+    g     = dL/dparams                                     models.forward / models.backward
+    g     = g * min(1, clip / ||g||)                       global-norm clipping (Pascanu et al. 2013)
+    params, state = update(optimizer, params, g, state)    Adam, SGD or SGD with momentum
+
+Every ``eval_every`` steps (and at step 0 and the last step) the loop measures
+the task's metric on a fixed held-out set and records the gradient profile
+(``probes.probe``) on a fixed probe batch; it stops early as soon as the
+held-out metric meets the task's success criterion.
+
+Randomness comes only from named seed streams (``seeds.stream``): "params"
+for the initial weights (so ``gradients --seed S`` probes exactly the model
+``train --seed S`` starts from), "train" for the batches, "heldout" for the
+evaluation set and "probe" for the probe batch.
+
+Optimisers are pure functions: ``update`` takes parameters, gradients and an
+``OptState`` (dicts keyed exactly like the parameters) and returns new ones;
+nothing is modified in place and there is no hidden step counter.
+
+    sgd:       p <- p - lr g
+    momentum:  v <- mu v + g;                 p <- p - lr v
+    adam:      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+               p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (Kingma & Ba 2015)
+
+The loop ``train(config)`` is a generator of events (``Started``, ``Step``,
+``Evaluation``, then ``Diverged`` or ``Finished``) so that the run record
+(``runs``) and the progress bar consume the same stream without the loop
+knowing about either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from lstm_cli import losses, models, probes
+from lstm_cli.errors import BadInput
+from lstm_cli.models import ModelSpec
+from lstm_cli.seeds import stream
+from lstm_cli.tasks import Task, check_gap, get_task
+
+OPTIMIZERS = ("adam", "sgd", "momentum")
+# Default learning rates, chosen with the default batch and model (see README, train section).
+DEFAULT_LR = {"adam": 1e-2, "sgd": 0.5, "momentum": 0.05}
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+# Default step budget per task: enough for the default LSTM at gap 50-100, so
+# that a model that has not succeeded by then has honestly failed.
+DEFAULT_STEPS = {"remember": 1500, "adding": 3000, "temporal-order": 2000, "agreement": 1500}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run. ``None`` means "the default for this task / optimiser"."""
+
+    task: str = "remember"
+    gap: int = 50
+    model: ModelSpec = field(default_factory=ModelSpec)
+    batch: int = 64
+    steps: int | None = None  # None: DEFAULT_STEPS[task]
+    optimizer: str = "adam"  # adam | sgd | momentum
+    lr: float | None = None  # None: DEFAULT_LR[optimizer]
+    momentum: float = 0.9  # the "momentum" optimiser's mu
+    clip: float = 1.0  # global-norm clipping threshold; 0 disables it
+    seed: int = 0
+    eval_every: int = 25  # steps between held-out evaluations (and gradient probes)
+    eval_size: int = 256  # held-out sequences
+    probe_size: int = 32  # sequences in the probe batch
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        if not isinstance(self.model, ModelSpec):
+            raise BadInput(f"model must be a ModelSpec, got {self.model!r}")
+        check_gap(get_task(self.task), self.gap)
+        if self.optimizer not in OPTIMIZERS:
+            raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        for name in ("batch", "eval_every", "eval_size", "probe_size"):
+            _check_int(name, getattr(self, name), 1)
+        if self.steps is not None:
+            _check_int("steps", self.steps, 1)
+        _check_int("seed", self.seed, 0)
+        if self.lr is not None:
+            _check_float("lr", self.lr, positive=True)
+        _check_float("momentum", self.momentum)
+        if not 0 <= self.momentum < 1:
+            raise BadInput(f"momentum must be in [0, 1), got {self.momentum!r}")
+        _check_float("clip", self.clip)
+        if self.clip < 0:
+            raise BadInput(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the defaults filled in (steps from the task, lr from the optimiser)."""
+        return dataclasses.replace(
+            self,
+            steps=DEFAULT_STEPS[self.task] if self.steps is None else self.steps,
+            lr=DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for YAML / JSON); the model as a nested dict of ModelSpec's fields."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["model"] = dataclasses.asdict(self.model)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The inverse of ``to_dict``; unknown keys and bad values raise BadInput naming the key."""
+        if not isinstance(d, dict):
+            raise BadInput(f"a training config must be a mapping, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in d if k not in known]
+        if unknown:
+            raise BadInput(f"unknown training setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        settings = dict(d)
+        if "model" in settings:
+            settings["model"] = _model_from(settings["model"])
+        for key, value in settings.items():
+            if key == "model":
+                continue
+            expected = _FIELD_TYPES[key]
+            if value is None and key in ("steps", "lr"):
+                continue
+            if expected is float and isinstance(value, int) and not isinstance(value, bool):
+                settings[key] = value = float(value)
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise BadInput(f"bad value for {key}: {value!r} (expected {expected.__name__})")
+        return cls(**settings)
+
+
+_FIELD_TYPES = {"task": str, "gap": int, "batch": int, "steps": int, "optimizer": str, "lr": float,
+                "momentum": float, "clip": float, "seed": int, "eval_every": int, "eval_size": int,
+                "probe_size": int}
+
+
+def _model_from(value: Any) -> ModelSpec:
+    if isinstance(value, ModelSpec):
+        return value
+    if isinstance(value, str):
+        return models.parse_model(value)
+    if not isinstance(value, dict):
+        raise BadInput(f"bad value for model: {value!r} (expected a mapping of model settings or 'kind:...')")
+    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    unknown = [k for k in value if k not in known]
+    if unknown:
+        raise BadInput(f"unknown model setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    try:
+        return ModelSpec(**value)
+    except TypeError as err:
+        raise BadInput(f"bad model settings {value!r}: {err}") from None
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise BadInput(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (positive and value <= 0):
+        raise BadInput(f"{name} must be a finite{' positive' if positive else ''} number, got {value!r}")
+
+
+# ---- optimisers: pure functions over dicts keyed like the parameters ----
+
+class OptState(NamedTuple):
+    step: int  # updates taken so far (Adam's bias correction)
+    slots: dict[str, dict[str, np.ndarray]]  # per-slot dicts keyed like the parameters: "m", "v" or "velocity"
+
+
+def init_state(optimizer: str, params: dict[str, np.ndarray]) -> OptState:
+    """The optimiser's state before the first update (zeros)."""
+    names = {"sgd": (), "momentum": ("velocity",), "adam": ("m", "v")}[optimizer]
+    return OptState(step=0, slots={n: {k: np.zeros_like(p) for k, p in params.items()} for n in names})
+
+
+def update(optimizer: str, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: OptState,
+           lr: float, momentum: float = 0.9) -> tuple[dict[str, np.ndarray], OptState]:
+    """One optimiser step; returns new parameters and state (the inputs are not modified)."""
+    if optimizer == "sgd":
+        return {k: p - lr * grads[k] for k, p in params.items()}, OptState(state.step + 1, {})
+    if optimizer == "momentum":
+        velocity = {k: momentum * state.slots["velocity"][k] + grads[k] for k in params}
+        new = {k: p - lr * velocity[k] for k, p in params.items()}
+        return new, OptState(state.step + 1, {"velocity": velocity})
+    if optimizer == "adam":
+        b1, b2 = ADAM_BETAS
+        t = state.step + 1
+        m = {k: b1 * state.slots["m"][k] + (1 - b1) * grads[k] for k in params}
+        v = {k: b2 * state.slots["v"][k] + (1 - b2) * grads[k] ** 2 for k in params}
+        step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)  # both bias corrections in one factor
+        new = {k: p - step_size * m[k] / (np.sqrt(v[k]) + ADAM_EPS * math.sqrt(1 - b2 ** t))
+               for k, p in params.items()}
+        return new, OptState(t, {"m": m, "v": v})
+    raise BadInput(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+
+
+def global_norm(grads: dict[str, np.ndarray]) -> float:
+    """||g|| over every parameter together (inf or nan if any entry is)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
+
+
+def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float,
+                        norm: float | None = None) -> dict[str, np.ndarray]:
+    """Scale every gradient by min(1, max_norm / ||g||) (Pascanu et al. 2013); max_norm 0 disables."""
+    norm = global_norm(grads) if norm is None else norm
+    if max_norm <= 0 or not norm > max_norm:
+        return grads
+    scale = max_norm / norm
+    return {k: g * scale for k, g in grads.items()}
+
+
+# ---- the loop ----
+
+@dataclass
+class Started:
+    config: TrainConfig  # resolved
+    total_steps: int
+
+
+@dataclass
+class Step:
+    step: int
+    loss: float  # batch-mean training loss before this update
+    grad_norm: float  # global gradient norm before clipping
+
+
+@dataclass
+class Evaluation:
+    step: int
+    train_loss: float | None  # mean training loss since the previous evaluation (None at step 0)
+    heldout_loss: float
+    metric: str  # "accuracy" or "mse"
+    value: float  # the held-out metric
+    success: bool  # value meets the task's success criterion
+    profile: probes.GradientProfile  # on the fixed probe batch
+
+    @property
+    def dh_ratio(self) -> float:
+        """||dL/dh|| at the first step relative to the answer step."""
+        return float(self.profile.dh.rel[-1])
+
+    @property
+    def dc_ratio(self) -> float | None:
+        return None if self.profile.dc is None else float(self.profile.dc.rel[-1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """One line of metrics.jsonl."""
+        d = {"step": self.step, "train_loss": self.train_loss, "heldout_loss": self.heldout_loss,
+             self.metric: self.value, "success": self.success,
+             "dh_ratio_first_step": self.dh_ratio, "dc_ratio_first_step": self.dc_ratio,
+             "verdict": self.profile.summary["verdict"], "decay_per_step": self.profile.summary["decay_per_step"],
+             "dh_rel": self.profile.dh.rel.tolist()}
+        if self.profile.dc is not None:
+            d["dc_rel"] = self.profile.dc.rel.tolist()
+        return d
+
+
+@dataclass
+class Diverged:
+    step: int
+    loss: float
+    grad_norm: float
+
+
+@dataclass
+class Finished:
+    step: int  # updates taken
+    success: bool
+    params: dict[str, np.ndarray]
+
+
+Event = Started | Step | Evaluation | Diverged | Finished
+
+
+def evaluate(spec: ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
+             y: np.ndarray) -> tuple[float, float]:
+    """(mean loss, metric) on a held-out set; forward only."""
+    out, _ = models.forward(params, x, activation=spec.activation)
+    per_seq, _ = losses.loss_and_grad(task.loss, out, y)
+    return float(per_seq.mean()), losses.metric(task.metric, out, y)
+
+
+def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> Iterator[Event]:
+    """Run the training loop, yielding events; ``params`` overrides the seeded initialisation."""
+    cfg = config.resolved()
+    task, spec = get_task(cfg.task), cfg.model
+    if params is None:
+        params = models.init_params(spec, task.input_size, task.output_size, stream(cfg.seed, "params"))
+    batches = stream(cfg.seed, "train")
+    x_held, y_held = task.generate(stream(cfg.seed, "heldout"), cfg.eval_size, cfg.gap)
+    x_probe, y_probe = task.generate(stream(cfg.seed, "probe"), cfg.probe_size, cfg.gap)
+    state = init_state(cfg.optimizer, params)
+    yield Started(config=cfg, total_steps=cfg.steps)
+
+    since_eval: list[float] = []
+
+    def evaluation(step: int) -> Evaluation:
+        held_loss, value = evaluate(spec, params, task, x_held, y_held)
+        profile = probes.probe(spec, params, task, x_probe, y_probe, cfg.gap, label=spec.label())
+        train_loss = float(np.mean(since_eval)) if since_eval else None
+        since_eval.clear()
+        return Evaluation(step=step, train_loss=train_loss, heldout_loss=held_loss, metric=task.metric,
+                          value=value, success=task.succeeded(value), profile=profile)
+
+    result = evaluation(0)
+    yield result
+    step = 0
+    while not result.success and step < cfg.steps:
+        step += 1
+        x, y = task.generate(batches, cfg.batch, cfg.gap)
+        with np.errstate(over="ignore", invalid="ignore"):
+            out, cache = models.forward(params, x, activation=spec.activation)
+            per_seq, dout = losses.loss_and_grad(task.loss, out, y)
+            loss = float(per_seq.mean())
+            if not math.isfinite(loss):
+                yield Diverged(step=step, loss=loss, grad_norm=math.nan)
+                return
+            grads = models.backward(params, cache, dout).params
+        norm = global_norm(grads)
+        if not math.isfinite(norm):
+            yield Diverged(step=step, loss=loss, grad_norm=norm)
+            return
+        params, state = update(cfg.optimizer, params, clip_by_global_norm(grads, cfg.clip, norm), state,
+                               cfg.lr, cfg.momentum)
+        since_eval.append(loss)
+        yield Step(step=step, loss=loss, grad_norm=norm)
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            result = evaluation(step)
+            yield result
+    yield Finished(step=step, success=result.success, params=params)
