@@ -1,0 +1,123 @@
+"""Shared helpers for the engine tests: centred-difference gradients and relative error.
+
+The gradient checks follow cs231n's eval_numerical_gradient_array: perturb one
+entry at a time, in float64, and compare with the analytic gradient. We use
+the sixth-order centred stencil
+
+    f'(x) ~ (45 d(e) - 9 d(2e) + d(3e)) / (60 e),   d(s) = f(x + s) - f(x - s)
+
+whose truncation error is O(e^6): with e = 5e-3 truncation stays below the
+rounding error, which is ~1e-14 absolute for an O(1) loss (1e-16 / e), so a
+tolerance of 1e-7 has a margin while any wrong term (O(1) relative) fails.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pytest
+
+# tiny sizes for every gradient check (STYLE.md)
+B, T, D, H = 2, 4, 3, 5
+GRAD_TOL = 1e-7
+
+
+def numerical_gradient(f: Callable[[], float], array: np.ndarray, step: float = 5e-3) -> np.ndarray:
+    """d f / d array by centred differences; ``array`` is perturbed in place and restored."""
+    grad = np.zeros_like(array, dtype=np.float64)
+    flat, gflat = array.reshape(-1), grad.reshape(-1)
+    assert np.shares_memory(flat, array), "array must be contiguous so that it can be perturbed in place"
+    for i in range(flat.size):
+        old = flat[i]
+        diff = {}
+        for k in (1, 2, 3):
+            flat[i] = old + k * step
+            up = f()
+            flat[i] = old - k * step
+            diff[k] = up - f()
+        flat[i] = old
+        gflat[i] = (45.0 * diff[1] - 9.0 * diff[2] + diff[3]) / (60.0 * step)
+    return grad
+
+
+def relative_error(numerical: np.ndarray, analytic: np.ndarray) -> float:
+    """max_i |n_i - a_i| / max(|n_i|, |a_i|, floor), floor = 1e-4 * the largest magnitude.
+
+    Element-wise relative error for every entry within a factor 1e4 of the
+    array's largest; entries smaller than that are held to an absolute error
+    of 1e-4 * tol * the largest. The floor exists because a centred difference
+    of an O(1) loss carries ~1e-14 of rounding error: an entry of 1e-9 cannot
+    be resolved to 1e-7 of itself, and entries that are zero in both would
+    turn into 0/0.
+    """
+    numerical, analytic = np.asarray(numerical, np.float64), np.asarray(analytic, np.float64)
+    assert numerical.shape == analytic.shape, (numerical.shape, analytic.shape)
+    scale = max(np.abs(numerical).max(initial=0.0), np.abs(analytic).max(initial=0.0))
+    floor = max(1e-4 * scale, 1e-300)
+    denom = np.maximum(np.maximum(np.abs(numerical), np.abs(analytic)), floor)
+    return float((np.abs(numerical - analytic) / denom).max(initial=0.0))
+
+
+def assert_gradients_match(name: str, numerical: np.ndarray, analytic: np.ndarray,
+                           tol: float = GRAD_TOL) -> None:
+    err = relative_error(numerical, analytic)
+    assert err < tol, f"gradient of {name}: max relative error {err:.3e} >= {tol:g}"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+# --- model-level gradient checks shared by test_rnn.py and test_lstm.py ------------------
+
+def model_loss(params, x, y, answer_steps, loss_name, activation="tanh") -> float:
+    """The batch-mean loss L of models.forward: the function every gradient is checked on."""
+    from lstm_cli import losses, models
+
+    out, _ = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    per_seq, _ = losses.loss_and_grad(loss_name, out, y, reduction="mean")
+    return float(per_seq.mean())
+
+
+def check_parameter_gradients(params, x, y, answer_steps, loss_name, activation="tanh") -> None:
+    """Every parameter's analytic gradient (models.backward) against centred differences."""
+    from lstm_cli import losses, models
+
+    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    _, dout = losses.loss_and_grad(loss_name, out, y, reduction="mean")
+    grads = models.backward(params, cache, dout)
+    assert set(grads.params) == set(params)
+    for name, value in params.items():
+        assert grads.params[name].shape == value.shape, name
+        numerical = numerical_gradient(
+            lambda: model_loss(params, x, y, answer_steps, loss_name, activation), value)
+        assert_gradients_match(name, numerical, grads.params[name])
+
+
+def loss_from_state(params, x, y, answer_steps, loss_name, t, h_t, c_t=None, activation="tanh") -> float:
+    """L as a function of the state (h_t, c_t) at step t, everything before it held fixed.
+
+    The steps after t are run by the same core forward with (h_t, c_t) as its
+    initial state; the head reads h_t itself when t is an answer step. So the
+    derivative of this function is the *total* dL/dh_t (dL/dc_t) that
+    backprop-through-time must return.
+    """
+    from lstm_cli import losses, lstm, rnn
+
+    x_tm = np.ascontiguousarray(np.transpose(x, (1, 0, 2)))  # (T, B, D)
+    steps = x_tm.shape[0]
+    if c_t is None:
+        h_full, _ = rnn.forward(params, x_tm, activation=activation)
+        h_after, _ = rnn.forward(params, x_tm[t + 1:], h0=h_t, activation=activation)
+    else:
+        h_full, _ = lstm.forward(params, x_tm)
+        h_after, _ = lstm.forward(params, x_tm[t + 1:], h0=h_t, c0=c_t)
+    outs = []
+    for s in answer_steps:
+        s = s % steps
+        h_s = h_full[s] if s < t else (h_t if s == t else h_after[s - t - 1])  # (B, H)
+        outs.append(h_s @ params["head.weight"].T + params["head.bias"])  # (B, K)
+    per_seq, _ = losses.loss_and_grad(loss_name, np.stack(outs, axis=1), y, reduction="mean")
+    return float(per_seq.mean())

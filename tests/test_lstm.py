@@ -1,0 +1,160 @@
+"""The LSTM (lstm_cli/lstm.py through models.forward/backward): exact BPTT gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import (B, D, H, T, assert_gradients_match, check_parameter_gradients, loss_from_state,
+                      numerical_gradient)
+
+from lstm_cli import losses, lstm, models
+
+
+def lstm_params(rng, K=3, **settings):
+    spec = models.ModelSpec(kind="lstm", hidden=H, **settings)
+    params = models.init_params(spec, D, K, rng)
+    # larger weights than the init so the gates leave their linear region; the biases
+    # stay as initialised (forget bias, chrono)
+    return {name: value * 2.0 if "weight" in name else value for name, value in params.items()}
+
+
+def reference_forward(params, x):
+    """The equations of DESIGN.md written out plainly, one gate at a time (batch-major x)."""
+    def sigmoid(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+    b = params["bias_ih"] + params["bias_hh"]
+    n = w_hh.shape[1]
+    batch, steps, _ = x.shape
+    h, c = np.zeros((batch, n)), np.zeros((batch, n))
+    hs, cs = [], []
+    for t in range(steps):
+        z = x[:, t] @ w_ih.T + h @ w_hh.T + b  # (B, 4H), gate order i, f, g, o
+        i, f = sigmoid(z[:, :n]), sigmoid(z[:, n:2 * n])
+        g, o = np.tanh(z[:, 2 * n:3 * n]), sigmoid(z[:, 3 * n:])
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.stack(hs, axis=1), np.stack(cs, axis=1)  # (B, T, H) each
+
+
+def test_forward_matches_the_equations():
+    rng = np.random.default_rng(3)
+    params = lstm_params(rng)
+    x = rng.standard_normal((B, 6, D))
+    h_ref, c_ref = reference_forward(params, x)
+    h, cache = lstm.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
+    np.testing.assert_allclose(h.transpose(1, 0, 2), h_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(cache.c[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("settings", [{}, {"forget_bias": 0.0}, {"chrono": 4.0}])
+@pytest.mark.parametrize("answer_steps", [(-1,), (1, -1)])
+def test_parameter_gradients_cross_entropy(settings, answer_steps):
+    rng = np.random.default_rng(17)
+    params = lstm_params(rng, **settings)
+    x = rng.standard_normal((B, T, D))
+    y = rng.integers(0, 3, size=(B, len(answer_steps)))
+    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy")
+
+
+def test_parameter_gradients_mse():
+    rng = np.random.default_rng(18)
+    params = lstm_params(rng, K=1)
+    x = rng.standard_normal((B, T, D))
+    y = rng.standard_normal((B, 1))
+    check_parameter_gradients(params, x, y, (-1,), "mse")
+
+
+@pytest.mark.parametrize("answer_steps", [(-1,), (0, 2, -1)])
+def test_dh_and_dc_are_the_total_derivatives_of_the_loss(answer_steps):
+    """Backward's dh[:, t], dc[:, t] against centred differences of L w.r.t. h_t and c_t.
+
+    Perturbing c_t also moves h_t = o_t tanh(c_t) (o_t held fixed, as it does not
+    depend on c_t), because dL/dc_t is the total derivative through both paths.
+    """
+    rng = np.random.default_rng(19)
+    params = lstm_params(rng)
+    x = rng.standard_normal((B, T, D))
+    y = rng.integers(0, 3, size=(B, len(answer_steps)))
+    out, cache = models.forward(params, x, answer_steps=answer_steps)
+    _, dout = losses.loss_and_grad("cross_entropy", out, y)
+    grads = models.backward(params, cache, dout)
+    assert grads.dh.shape == grads.dc.shape == (B, T, H)
+    core = cache.core
+    for t in range(T):
+        h_t, c_t = core.h[t + 1].copy(), core.c[t + 1].copy()  # (B, H)
+        numerical = numerical_gradient(
+            lambda: loss_from_state(params, x, y, answer_steps, "cross_entropy", t, h_t, c_t), h_t)
+        assert_gradients_match(f"dh[:, {t}]", numerical, grads.dh[:, t])
+
+        o_t = core.gates[t][:, 3 * H:]  # (B, H) output gate of step t
+        c_var = c_t.copy()
+
+        def loss_of_c():
+            return loss_from_state(params, x, y, answer_steps, "cross_entropy", t,
+                                   o_t * np.tanh(c_var), c_var)
+
+        assert_gradients_match(f"dc[:, {t}]", numerical_gradient(loss_of_c, c_var), grads.dc[:, t])
+
+
+def test_core_backward_with_gradients_at_every_step():
+    """lstm.backward on its own, with outside gradients at every h_t and c_t (a linear loss)."""
+    rng = np.random.default_rng(20)
+    params = lstm_params(rng)
+    x = rng.standard_normal((T, B, D))
+    h0, c0 = rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    wh, wc = rng.standard_normal((T, B, H)), rng.standard_normal((T, B, H))  # L = sum(wh h + wc c)
+
+    def loss():
+        h, cache = lstm.forward(params, x, h0=h0, c0=c0)
+        return float((h * wh).sum() + (cache.c[1:] * wc).sum())
+
+    _, cache = lstm.forward(params, x, h0=h0, c0=c0)
+    grads = lstm.backward(params, cache, wh, wc)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        assert_gradients_match(name, numerical_gradient(loss, params[name]), grads.params[name])
+
+
+def test_backward_does_not_modify_its_inputs():
+    rng = np.random.default_rng(21)
+    params = lstm_params(rng)
+    x = rng.standard_normal((T, B, D))
+    _, cache = lstm.forward(params, x)
+    before = [a.copy() for a in cache if isinstance(a, np.ndarray)]
+    dh_out = rng.standard_normal((T, B, H))
+    dh_copy = dh_out.copy()
+    lstm.backward(params, cache, dh_out)
+    lstm.backward(params, cache, dh_out)
+    np.testing.assert_array_equal(dh_out, dh_copy)
+    for a, b in zip([a for a in cache if isinstance(a, np.ndarray)], before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_float32_agrees_with_float64():
+    rng = np.random.default_rng(22)
+    spec = models.ModelSpec(kind="lstm", hidden=16)
+    p64 = models.init_params(spec, 6, 4, rng)
+    p32 = {k: v.astype(np.float32) for k, v in p64.items()}
+    x = rng.standard_normal((8, 30, 6))
+    y = rng.integers(0, 4, size=(8, 1))
+    results = {}
+    for name, params in (("64", p64), ("32", p32)):
+        out, cache = models.forward(params, x)
+        _, dout = losses.loss_and_grad("cross_entropy", out, y)
+        grads = models.backward(params, cache, dout)
+        assert out.dtype == params["weight_hh"].dtype
+        assert grads.dh.dtype == grads.dc.dtype == out.dtype
+        assert all(g.dtype == out.dtype for g in grads.params.values())
+        results[name] = (out, grads)
+    (o64, g64), (o32, g32) = results["64"], results["32"]
+    np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
+    for name in p64:
+        scale = np.abs(g64.params[name]).max()
+        np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale,
+                                   err_msg=name)
+    for name in ("dh", "dc"):
+        a64, a32 = getattr(g64, name), getattr(g32, name)
+        np.testing.assert_allclose(a32, a64, rtol=0, atol=1e-4 * np.abs(a64).max(), err_msg=name)
