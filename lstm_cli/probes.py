@@ -44,11 +44,12 @@ EXPLODING = 1e3  # above this: exploding
 
 def safe_norm(a: np.ndarray, axis: int = -1) -> np.ndarray:
     """Euclidean norm along ``axis`` without underflow or overflow in the squares."""
-    peak = np.max(np.abs(a), axis=axis, keepdims=True)
+    peak = np.max(np.abs(a), axis=axis, keepdims=True)  # a's shape with `axis` of length 1
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         scaled = np.where(peak > 0, a / np.where(peak > 0, peak, 1.0), 0.0)
-        out = peak[..., 0] * np.sqrt(np.sum(scaled * scaled, axis=axis))
-    return np.where(np.isinf(peak[..., 0]), np.inf, out)
+        peak = np.squeeze(peak, axis=axis)
+        out = peak * np.sqrt(np.sum(scaled * scaled, axis=axis))
+    return np.where(np.isinf(peak), np.inf, out)
 
 
 @dataclass

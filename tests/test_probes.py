@@ -1,0 +1,221 @@
+"""Gradient probes: the classic results at initialisation, and every statistic checked by hand."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lstm_cli import losses, models, probes, tasks
+from lstm_cli.seeds import stream
+
+REMEMBER = tasks.get_task("remember")
+GAP, HIDDEN, BATCH = 50, 32, 32
+SEEDS = (0, 1, 2)
+
+
+def at_init(text, seed):
+    spec = models.parse_model(text, hidden=HIDDEN, dtype="float64")
+    return probes.probe_at_init(spec, REMEMBER, GAP, BATCH, seed)
+
+
+# --- issue 2, acceptance 4: vanishing and exploding at initialisation, gap 50 -------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tanh_rnn_gradient_vanishes_over_50_steps(seed):
+    profile = at_init("rnn", seed)
+    assert profile.model["init"] == "uniform"
+    assert profile.dh.rel[GAP] < 1e-6
+    assert profile.summary["verdict"] == "vanishing"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tanh_rnn_gradient_explodes_with_recurrent_scale_3(seed):
+    profile = at_init("rnn:recurrent_scale=3", seed)
+    assert profile.model["init"] == "orthogonal"  # init auto: a scale means a spectral radius
+    assert profile.sigma_max == pytest.approx(3.0, rel=1e-12)
+    assert profile.dh.rel[GAP] > 1e3
+    assert profile.summary["verdict"] == "exploding"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lstm_with_closed_forget_gates_vanishes(seed):
+    profile = at_init("lstm:forget_bias=0", seed)
+    assert profile.dc.rel[GAP] < 1e-6
+    assert profile.summary["carrier"] == "dc" and profile.summary["verdict"] == "vanishing"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("text", ["lstm", "lstm:chrono=50"])
+def test_lstm_with_open_forget_gates_keeps_the_gradient(text, seed):
+    profile = at_init(text, seed)
+    if text == "lstm":
+        assert profile.model["forget_bias"] == models.DEFAULT_FORGET_BIAS == 3.0
+    assert profile.dc.rel[GAP] > 1e-2
+    assert profile.summary["verdict"] == "stable"
+
+
+# --- issue 2, acceptance 5: same seed, same numbers, bit for bit ---------------------------
+
+def fingerprint(seed: int, text: str) -> str:
+    """A hash of the parameters, the data and the whole probe output for one seed."""
+    spec = models.parse_model(text, hidden=8)
+    digest = hashlib.sha256()
+    for array in models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size,
+                                    stream(seed, "params")).values():
+        digest.update(array.tobytes())
+    for array in REMEMBER.generate(stream(seed, "train"), 4, 10):
+        digest.update(array.tobytes())
+    profile = probes.probe_at_init(spec, REMEMBER, 10, 4, seed)
+    digest.update(json.dumps(profile.to_dict(), sort_keys=True).encode())  # repr of floats is exact
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("text", ["rnn", "lstm:chrono=20"])
+def test_same_seed_same_numbers_bit_for_bit(text):
+    assert fingerprint(3, text) == fingerprint(3, text)
+    assert fingerprint(3, text) != fingerprint(4, text)
+
+
+def test_same_seed_same_numbers_in_a_fresh_process():
+    code = ("import sys; sys.path.insert(0, 'tests'); from test_probes import fingerprint; "
+            "print(fingerprint(3, 'lstm:chrono=20'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == fingerprint(3, "lstm:chrono=20")
+
+
+# --- the statistics, each against an independent computation -------------------------------
+
+def test_safe_norm_keeps_tiny_huge_and_non_finite_values():
+    a = np.array([[1e-200, 1e-200],  # squares underflow to 0 in a naive norm
+                  [1e200, -1e200],  # squares overflow to inf
+                  [0.0, 0.0],
+                  [np.inf, 1.0],
+                  [-np.inf, np.nan],
+                  [np.nan, 1.0],
+                  [5e-324, 0.0],  # the smallest subnormal
+                  [3.0, 4.0]])
+    with np.errstate(all="ignore"):
+        norms = probes.safe_norm(a)
+    assert norms[0] == pytest.approx(math.sqrt(2) * 1e-200, rel=1e-15)
+    assert norms[1] == pytest.approx(math.sqrt(2) * 1e200, rel=1e-15)
+    assert norms[2] == 0.0
+    assert norms[3] == np.inf
+    assert math.isnan(norms[4]) and math.isnan(norms[5])
+    assert norms[6] == 5e-324
+    assert norms[7] == 5.0
+
+
+def test_safe_norm_along_an_axis():
+    a = np.random.default_rng(0).standard_normal((3, 4, 5))
+    np.testing.assert_allclose(probes.safe_norm(a), np.linalg.norm(a, axis=-1), rtol=1e-14)
+    np.testing.assert_allclose(probes.safe_norm(a, axis=1), np.linalg.norm(a, axis=1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("text", ["rnn", "lstm"])
+def test_probe_dh_is_the_training_gradient_times_batch(text):
+    """The probe (sum over sequences) sees dl_b/dh_t; training (the mean) sees 1/B of it."""
+    spec = models.parse_model(text, hidden=6)
+    params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(0))
+    x, y = REMEMBER.generate(np.random.default_rng(1), 5, 7)
+    profile = probes.probe(spec, params, REMEMBER, x, y, 7)
+    out, cache = models.forward(params, x)
+    per_seq, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="mean")
+    grads = models.backward(params, cache, dout)
+    B = x.shape[0]
+    expected = np.linalg.norm(grads.dh * B, axis=-1)  # (B, T)
+    np.testing.assert_allclose(profile.dh.mean, expected.mean(axis=0)[::-1], rtol=1e-12)
+    np.testing.assert_allclose(profile.dh.p50, np.median(expected, axis=0)[::-1], rtol=1e-12)
+    assert np.all(profile.dh.p10 <= profile.dh.p50) and np.all(profile.dh.p50 <= profile.dh.p90)
+    np.testing.assert_allclose(profile.dh.rel, profile.dh.mean / profile.dh.mean[0], rtol=1e-15)
+    assert profile.loss == pytest.approx(per_seq.mean(), rel=1e-14)
+    if grads.dc is not None:
+        expected_c = np.linalg.norm(grads.dc * B, axis=-1)
+        np.testing.assert_allclose(profile.dc.mean, expected_c.mean(axis=0)[::-1], rtol=1e-12)
+    # step t's share of dL/dW_hh (L the batch mean): dpre_t^T h_{t-1}; the shares sum to dL/dW_hh
+    h_prev = cache.core.h[:-1].transpose(1, 0, 2)  # (B, T, H)
+    shares = np.einsum("btg,bth->tgh", grads.dpre, h_prev)  # (T, G*H, H)
+    np.testing.assert_allclose(shares.sum(axis=0), grads.params["weight_hh"], rtol=1e-10, atol=1e-16)
+    np.testing.assert_allclose(profile.dw, np.linalg.norm(shares, axis=(1, 2))[::-1], rtol=1e-12)
+    assert profile.dw[-1] == 0.0  # h_{-1} = 0: the first step adds nothing to dL/dW_hh
+
+
+def test_forget_product_on_a_hand_example():
+    """Zero weights make every forget gate a constant sigmoid(b_f): 1/2 and 3/4 for two units,
+    so the product over the k steps after step t is (1/2)^k and (3/4)^k."""
+    H = 2
+    spec = models.ModelSpec(kind="lstm", hidden=H)
+    params = {name: np.zeros_like(value) for name, value in
+              models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size,
+                                 np.random.default_rng(0)).items()}
+    params["bias_ih"][H:2 * H] = [0.0, math.log(3.0)]  # sigmoid: 1/2, 3/4
+    x, y = REMEMBER.generate(np.random.default_rng(0), 3, 5)
+    profile = probes.probe(spec, params, REMEMBER, x, y, 5)
+    k = np.arange(x.shape[1])
+    np.testing.assert_allclose(profile.forget_product, (0.5 ** k + 0.75 ** k) / 2, rtol=1e-14)
+    np.testing.assert_allclose(profile.forget, 0.625, rtol=1e-15)
+
+
+def test_rnn_bound_sigma_and_saturation():
+    spec = models.parse_model("rnn:recurrent_scale=2", hidden=5)
+    params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(2))
+    x, y = REMEMBER.generate(np.random.default_rng(3), 4, 6)
+    profile = probes.probe(spec, params, REMEMBER, x, y, 6)
+    assert profile.sigma_max == pytest.approx(np.linalg.svd(params["weight_hh"], compute_uv=False)[0])
+    np.testing.assert_allclose(profile.bound, profile.sigma_max ** profile.steps_back, rtol=1e-13)
+    out, cache = models.forward(params, x)
+    np.testing.assert_allclose(profile.h_abs, np.abs(cache.h).mean(axis=(1, 2))[::-1], rtol=1e-14)
+    assert profile.dc is None and profile.forget is None and profile.summary["carrier"] == "dh"
+
+
+# --- the summary: decay, horizon, verdict -------------------------------------------------
+
+def profile_with_relative(rel):
+    """A GradientProfile whose carrier (dh of an RNN) has the relative norms ``rel`` (steps back)."""
+    rel = np.asarray(rel, dtype=np.float64)
+    norms = np.tile(rel[::-1], (3, 1))  # (B, T) in time order, the same for every sequence
+    steps = np.arange(rel.size)
+    return probes.GradientProfile(label="x", model={}, task="remember", gap=rel.size, batch=3, loss=0.0,
+                                  steps_back=steps, dh=probes.NormStats.of(norms),
+                                  dw=np.ones(rel.size), dw_rel=np.ones(rel.size))
+
+
+@pytest.mark.parametrize("rel,verdict,horizon", [
+    (0.5 ** np.arange(20), "vanishing", 10),  # 0.5^10 ~ 9.8e-4 < 1e-3
+    (2.0 ** np.arange(20), "exploding", None),
+    (np.ones(20), "stable", None),
+    (np.r_[1.0, np.full(19, 1e-3)], "stable", None),  # exactly 1e-3 is not below it
+    (np.r_[1.0, 1e-5, np.zeros(18)], "vanishing", 1),  # underflowed zeros count as vanished
+    (np.r_[1.0, 2.0, np.full(18, np.inf)], "overflow", None),
+    (np.r_[1.0, 2.0, np.full(18, np.nan)], "nan", None),
+])
+def test_summary_verdicts(rel, verdict, horizon):
+    with np.errstate(all="ignore"):
+        summary = probes.summarise(profile_with_relative(rel))
+    assert summary["verdict"] == verdict
+    assert summary["horizon"] == horizon
+    assert summary["steps_back_max"] == 19
+
+
+def test_summary_decay_is_the_per_step_factor():
+    summary = probes.summarise(profile_with_relative(0.8 ** np.arange(30)))
+    assert summary["decay_per_step"] == pytest.approx(0.8, rel=1e-12)
+    assert summary["relative_at_first_step"] == pytest.approx(0.8 ** 29, rel=1e-12)
+
+
+def test_to_dict_is_plain_and_keeps_non_finite_values():
+    profile = at_init("rnn:recurrent_scale=3", 0)
+    d = profile.to_dict()
+    assert d["summary"]["verdict"] == "exploding"
+    steps = d["steps"]
+    assert len(steps["steps_back"]) == REMEMBER.length(GAP)
+    assert all(type(v) is float for v in steps["dh_mean"])
+    assert {"dh_mean", "dh_p10", "dh_p50", "dh_p90", "dh_rel", "dw", "dw_rel", "h_abs", "bound"} <= set(steps)
+    with np.errstate(all="ignore"):
+        d = profile_with_relative(np.r_[1.0, np.inf, np.nan]).to_dict()
+    assert math.isinf(d["steps"]["dh_rel"][1]) and math.isnan(d["steps"]["dh_rel"][2])
