@@ -126,7 +126,9 @@ def parse_model(text: str, **defaults) -> ModelSpec:
     ``defaults`` (from command-line options) apply first; the keys in ``text`` win.
     """
     kind, _, rest = text.strip().partition(":")
+    kind = kind.strip()
     settings = dict(defaults)
+    explicit = set()
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
         key = key.strip().replace("-", "_")
@@ -137,14 +139,18 @@ def parse_model(text: str, **defaults) -> ModelSpec:
             settings[key] = _FIELD_TYPES[key](value.strip())
         except ValueError:
             raise BadInput(f"bad value for {key} in {text!r}: {value!r}") from None
-    if kind.strip() not in KINDS:
-        raise BadInput(f"unknown model {kind.strip()!r}; choose one of: {', '.join(KINDS)}")
-    if kind.strip() == "rnn":
-        settings.pop("forget_bias", None)
-        settings.pop("chrono", None)
-    else:
-        settings.pop("activation", None)
-    return ModelSpec(kind=kind.strip(), **settings)
+        explicit.add(key)
+    if kind not in KINDS:
+        raise BadInput(f"unknown model {kind!r}; choose one of: {', '.join(KINDS)}")
+    # settings of the other kind: dropped when they come from defaults (shared command-line
+    # options), an error when written into this model's text (they would be silently ignored)
+    other = {"rnn": ("forget_bias", "chrono"), "lstm": ("activation",)}[kind]
+    for key in other:
+        if key in explicit:
+            raise BadInput(f"{key} applies to the {'lstm' if kind == 'rnn' else 'rnn'} only, "
+                           f"not to {text.strip()!r}")
+        settings.pop(key, None)
+    return ModelSpec(kind=kind, **settings)
 
 
 def init_params(spec: ModelSpec, input_size: int, output_size: int,

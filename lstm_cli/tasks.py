@@ -61,8 +61,8 @@ class Task:
     def generate(self, rng: np.random.Generator, batch: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: x (B, T, D) float64, y (B, 1) int64 labels or float64 targets."""
         check_gap(self, gap)
-        if batch < 1:
-            raise BadInput(f"batch must be at least 1, got {batch}")
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise BadInput(f"batch must be an integer >= 1, got {batch!r}")
         return self.make(rng, batch, gap)
 
     def succeeded(self, value: float) -> bool:

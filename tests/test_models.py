@@ -1,0 +1,187 @@
+"""Model specs, parsing, labels, initialisers and the parameter layout."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lstm_cli import models
+from lstm_cli.errors import BadInput
+
+D, K = 3, 4
+
+
+def init(text, seed=0, **defaults):
+    spec = models.parse_model(text, **defaults)
+    return spec, models.init_params(spec, D, K, np.random.default_rng(seed))
+
+
+# --- parse_model and ModelSpec ---------------------------------------------------------
+
+def test_parse_model_settings_and_defaults():
+    spec = models.parse_model("lstm:forget_bias=0, hidden=16", hidden=64, dtype="float32")
+    assert (spec.kind, spec.hidden, spec.forget_bias, spec.dtype) == ("lstm", 16, 0.0, "float32")
+    spec = models.parse_model(" rnn:init=orthogonal,recurrent-scale=3,activation=relu ")
+    assert (spec.kind, spec.init, spec.recurrent_scale, spec.activation) == ("rnn", "orthogonal", 3.0, "relu")
+    # command-line defaults that do not apply to a kind are dropped, not errors
+    assert models.parse_model("rnn", forget_bias=1.0, chrono=None).kind == "rnn"
+    assert models.parse_model("lstm", activation="tanh").kind == "lstm"
+
+
+@pytest.mark.parametrize("text,match", [
+    ("gru", "unknown model 'gru'; choose one of: rnn, lstm"),
+    ("", "unknown model"),
+    ("lstm:forget_bias", "bad model setting 'forget_bias'"),
+    ("lstm:colour=red", "key one of: hidden"),
+    ("lstm:hidden=3.5", "bad value for hidden"),
+    ("lstm:hidden=0", "hidden must be a positive integer"),
+    ("lstm:forget_bias=abc", "bad value for forget_bias"),
+    ("lstm:forget_bias=inf", "forget_bias must be a finite number"),
+    ("rnn:recurrent_scale=nan", "recurrent_scale must be a finite number"),
+    ("lstm:chrono=2", "chrono"),
+    ("lstm:dtype=float16", "unknown dtype 'float16'"),
+    ("lstm:init=xavier", "unknown init 'xavier'"),
+    ("rnn:activation=sigmoid", "unknown activation 'sigmoid'"),
+    ("lstm:activation=relu", "activation applies to the rnn only"),
+    ("rnn:forget_bias=1", "forget_bias applies to the lstm only"),
+    ("rnn:chrono=10", "chrono applies to the lstm only"),
+])
+def test_parse_model_errors_are_bad_input(text, match):
+    with pytest.raises(BadInput, match=match):
+        models.parse_model(text)
+
+
+def test_init_auto_resolves_to_a_name():
+    assert models.ModelSpec(kind="rnn").init == "uniform"
+    assert models.ModelSpec(kind="rnn", recurrent_scale=3).init == "orthogonal"
+    assert models.ModelSpec(kind="rnn", recurrent_scale=3, init="uniform").init == "uniform"
+
+
+@pytest.mark.parametrize("text,label", [
+    ("lstm", "lstm"),
+    ("rnn", "rnn"),
+    ("lstm:forget_bias=0", "lstm:forget_bias=0"),
+    ("rnn:recurrent_scale=3", "rnn:recurrent_scale=3"),  # init auto -> orthogonal: not a difference
+    ("rnn:recurrent_scale=3,init=uniform", "rnn:init=uniform,recurrent_scale=3"),
+    ("rnn:activation=relu,init=identity", "rnn:init=identity,activation=relu"),
+    ("lstm:chrono=50", "lstm:chrono=50"),
+    ("lstm:hidden=64,dtype=float32", "lstm:hidden=64,dtype=float32"),
+])
+def test_labels_name_what_differs_from_the_defaults(text, label):
+    assert models.parse_model(text).label() == label
+
+
+def test_describe_records_the_settings_that_apply():
+    assert models.parse_model("rnn").describe() == {
+        "kind": "rnn", "hidden": 32, "init": "uniform", "recurrent_scale": 1.0, "dtype": "float64",
+        "activation": "tanh"}
+    assert models.parse_model("lstm").describe()["forget_bias"] == 3.0
+    assert "forget_bias" not in models.parse_model("lstm:chrono=20").describe()
+
+
+# --- init_params ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,G", [("rnn", 1), ("lstm", 4)])
+def test_parameter_layout_is_pytorchs(kind, G):
+    spec, params = init(f"{kind}:hidden=5")
+    H = 5
+    assert {name: value.shape for name, value in params.items()} == {
+        "weight_ih": (G * H, D), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,),
+        "head.weight": (K, H), "head.bias": (K,)}
+    assert list(params) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "head.weight", "head.bias"]
+    assert models.kind_of(params) == kind
+
+
+def test_uniform_init_is_bounded_by_one_over_sqrt_h():
+    spec, params = init("rnn:hidden=16")
+    bound = 1 / math.sqrt(16)
+    for name, value in params.items():
+        assert np.abs(value).max() <= bound, name
+        assert np.abs(value).max() > 0.8 * bound, name  # really spread over the interval
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("scale", [1.0, 0.5, 3.0])
+def test_orthogonal_singular_values_equal_the_scale(kind, scale):
+    spec, params = init(f"{kind}:hidden=12,init=orthogonal,recurrent_scale={scale}")
+    H = 12
+    for block in range(4 if kind == "lstm" else 1):
+        w = params["weight_hh"][block * H:(block + 1) * H]
+        np.testing.assert_allclose(np.linalg.svd(w, compute_uv=False), scale, rtol=1e-12)
+
+
+def test_orthogonal_blocks_differ():
+    _, params = init("lstm:hidden=6,init=orthogonal")
+    w = params["weight_hh"]
+    assert not np.allclose(w[:6], w[6:12])
+
+
+def test_identity_init_is_the_irnn():
+    spec, params = init("rnn:hidden=5,init=identity,activation=relu,recurrent_scale=0.9")
+    np.testing.assert_array_equal(params["weight_hh"], 0.9 * np.eye(5))
+    assert not params["bias_ih"].any() and not params["bias_hh"].any()
+
+
+@pytest.mark.parametrize("forget_bias", [0.0, 1.0, 3.0])
+def test_forget_bias_sits_in_bias_ih_of_the_forget_gate(forget_bias):
+    _, params = init(f"lstm:hidden=5,forget_bias={forget_bias}")
+    H = 5
+    np.testing.assert_array_equal(params["bias_ih"][H:2 * H], forget_bias)
+    np.testing.assert_array_equal(params["bias_hh"][H:2 * H], 0.0)
+    # the other gates keep their uniform biases: torch adds bias_ih + bias_hh, so b_f = forget_bias
+    assert np.all(params["bias_ih"][:H] != 0) and np.all(params["bias_hh"][2 * H:] != 0)
+
+
+def test_chrono_biases():
+    """Tallec & Ollivier 2018: b_f = log(U(1, T_max - 1)), b_i = -b_f, in bias_ih; bias_hh zero there."""
+    _, params = init("lstm:hidden=200,chrono=50")
+    H = 200
+    b_i, b_f = params["bias_ih"][:H], params["bias_ih"][H:2 * H]
+    assert np.all(b_f >= 0) and np.all(b_f <= math.log(49))
+    assert b_f.max() > math.log(40) and b_f.min() < math.log(3)
+    np.testing.assert_array_equal(b_i, -b_f)
+    np.testing.assert_array_equal(params["bias_hh"][:2 * H], 0.0)
+    # the time scale of unit j, 1 / (1 - sigmoid(b_f)) = 1 + exp(b_f), is U(2, T_max)
+    time_scale = 1 + np.exp(b_f)
+    assert time_scale.min() >= 2 and time_scale.max() <= 50
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype(dtype):
+    _, params = init(f"lstm:dtype={dtype}")
+    assert all(value.dtype == np.dtype(dtype) for value in params.values())
+
+
+def test_float32_params_are_the_float64_ones_rounded():
+    _, p64 = init("lstm:hidden=6", seed=9)
+    _, p32 = init("lstm:hidden=6,dtype=float32", seed=9)
+    for name in p64:
+        np.testing.assert_array_equal(p32[name], p64[name].astype(np.float32))
+
+
+def test_same_seed_same_params_bit_for_bit_and_a_different_seed_differs():
+    for text in ("rnn", "lstm", "rnn:recurrent_scale=3", "lstm:chrono=30"):
+        _, a = init(text, seed=1)
+        _, b = init(text, seed=1)
+        _, c = init(text, seed=2)
+        for name in a:
+            assert a[name].tobytes() == b[name].tobytes(), (text, name)
+        assert not np.array_equal(a["weight_hh"], c["weight_hh"])
+
+
+# --- forward / backward API ------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_forward_shapes_and_answer_steps(kind):
+    _, params = init(f"{kind}:hidden=5")
+    x = np.random.default_rng(0).standard_normal((2, 6, D))
+    out, cache = models.forward(params, x, answer_steps=(2, -1))
+    assert out.shape == (2, 2, K)
+    h = cache.h.transpose(1, 0, 2)  # (B, T, H)
+    np.testing.assert_allclose(out[:, 0], h[:, 2] @ params["head.weight"].T + params["head.bias"])
+    grads = models.backward(params, cache, np.ones_like(out))
+    assert grads.dh.shape == (2, 6, 5)
+    assert grads.dpre.shape == (2, 6, (4 if kind == "lstm" else 1) * 5)
+    assert (grads.dc is None) == (kind == "rnn")
