@@ -1,0 +1,80 @@
+"""``--plot FILE``: the gradient flow as a log-scale figure (the optional ``plot`` extra).
+
+One line per model of the relative ||dL/dh_t|| (solid) and, for an LSTM, the
+relative ||dL/dc_t|| (dashed) against steps back, with the vanishing and
+exploding thresholds drawn in. matplotlib is imported only here and only
+when a plot is asked for; without it the user gets one line naming the extra.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from lstm_cli.errors import BadInput
+
+SUFFIXES = (".png", ".svg", ".pdf")
+INSTALL_HINT = 'pip install "lstm-demo[plot]"'
+
+
+def check_target(path: str | Path) -> Path:
+    """The plot's path, if its suffix is a known format and its directory exists."""
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        raise BadInput(f"--plot {path}: use a file name ending in {', '.join(SUFFIXES)}")
+    if not path.parent.is_dir():
+        raise BadInput(f"--plot {path}: directory {path.parent} does not exist")
+    return path
+
+
+def require_matplotlib():
+    """matplotlib.pyplot on the file-only Agg backend; BadInput naming the extra if it is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise BadInput(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
+    matplotlib.use("Agg")  # files only: never open a window, work without a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _positive(values: Sequence[float]) -> list[float]:
+    """A log axis cannot show 0, inf or NaN: they become gaps in the line (the JSON keeps them)."""
+    return [v if v > 0 and math.isfinite(v) else math.nan for v in map(float, values)]
+
+
+def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
+    """Write the figure of ``profiles`` (GradientProfile) to ``path`` (.png, .svg or .pdf)."""
+    from lstm_cli.probes import EXPLODING, VANISHING
+
+    path = check_target(path)
+    plt = require_matplotlib()
+    # keep the text of an SVG as text: searchable, editable, and much smaller
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for n, profile in enumerate(profiles):
+            colour = f"C{n}"
+            steps = [int(k) for k in profile.steps_back]
+            ax.plot(steps, _positive(profile.dh.rel), color=colour, label=f"{profile.label} ||dL/dh||")
+            if profile.dc is not None:
+                ax.plot(steps, _positive(profile.dc.rel), color=colour, linestyle="--",
+                        label=f"{profile.label} ||dL/dc||")
+        ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":")
+        ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_yscale("log")
+        ax.set_xlabel("steps back from the loss step")
+        ax.set_ylabel("gradient norm relative to the loss step")
+        if title:
+            ax.set_title(title, fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        try:
+            fig.savefig(path)
+        except OSError as err:
+            raise BadInput(f"--plot {path}: cannot write it: {err.strerror or err}") from None
+        finally:
+            plt.close(fig)
+    return path
