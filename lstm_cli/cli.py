@@ -436,8 +436,9 @@ def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
     documents = []
     for (task_name, gap, batch, seed), members in groups.items():
         task = get_task(task_name)
-        profiles = [probes.probe_at_init(p.model_spec(), task, gap, batch, seed, label=p.model_spec().label())
-                    for p in members]
+        # a training axis (clip, lr, ...) does not change the model at initialisation: probe each once
+        specs = list({repr(p.model_spec()): p.model_spec() for p in members}.values())
+        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=spec.label()) for spec in specs]
         settings = {"task": task.name, "gap": gap, "sequence_length": task.length(gap), "batch": batch,
                     "seed": seed, "from": None}
         if fmt == "json":

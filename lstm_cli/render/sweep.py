@@ -1,0 +1,216 @@
+"""Rendering of scenarios and sweeps: the plan, progress lines, per-run results, the summary.
+
+Results go to stdout (a rich table, or JSONL / CSV built from the same rows);
+progress and failures go to stderr as plain lines, one per event, so a log
+file of a long sweep reads well.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from lstm_cli.render import jsonable, write_csv, write_json, write_jsonl
+
+SWEEP_FORMATS = ("table", "jsonl", "csv")
+RUN_FORMATS = ("table", "json", "jsonl", "csv")
+
+SUMMARY_HEADINGS = {
+    "runs": "runs", "success_rate": "success", "median_steps_to_success": "steps to success",
+    "median_seconds_to_success": "time to success", "median_final_metric": "final metric",
+    "median_grad_first_step": "grad at t=0 (init)", "diverged": "diverged", "failed": "failed",
+}
+
+
+def _sci(value) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    if value != value:
+        return "nan"
+    if value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.1e}" if value != 0 else "0"
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{float(value):.{digits}g}"
+
+
+def _rate(row: dict) -> str:
+    return f"{row['succeeded']}/{row['runs']}"
+
+
+# ---- plans ----
+
+def list_runs(points, stream=None) -> None:
+    """One run key per line (line i is ``lstm-demo run SCENARIO --index i``)."""
+    stream = stream or sys.stdout
+    for point in points:
+        stream.write(point.key + "\n")
+    stream.flush()
+
+
+def plan_rows(scenario, points, sweep_dir=None, kept: Sequence[int] = ()) -> list[dict]:
+    rows = []
+    for point in points:
+        row = {"index": point.index, "key": point.key, **{k: jsonable(v) for k, v in point.values}}
+        if sweep_dir is not None:
+            row["state"] = "finished" if point.index in kept else "to run"
+        rows.append(row)
+    return rows
+
+
+def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] = ()) -> None:
+    rows = plan_rows(scenario, points, sweep_dir, kept)
+    if fmt == "jsonl":
+        write_jsonl(rows)
+    elif fmt == "csv":
+        write_csv(rows)
+    else:
+        from rich.table import Table
+
+        from lstm_cli.render import console
+
+        title = f"{scenario.name}: {len(points)} run(s)" + (f", {len(points) - len(kept)} to run"
+                                                           if sweep_dir is not None else "")
+        table = Table(title=title, title_justify="left")
+        for column in ("index", "key", *(["state"] if sweep_dir is not None else [])):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(str(row["index"]), row["key"], *([row["state"]] if sweep_dir is not None else []))
+        console().print(table)
+
+
+# ---- progress ----
+
+class Progress:
+    """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.finished = total, 0
+        self.stream = stream or sys.stderr
+
+    def _say(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self, job, record: dict | None, error: str | None) -> None:
+        self.finished += 1
+        head = f"[{self.finished}/{self.total}] {job.key}"
+        if error is not None:
+            self._say(f"{head}: FAILED: {error}")
+        elif record.get("status") == "diverged":
+            self._say(f"{head}: diverged at step {record.get('diverged_at')} ({record.get('wall_time', 0):.1f} s)")
+        else:
+            metric = record.get("metric")
+            verdict = "success" if record.get("success") else "no success"
+            self._say(f"{head}: {verdict} after {record.get('steps')} steps, {metric} "
+                      f"{_num(record.get(metric), 4)} ({record.get('wall_time', 0):.1f} s)")
+
+
+# ---- the summary ----
+
+def summary_title(result, scenario) -> str:
+    return (f"{scenario.name}: {len(result.outcomes)} runs ({result.ran} run now, {result.skipped} kept), "
+            f"{result.wall_time:.0f} s wall; records in {result.sweep_dir}")
+
+
+def write_summary(result, scenario, fmt: str) -> None:
+    rows = result.summary
+    if fmt == "jsonl":
+        write_jsonl(rows)
+    elif fmt == "csv":
+        write_csv(rows)
+    else:
+        from rich.table import Table
+
+        from lstm_cli.render import console
+
+        metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
+        table = Table(title=summary_title(result, scenario), title_justify="left",
+                      caption=f"medians over seeds: steps and time to success (successful runs only), "
+                              f"final held-out {metric}; grad t=0: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
+                              f"the first step relative to the answer step, at initialisation",
+                      caption_justify="left")
+        for axis in result.axes:
+            table.add_column(axis)
+        for heading in ("success", "steps", "time", metric, "grad t=0", "diverged", "failed"):
+            table.add_column(heading, justify="right")
+        for row in rows:
+            table.add_row(*(str(row[a]) for a in result.axes), _rate(row),
+                          _num(row["median_steps_to_success"], 6),
+                          "-" if row["median_seconds_to_success"] is None
+                          else f"{row['median_seconds_to_success']:.1f} s",
+                          _num(row["median_final_metric"]), _sci(row["median_grad_first_step"]),
+                          str(row["diverged"]), str(row["failed"]))
+        console().print(table)
+
+
+def summary_markdown(result) -> str:
+    """The summary as a Markdown table (for notes and the README)."""
+    head = [*result.axes, "success", "median steps", "median time (s)", "median metric", "grad t=0"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in result.summary:
+        cells = [str(row[a]) for a in result.axes] + [
+            _rate(row), _num(row["median_steps_to_success"], 6),
+            "-" if row["median_seconds_to_success"] is None else f"{row['median_seconds_to_success']:.1f}",
+            _num(row["median_final_metric"]), _sci(row["median_grad_first_step"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# ---- lstm-demo run: the runs of a scenario ----
+
+RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step", "run_dir"]
+
+
+def run_rows(points, records) -> list[dict]:
+    from lstm_cli.sweep import grad_at_first_step
+
+    rows = []
+    for point, record in zip(points, records):
+        metric = record.get("metric")
+        rows.append({"key": point.key, "status": record.get("status"), "success": record.get("success"),
+                     "steps": record.get("steps"), "metric": metric, "value": record.get(metric),
+                     "wall_time": record.get("wall_time"), "grad_first_step": grad_at_first_step(record),
+                     "run_dir": record.get("run_dir")})
+    return rows
+
+
+def write_runs(scenario, points, records, fmt: str) -> None:
+    """The training results of ``lstm-demo run``: a table, or the result records themselves."""
+    if fmt == "json":
+        write_json(records[0] if len(records) == 1 else records)
+    elif fmt == "jsonl":
+        write_jsonl(records)
+    elif fmt == "csv":
+        write_csv(run_rows(points, records), fieldnames=RUN_FIELDS)
+    else:
+        from rich.table import Table
+
+        from lstm_cli.render import console
+
+        table = Table(title=f"{scenario.name}: training", title_justify="left")
+        for column in ("run", "status", "success", "steps", "metric", "time", "grad at t=0 (init)"):
+            table.add_column(column, justify="left" if column in ("run", "status") else "right",
+                             no_wrap=column == "run")
+        for row in run_rows(points, records):
+            table.add_row(row["key"], row["status"], "yes" if row["success"] else "no", str(row["steps"]),
+                          f"{row['metric']} {_num(row['value'], 4)}", f"{row['wall_time']:.1f} s",
+                          _sci(row["grad_first_step"]))
+        console().print(table)
+
+
+def list_scenarios(entries, fmt: str = "table") -> None:
+    """``lstm-demo scenarios``: name, one-line description, path."""
+    rows = [{"name": name, "description": description, "path": str(path)} for name, path, description in entries]
+    if fmt == "jsonl":
+        write_jsonl(rows)
+    elif fmt == "csv":
+        write_csv(rows)
+    else:
+        width = max((len(r["name"]) for r in rows), default=0)
+        for row in rows:
+            sys.stdout.write(f"{row['name']:<{width}}  {row['description']}\n")
+        sys.stdout.flush()

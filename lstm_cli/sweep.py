@@ -1,0 +1,378 @@
+"""Sweeps: run a scenario's grid in worker processes, resume it, aggregate over seeds.
+
+    <out>/<scenario>/
+        sweep.json              the scenario, its axes and every run's key and config
+        <key>/                  one run record per grid point (``runs.run_training``),
+                                e.g. gap=50,model=lstm,seed=3/result.json
+        summary.csv             the aggregate over seeds, one row per setting
+        summary.jsonl
+
+Workers are processes of the ``spawn`` start method, started with
+OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1 in their
+environment (before numpy loads BLAS), so N workers use N cores and do not
+fight over them. A worker that outlives its parent (the sweep was killed with
+SIGKILL) exits on its own instead of racing a resumed sweep for the same run.
+
+Resume: a run whose result.json says it finished ("completed", or "diverged":
+a diverged run is a deterministic outcome, running it again gives the same
+NaN) *with the same configuration* is kept; anything else ("running" from a
+killed sweep, "interrupted", a crash, no record) is run again from scratch.
+Every file is written atomically, so a kill leaves either the old or the new
+record, never half of one.
+
+A run that raises is a *failure*: it is reported on stderr when it happens,
+the other runs go on, and the sweep's exit code is 1. A run that diverges is
+an *outcome* (not successful, counted in the summary's ``diverged`` column).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from lstm_cli.errors import BadInput
+
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+FINISHED = ("completed", "diverged")
+SWEEP_FILE, SUMMARY_CSV, SUMMARY_JSONL = "sweep.json", "summary.csv", "summary.jsonl"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to do: where its record goes and the config to train (``TrainConfig.to_dict``)."""
+
+    index: int
+    key: str
+    config: dict
+    sweep_dir: str
+
+
+@dataclass
+class RunOutcome:
+    index: int
+    key: str
+    values: tuple
+    result: dict | None  # result.json, or None when the run failed before writing one
+    error: str | None = None  # a failure (the run raised, or its worker died)
+    skipped: bool = False  # kept from an earlier sweep (--resume)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class SweepResult:
+    sweep_dir: Path
+    outcomes: list[RunOutcome]
+    summary: list[dict]
+    axes: list[str]
+    wall_time: float
+    ran: int = 0
+    skipped: int = 0
+    failures: list[RunOutcome] = field(default_factory=list)
+
+
+# ---- the worker side ----
+
+def train_job(job: Job) -> dict:
+    """The default run function: train ``job.config`` into ``sweep_dir/key``."""
+    from lstm_cli import runs
+    from lstm_cli.train import TrainConfig
+
+    return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the sweep process is gone (SIGKILL leaves its workers orphaned)."""
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def _worker(jobs, results, run: Callable[[Job], dict], parent_pid: int) -> None:
+    for name in BLAS_THREADS:
+        os.environ[name] = "1"
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            results.put(("start", job.index, os.getpid()))
+            try:
+                record = run(job)
+                results.put(("done", job.index, record))
+            except KeyboardInterrupt:
+                return
+            except BaseException as err:  # reported by the parent; this worker goes on
+                message = " ".join(str(err).split()) or type(err).__name__
+                results.put(("failed", job.index, f"{type(err).__name__}: {message}"))
+    except KeyboardInterrupt:
+        return
+
+
+# ---- the parent side ----
+
+def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_job,
+             on_start: Callable[[Job], None] | None = None,
+             on_done: Callable[[Job, dict | None, str | None], None] | None = None) -> dict[int, tuple]:
+    """Run ``jobs`` in ``workers`` spawned processes; {index: (record or None, error or None)}.
+
+    ``run`` must be importable by the workers (a module-level function). Failures
+    do not stop the others. On KeyboardInterrupt the workers are stopped and it is re-raised.
+    """
+    outcomes: dict[int, tuple] = {}
+    if not jobs:
+        return outcomes
+    by_index = {job.index: job for job in jobs}
+    ctx = mp.get_context("spawn")
+    saved = {name: os.environ.get(name) for name in BLAS_THREADS}
+    os.environ.update({name: "1" for name in BLAS_THREADS})  # inherited by the spawned workers
+    job_queue, result_queue = ctx.Queue(), ctx.Queue()
+    for job in jobs:
+        job_queue.put(job)
+    procs = []
+    try:
+        for _ in range(max(1, min(workers, len(jobs)))):
+            job_queue.put(None)
+            proc = ctx.Process(target=_worker, args=(job_queue, result_queue, run, os.getpid()), daemon=True)
+            proc.start()
+            procs.append(proc)
+        running: dict[int, int] = {}  # worker pid -> job index
+        while len(outcomes) < len(jobs):
+            try:
+                message = result_queue.get(timeout=0.5)
+            except queue.Empty:
+                _reap_dead(procs, running, outcomes, by_index, on_done)
+                if all(not p.is_alive() for p in procs) and len(outcomes) < len(jobs):
+                    _drain(result_queue, running, outcomes, by_index, on_start, on_done)
+                    for job in jobs:  # every worker is gone: what is left cannot run
+                        if job.index not in outcomes:
+                            outcomes[job.index] = (None, "not run: every worker process exited")
+                            if on_done:
+                                on_done(job, None, outcomes[job.index][1])
+                continue
+            _handle(message, running, outcomes, by_index, on_start, on_done)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in procs:
+            proc.join(timeout=5)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return outcomes
+
+
+def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
+    kind, index, payload = message
+    job = by_index[index]
+    if kind == "start":
+        running[payload] = index
+        if on_start:
+            on_start(job)
+        return
+    for pid, i in list(running.items()):
+        if i == index:
+            del running[pid]
+    outcomes[index] = (payload, None) if kind == "done" else (None, payload)
+    if on_done:
+        on_done(job, *outcomes[index])
+
+
+def _drain(result_queue, running, outcomes, by_index, on_start, on_done) -> None:
+    while True:
+        try:
+            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done)
+        except queue.Empty:
+            return
+
+
+def _reap_dead(procs, running, outcomes, by_index, on_done) -> None:
+    """A worker that died (killed, out of memory) fails the run it was doing."""
+    for proc in procs:
+        if proc.exitcode not in (None, 0) and proc.pid in running:
+            index = running.pop(proc.pid)
+            if index not in outcomes:
+                outcomes[index] = (None, f"worker process died (exit code {proc.exitcode})")
+                if on_done:
+                    on_done(by_index[index], None, outcomes[index][1])
+
+
+# ---- a sweep of a scenario ----
+
+def sweep_dir_of(scenario, out: Path) -> Path:
+    return Path(out) / scenario.name
+
+
+def _same_config(run_dir: Path, config: dict) -> bool:
+    """Whether the record in ``run_dir`` was made with ``config`` (resolved ``TrainConfig.to_dict``)."""
+    import yaml
+
+    try:
+        stored = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(stored, dict) and all(stored.get(k) == v for k, v in config.items())
+
+
+def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
+    """(sweep dir, points, jobs to run, {index: kept result}) without running anything."""
+    from lstm_cli import runs
+
+    points = scenario.points()
+    sweep_dir = sweep_dir_of(scenario, out)
+    configs = {p.index: p.train_config().resolved().to_dict() for p in points}
+    kept: dict[int, dict] = {}
+    stale = []
+    for point in points:
+        record = runs.read_result(sweep_dir / point.key)
+        if record is None:
+            continue
+        if record.get("status") in FINISHED and _same_config(sweep_dir / point.key, configs[point.index]):
+            kept[point.index] = record
+        else:
+            stale.append(point.key)
+    if (kept or stale) and not resume:
+        raise BadInput(f"{sweep_dir} already holds {len(kept) + len(stale)} run record(s) of this sweep; "
+                       f"pass --resume to keep the finished ones, or choose another --out")
+    jobs = [Job(p.index, p.key, configs[p.index], str(sweep_dir)) for p in points if p.index not in kept]
+    return sweep_dir, points, jobs, kept
+
+
+def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
+              run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
+              on_done=None) -> SweepResult:
+    """Run every point of ``scenario`` not already finished; write and return the summary."""
+    from lstm_cli.runs import atomic_write_text
+
+    if "train" not in scenario.parts:
+        raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
+                       f"(use `lstm-demo run {scenario.name}` for a gradients-only scenario)")
+    start = time.perf_counter()
+    sweep_dir, points, todo, kept = plan(scenario, out, resume)
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"cannot create sweep directory {sweep_dir}: {err.strerror}") from None
+    atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    if on_plan:
+        on_plan(todo, kept)
+    workers = jobs or os.cpu_count() or 1
+    done = run_jobs(todo, workers, run=run, on_start=on_start, on_done=on_done)
+    outcomes = []
+    for point in points:
+        if point.index in kept:
+            outcomes.append(RunOutcome(point.index, point.key, point.values, kept[point.index], skipped=True))
+        else:
+            record, error = done[point.index]
+            outcomes.append(RunOutcome(point.index, point.key, point.values, record, error))
+    axes = [a for a in scenario.axes if a != "seed"]
+    summary = aggregate(outcomes, axes)
+    axes = [short_name(a) for a in axes]
+    write_summary(sweep_dir, summary)
+    return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
+                       wall_time=time.perf_counter() - start, ran=len(todo), skipped=len(kept),
+                       failures=[o for o in outcomes if o.failed])
+
+
+def sweep_record(scenario, points) -> dict:
+    return {"scenario": scenario.name, "path": str(scenario.path) if scenario.path else None,
+            "description": scenario.description, "settings": scenario.settings,
+            "axes": scenario.axes,
+            "runs": [{"index": p.index, "key": p.key, "values": dict(p.values)} for p in points]}
+
+
+# ---- aggregation over seeds ----
+
+def grad_at_first_step(record: dict) -> float | None:
+    """The carrier's gradient norm at the first time step relative to the answer step, at
+    initialisation (dl/dc for the LSTM, dl/dh for the RNN)."""
+    gradient = record.get("gradient") or {}
+    value = gradient.get("dc_ratio_first_step_before")
+    if value is None:
+        value = gradient.get("dh_ratio_first_step_before")
+    return _number(value)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # "inf" / "nan" strings from JSON included
+    except (TypeError, ValueError):
+        return None
+
+
+def _median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(values) if values else None
+
+
+def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
+    """One row per setting (the axes other than seed), in grid order."""
+    groups: dict[tuple, list[RunOutcome]] = {}
+    for outcome in outcomes:
+        values = dict(outcome.values)
+        groups.setdefault(tuple(_label(values.get(a)) for a in axes), []).append(outcome)
+    rows = []
+    axes = [short_name(a) for a in axes]
+    for setting, members in groups.items():
+        records = [o.result for o in members if o.result is not None and o.result.get("status") in FINISHED]
+        wins = [r for r in records if r.get("success")]
+        metric = next((r.get("metric") for r in records if r.get("metric")), None)
+        row = dict(zip(axes, setting))  # axes by their short names (clip for train.clip)
+        row.update({
+            "runs": len(members),
+            "succeeded": len(wins),
+            "success_rate": len(wins) / len(members) if members else None,
+            "diverged": sum(r.get("status") == "diverged" for r in records),
+            "failed": sum(o.failed or o.result is None or o.result.get("status") not in FINISHED
+                          for o in members),
+            "median_steps_to_success": _median([_number(r.get("steps")) for r in wins]),
+            "median_seconds_to_success": _median([_number(r.get("wall_time")) for r in wins]),
+            "metric": metric,
+            "median_final_metric": _median([_number(r.get(metric)) for r in records]) if metric else None,
+            "median_grad_first_step": _median([grad_at_first_step(r) for r in records]),
+        })
+        rows.append(row)
+    return rows
+
+
+def _label(value: Any) -> str:
+    from lstm_cli.scenario import _format_value
+
+    return _format_value(value)
+
+
+def short_name(key: str) -> str:
+    from lstm_cli.scenario import short_name as short
+
+    return short(key)
+
+
+def write_summary(sweep_dir: Path, summary: list[dict]) -> None:
+    """summary.csv and summary.jsonl, each written atomically."""
+    import io
+
+    from lstm_cli.render import write_csv, write_jsonl
+    from lstm_cli.runs import atomic_write_text
+
+    for name, writer in ((SUMMARY_CSV, write_csv), (SUMMARY_JSONL, write_jsonl)):
+        buffer = io.StringIO()
+        writer(summary, buffer)
+        atomic_write_text(sweep_dir / name, buffer.getvalue())
