@@ -257,7 +257,7 @@ def gradients(
                                                          chrono, activation, dtype))
     view.write(profiles, settings, fmt, rows)
     if plot is not None:
-        written = plotting.plot_profiles(profiles, plot, view.table_title(settings))
+        written = plotting.plot_profiles(profiles, plot, view.plot_title(settings))
         print(f"lstm-demo: plot written to {written}", file=sys.stderr)
 
 

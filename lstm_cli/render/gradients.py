@@ -301,6 +301,12 @@ def table_title(settings: dict) -> str:
             f"Rows: steps back from the loss step (0).")
 
 
+def plot_title(settings: dict) -> str:
+    source = f"checkpoint {settings['from']}" if settings.get("from") else "initialisation"
+    return (f"Gradient flow at {source}: {settings['task']}, gap {settings['gap']}, "
+            f"batch {settings['batch']}, seed {settings['seed']}")
+
+
 def write(profiles: Sequence[GradientProfile], settings: dict, fmt: str, rows: str = "default") -> None:
     """Write the result in ``fmt`` to stdout."""
     if fmt == "json":
