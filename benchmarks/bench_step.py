@@ -1,0 +1,154 @@
+"""Time one training step's forward + backward: numpy (lstm_cli.models) against PyTorch.
+
+    python benchmarks/bench_step.py            # the full grid, single-threaded
+    python benchmarks/bench_step.py --quick    # a smoke run: two small cells, few repeats
+    python benchmarks/bench_step.py --threads 2
+
+One step is what training does per batch: ``models.forward`` -> the loss and
+its gradient (``losses.loss_and_grad``) -> ``models.backward``, on
+x (B, T, D=8), cross-entropy over K=4 classes at the last step. PyTorch does
+the same with ``nn.RNN`` / ``nn.LSTM`` (batch_first=True) + ``nn.Linear`` and
+``loss.backward()``. The grid: model {rnn, lstm} x dtype {float32, float64} x
+B {32, 128} x H {32, 128} x T {50, 200}. Each cell reports the median of
+repeated runs, numpy and torch interleaved so that a burst of load on the
+machine hits both; the ratio is numpy / torch (below 1: numpy is faster), and
+the geometric mean of the ratio is printed per (model, dtype).
+
+Threads: both libraries get the same number, ``--threads`` (default 1). The
+BLAS under numpy reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS /
+MKL_NUM_THREADS only when it is loaded, so this script sets them before it
+imports numpy; torch gets ``torch.set_num_threads`` (and one inter-op thread).
+Single-threaded is the default because it is the fair, reproducible
+comparison on a shared machine; the load average is printed with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=1, help="threads for numpy's BLAS and for torch")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: two small cells")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 7, quick 3)")
+    parser.add_argument("--models", default="rnn,lstm")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--no-torch", action="store_true", help="time numpy only")
+    return parser.parse_args()
+
+
+ARGS = parse_args()
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(ARGS.threads)  # before numpy is imported: read once, at load time
+
+import itertools  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from lstm_cli import losses, models  # noqa: E402
+
+try:
+    if ARGS.no_torch:
+        raise ImportError
+    import torch
+    torch.set_num_threads(ARGS.threads)
+    torch.set_num_interop_threads(1)
+except ImportError:
+    torch = None
+
+D, K = 8, 4
+
+
+def numpy_step(kind, dtype, B, H, T, rng):
+    spec = models.ModelSpec(kind=kind, hidden=H, dtype=dtype)
+    params = models.init_params(spec, D, K, rng)
+    x = rng.standard_normal((B, T, D)).astype(dtype)
+    y = rng.integers(0, K, size=(B, 1))
+
+    def step():
+        out, cache = models.forward(params, x)
+        _, dout = losses.loss_and_grad("cross_entropy", out, y)
+        return models.backward(params, cache, dout)
+
+    return params, x, y, step
+
+
+def torch_step(kind, dtype, params, x, y):
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    H = params["weight_hh"].shape[1]
+    core = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(D, H, batch_first=True, dtype=tdtype)
+    head = torch.nn.Linear(H, K, dtype=tdtype)
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(core, f"{name}_l0").copy_(torch.from_numpy(params[name]))
+        head.weight.copy_(torch.from_numpy(params["head.weight"]))
+        head.bias.copy_(torch.from_numpy(params["head.bias"]))
+    x_t, y_t = torch.from_numpy(x), torch.from_numpy(y[:, 0])
+    parameters = list(core.parameters()) + list(head.parameters())
+
+    def step():
+        for p in parameters:
+            p.grad = None
+        h, _ = core(x_t)
+        loss = torch.nn.functional.cross_entropy(head(h[:, -1]), y_t)
+        loss.backward()
+
+    return step
+
+
+def median_ms(steps, repeats):
+    """Median wall time (ms) of each step function, runs interleaved; two warm-up runs each."""
+    for step in steps:
+        step()
+        step()
+    times = [[] for _ in steps]
+    for _ in range(repeats):
+        for i, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - start)
+    return [1e3 * statistics.median(t) for t in times]
+
+
+def main() -> None:
+    if ARGS.quick:
+        grid = [(kind, dtype, 32, 32, 50) for kind in ("rnn", "lstm") for dtype in ("float32", "float64")]
+    else:
+        grid = list(itertools.product(ARGS.models.split(","), ARGS.dtypes.split(","),
+                                      (32, 128), (32, 128), (50, 200)))
+    repeats = ARGS.repeats or (3 if ARGS.quick else 7)
+    print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
+          f"threads {ARGS.threads}, repeats {repeats} (median), D={D}, K={K}")
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    header = f"{'model':5} {'dtype':7} {'B':>4} {'H':>4} {'T':>4} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    ratios: dict[tuple[str, str], list[float]] = {}
+    rng = np.random.default_rng(0)
+    for kind, dtype, B, H, T in grid:
+        params, x, y, np_step = numpy_step(kind, dtype, B, H, T, rng)
+        steps = [np_step] + ([torch_step(kind, dtype, params, x, y)] if torch else [])
+        ms = median_ms(steps, repeats)
+        line = f"{kind:5} {dtype:7} {B:4d} {H:4d} {T:4d} {ms[0]:9.2f}"
+        if torch:
+            ratio = ms[0] / ms[1]
+            ratios.setdefault((kind, dtype), []).append(ratio)
+            line += f" {ms[1]:9.2f} {ratio:6.2f}"
+        print(line, flush=True)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if ratios:
+        print("geometric mean of numpy/torch per (model, dtype):")
+        for (kind, dtype), values in ratios.items():
+            gmean = math.exp(sum(map(math.log, values)) / len(values))
+            print(f"  {kind:5} {dtype:7} {gmean:5.2f}  over {len(values)} cells")
+
+
+if __name__ == "__main__":
+    main()
