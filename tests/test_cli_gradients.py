@@ -270,3 +270,16 @@ def test_cli_defaults_match_the_engine():
     engine = {f.name: f.default for f in dataclasses.fields(models.ModelSpec)}
     for name in ("hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype"):
         assert options[name] == engine[name], name
+
+
+def test_readme_documents_the_command_and_every_json_field():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- section: gradients -->", 1)[1].split("<!-- section:", 1)[0]
+    assert "lstm-demo gradients --gap 50" in section and "--recurrent-scale 3" in section
+    assert "VANISHING" in section and "EXPLODING" in section  # the pasted tables
+    doc = run_json("--gap", "5", "--batch", "2", "-m", "rnn", "-m", "lstm:chrono=10")
+    fields = set(doc) | set(doc["settings"]) | set(doc["thresholds"])
+    for model in doc["models"]:
+        fields |= set(model) | set(model["model"]) | set(model["summary"]) | set(model["steps"])
+    missing = sorted(f for f in fields if f not in section)
+    assert not missing, f"README's gradients section does not name: {missing}"

@@ -15,6 +15,7 @@ rich is imported only by the table view, so the JSON and CSV paths stay light.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 from lstm_cli.errors import BadInput
@@ -237,16 +238,29 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     return [c for c in cols if c[0] not in hidden]
 
 
+def wrap_label(label: str, width: int = 10) -> list[str]:
+    """A model label in lines of about ``width``, broken after ':', ',', '=' or '_'."""
+    lines = [""]
+    for piece in re.split(r"(?<=[:,=_])", label):
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return lines
+
+
 def _build_table(profiles, steps, low, high, level, width):
     from rich import box
     from rich.table import Table
 
+    labels = [wrap_label(p.label) for p in profiles]
+    depth = max(len(lines) for lines in labels)  # header lines above the column names
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
-    table.add_column("steps\nback", justify="right", no_wrap=True)
+    table.add_column("\n" * (depth - 1) + "steps\nback", justify="right", no_wrap=True)
     cells = [[str(k)] for k in steps]
-    for profile in profiles:
+    for profile, lines in zip(profiles, labels):
         for n, (header, values) in enumerate(_columns(profile, level)):
-            title = (profile.label if n == 0 else "") + "\n" + header
+            above = lines if n == 0 else []
+            title = "\n".join([""] * (depth - len(above)) + above + [header])
             if values is None:
                 table.add_column(title, justify="left", no_wrap=True, min_width=width, max_width=width)
                 values = [log_bar(float(v), low, high, width) for v in profile.carrier_rel]
