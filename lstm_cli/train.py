@@ -265,9 +265,9 @@ class Evaluation:
 
 @dataclass
 class Diverged:
-    step: int
+    step: int  # the step whose loss or gradient was not finite (no update was made with it)
     loss: float
-    grad_norm: float
+    grad_norm: float | None  # None when the loss itself was not finite
 
 
 @dataclass
@@ -303,8 +303,9 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
     since_eval: list[float] = []
 
     def evaluation(step: int) -> Evaluation:
-        held_loss, value = evaluate(spec, params, task, x_held, y_held)
-        profile = probes.probe(spec, params, task, x_probe, y_probe, cfg.gap, label=spec.label())
+        with np.errstate(all="ignore"):  # a diverging model's inf and nan are reported, not warned about
+            held_loss, value = evaluate(spec, params, task, x_held, y_held)
+            profile = probes.probe(spec, params, task, x_probe, y_probe, cfg.gap, label=spec.label())
         train_loss = float(np.mean(since_eval)) if since_eval else None
         since_eval.clear()
         return Evaluation(step=step, train_loss=train_loss, heldout_loss=held_loss, metric=task.metric,
@@ -316,20 +317,20 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
     while not result.success and step < cfg.steps:
         step += 1
         x, y = task.generate(batches, cfg.batch, cfg.gap)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(all="ignore"):
             out, cache = models.forward(params, x, activation=spec.activation)
             per_seq, dout = losses.loss_and_grad(task.loss, out, y)
             loss = float(per_seq.mean())
             if not math.isfinite(loss):
-                yield Diverged(step=step, loss=loss, grad_norm=math.nan)
+                yield Diverged(step=step, loss=loss, grad_norm=None)
                 return
             grads = models.backward(params, cache, dout).params
-        norm = global_norm(grads)
-        if not math.isfinite(norm):
-            yield Diverged(step=step, loss=loss, grad_norm=norm)
-            return
-        params, state = update(cfg.optimizer, params, clip_by_global_norm(grads, cfg.clip, norm), state,
-                               cfg.lr, cfg.momentum)
+            norm = global_norm(grads)
+            if not math.isfinite(norm):
+                yield Diverged(step=step, loss=loss, grad_norm=norm)
+                return
+            params, state = update(cfg.optimizer, params, clip_by_global_norm(grads, cfg.clip, norm), state,
+                                   cfg.lr, cfg.momentum)
         since_eval.append(loss)
         yield Step(step=step, loss=loss, grad_norm=norm)
         if step % cfg.eval_every == 0 or step == cfg.steps:

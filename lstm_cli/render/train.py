@@ -1,0 +1,232 @@
+"""Rendering of a training run: the outcome, the gradient profile before and after, a heatmap, progress.
+
+Everything here reads the result record (result.json) and the evaluations
+(metrics.jsonl) of ``lstm_cli.runs``, so the table shows exactly the numbers a
+program gets from ``--format json``. The progress bar goes to stderr and only
+when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from rich import box
+from rich.console import Console, Group
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+# log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (red)
+_PALETTE = [  # (lower edge of log10, colour): magma-like, dark = vanished, pale = exploding
+    (-math.inf, "#000004"), (-12, "#1b0c41"), (-9, "#3b0f70"), (-6, "#641a80"), (-3, "#8c2981"),
+    (-2, "#b73779"), (-1, "#de4968"), (0, "#f7705c"), (1, "#fe9f6d"), (3, "#fcfdbf"),
+]
+_NAN_COLOUR = "grey50"
+
+
+def _num(value: Any) -> float:
+    """A number from a record (JSON stores non-finite floats as strings)."""
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    v = _num(value)
+    if math.isnan(v) or math.isinf(v):
+        return str(v)
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
+        return f"{v:.2e}"
+    return f"{v:.{digits}g}"
+
+
+def _colour(value: Any) -> str:
+    v = _num(value)
+    if math.isnan(v):
+        return _NAN_COLOUR
+    if v <= 0:
+        return _PALETTE[0][1]
+    level = math.log10(v) if math.isfinite(v) else math.inf
+    # a relative norm of exactly 1 (the answer step) rounds to 0.999...: count it as 1
+    level = 0.0 if abs(level) < 1e-9 else level
+    return [colour for edge, colour in _PALETTE if level >= edge][-1]
+
+
+def outcome_table(result: dict) -> Table:
+    """Outcome against chance and the success criterion, and the gradient at the first step."""
+    metric = result["metric"]
+    value = result.get(metric)
+    if result["status"] == "diverged":
+        verdict = Text(f"DIVERGED at step {result.get('diverged_at')}", style="bold red")
+    elif result["status"] == "interrupted":
+        verdict = Text("INTERRUPTED", style="bold yellow")
+    elif result["success"]:
+        verdict = Text(f"SUCCESS: {result['criterion']} reached", style="bold green")
+    else:
+        verdict = Text(f"FAILED: {result['criterion']} not reached", style="bold red")
+    table = Table(title=f"train {result['task']} gap {result['gap']}, {result['model']}, seed {result['seed']}",
+                  show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("outcome", verdict)
+    better = "higher" if metric == "accuracy" else "lower"
+    table.add_row(f"held-out {metric}", f"{fmt(value, 4)}  (chance {fmt(result['chance'], 3)}, "
+                                        f"success {result['criterion']}; {better} is better)")
+    table.add_row("held-out loss", fmt(result.get("heldout_loss"), 4))
+    table.add_row("steps", f"{result['steps']} of {result['max_steps']}"
+                  + ("  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"]
+                     else ""))
+    table.add_row("wall time", f"{_num(result['wall_time']):.1f} s")
+    grad = result.get("gradient")
+    if grad:
+        k = grad["steps_back_first_step"]
+        table.add_row(f"||dL/dh|| {k} steps back", f"{fmt(grad['dh_ratio_first_step_before'])} at init -> "
+                      f"{fmt(grad['dh_ratio_first_step'])} at step {result['evaluated_at']} (relative to the answer step)")
+        if grad.get("dc_ratio_first_step") is not None:
+            table.add_row(f"||dL/dc|| {k} steps back", f"{fmt(grad['dc_ratio_first_step_before'])} at init -> "
+                          f"{fmt(grad['dc_ratio_first_step'])} at step {result['evaluated_at']}")
+    table.add_row("run record", result["run_dir"])
+    return table
+
+
+def _rows_to_show(n: int, limit: int = 14) -> list[int]:
+    """Steps back to show: 0, 1, 2, then roughly logarithmic spacing, and always the last."""
+    if n <= limit:
+        return list(range(n))
+    picks = {0, 1, 2, n - 1}
+    k = 3.0
+    while k < n - 1:
+        picks.add(int(k))
+        k *= (n / 3) ** (1 / (limit - 4))
+    return sorted(picks)
+
+
+def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
+    """A log-scale bar: full at 1 (or above), empty at ``floor``."""
+    v = _num(value)
+    if not math.isfinite(v):
+        return Text(str(v).ljust(width), style=_NAN_COLOUR if math.isnan(v) else "bold red")
+    fill = 0 if v <= 0 else (math.log10(max(v, floor)) - math.log10(floor)) / -math.log10(floor)
+    cells = max(0, min(width, round(fill * width)))
+    return Text("█" * cells + "·" * (width - cells), style=_colour(v))
+
+
+def profile_table(result: dict) -> Table | None:
+    """Relative ||dL/dh_t|| (and ||dL/dc_t||) per step back, at init and at the end, side by side."""
+    grad = result.get("gradient")
+    if not grad:
+        return None
+    table = Table(title="gradient reaching each step, relative to the answer step (bars: log scale 1e-16..1)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("steps\nback", justify="right", no_wrap=True)
+    names = [("dh", "||dL/dh||")] + ([("dc", "||dL/dc||")] if grad.get("dc_rel") else [])
+    for _, label in names:
+        table.add_column(f"{label}\nat init", justify="right", no_wrap=True)
+        table.add_column(f"{label}\nat step {result['evaluated_at']}", justify="right", no_wrap=True)
+    steps_back = grad["steps_back"]
+    for i in _rows_to_show(len(steps_back)):
+        cells: list[Any] = [str(steps_back[i])]
+        for key, _ in names:
+            for when in ("_before", ""):
+                value = grad[f"{key}_rel{when}"][i]
+                cells.append(Text.assemble(_bar(value), " ", fmt(value).rjust(8)))
+        table.add_row(*cells)
+    return table
+
+
+def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, max_rows: int = 12):
+    """Steps back (rows) x training step (columns) of relative ||dL/dh||, on a log colour scale."""
+    rows_with = [e for e in evaluations if e.get("dh_rel")]
+    if len(rows_with) < 2:
+        return None
+    if len(rows_with) > max_columns:
+        pick = sorted({round(i * (len(rows_with) - 1) / (max_columns - 1)) for i in range(max_columns)})
+        rows_with = [rows_with[i] for i in pick]
+    n = len(rows_with[0]["dh_rel"])
+    shown = _rows_to_show(n, max_rows)
+    width = max(len(str(n - 1)), 4)
+    lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x evaluation (columns)", style="bold")]
+    for k in reversed(shown):
+        line = Text(str(k).rjust(width) + " ")
+        for e in rows_with:
+            line.append("█", style=_colour(e["dh_rel"][k]))
+        lines.append(line)
+    first, last = rows_with[0]["step"], rows_with[-1]["step"]
+    axis = f"step {first}"
+    pad = max(1, len(rows_with) - len(axis) - len(f"step {last}"))
+    lines.append(Text(" " * (width + 1) + axis + " " * pad + f"step {last}", style="dim"))
+    legend = Text(" " * (width + 1) + "colour from: ", style="dim")
+    for edge, colour in _PALETTE:
+        legend.append("█", style=colour)
+        legend.append(("0" if edge == -math.inf else f"{10.0 ** edge:g}") + " ")
+    legend.append("█", style=_NAN_COLOUR)
+    legend.append("nan")
+    lines.append(legend)
+    return Group(*lines)
+
+
+def divergence_note(result: dict) -> str:
+    norm = result.get("diverged_grad_norm")
+    what = (f"the loss became {result.get('diverged_loss')}" if norm is None
+            else f"the gradient norm became {norm} (loss {fmt(result.get('diverged_loss'))})")
+    return (f"training diverged: {what} at step {result.get('diverged_at')}: exploding gradients; "
+            f"try --clip 1 (clipping by global norm) or a smaller --lr")
+
+
+def render_result(result: dict, evaluations: Sequence[dict], console: Console | None = None) -> None:
+    """The table for people: outcome, profiles before and after, heatmap."""
+    from lstm_cli.render import console as make_console
+
+    out = console or make_console()
+    out.print(outcome_table(result))
+    table = profile_table(result)
+    if table is not None:
+        out.print(table)
+    hm = heatmap(result, evaluations)
+    if hm is not None:
+        out.print(hm)
+
+
+class TrainProgress:
+    """A rich progress bar on stderr, fed with the training loop's events; hidden if not a TTY or quiet."""
+
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        from lstm_cli.render import console as make_console
+
+        self.console = console or make_console(stderr=True)
+        self.enabled = not quiet and self.console.is_terminal
+        self.progress: Progress | None = None
+        self.task_id = None
+        self.fields = {"loss": "-", "metric": "-", "ratio": "-"}
+
+    def __enter__(self) -> TrainProgress:
+        if self.enabled:
+            self.progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}  held-out {task.fields[metric]}  "
+                           "||dL/dh|| first/last {task.fields[ratio]}"),
+                TimeElapsedColumn(), console=self.console, transient=True)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, event: Any) -> None:
+        if self.progress is None:
+            return
+        from lstm_cli import train
+
+        if isinstance(event, train.Started):
+            self.task_id = self.progress.add_task("train", total=event.total_steps, **self.fields)
+        elif isinstance(event, train.Step):
+            self.fields["loss"] = f"{event.loss:.4f}"
+            self.progress.update(self.task_id, completed=event.step, **self.fields)
+        elif isinstance(event, train.Evaluation):
+            self.fields["metric"] = f"{event.metric} {event.value:.3f}"
+            self.fields["ratio"] = fmt(event.dh_ratio)
+            self.progress.update(self.task_id, **self.fields)
