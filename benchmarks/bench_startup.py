@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -59,8 +60,8 @@ def main() -> None:
     threads = {k: os.environ.get(k, "unset") for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cpus; "
           + " ".join(f"{k}={v}" for k, v in threads.items()))
-    print(f"A  {' '.join(demo[1:] if len(demo) == 5 else demo)}")
-    print(f"B  {' '.join(floor[1:])}")
+    print(f"A  {shlex.join(demo)}")
+    print(f"B  {shlex.join(floor)}")
     for name, label in (("demo", "A"), ("floor", "B")):
         runs = " ".join(f"{t * 1000:6.0f}" for t in times[name])
         print(f"{label}  median {statistics.median(times[name]) * 1000:6.0f} ms   runs (ms): {runs}")
