@@ -209,6 +209,7 @@ def test_from_with_overrides(run_dir):
     assert doc["models"][0] == probe_checkpoint(run_dir, gap=30, batch=3, seed=9)
     table = run("--from", str(run_dir))
     assert table.exit_code == 0 and f"checkpoint {run_dir}" in table.stdout.replace("\n", "")
+    assert "Trained from init: forget bias 1" in " ".join(table.stdout.split())
 
 
 @pytest.mark.parametrize("args, words", [

@@ -130,8 +130,8 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
-def summary_line(profile: GradientProfile) -> str:
-    """Decay per step, horizon, verdict and init, in one line."""
+def summary_line(profile: GradientProfile, trained: bool = False) -> str:
+    """Decay per step, horizon, verdict and init (of a trained model: the init it started from), in one line."""
     s = profile.summary
     carrier = "||dL/dc||" if s["carrier"] == "dc" else "||dL/dh||"
     far = s["steps_back_max"]
@@ -139,11 +139,12 @@ def summary_line(profile: GradientProfile) -> str:
                else f"never below {VANISHING:g}")
     return (f"{profile.label}: {carrier} {_factor(s['decay_per_step'])} per step, {horizon}, "
             f"{sci(s['relative_at_first_step'])} at {far} steps back: {s['verdict'].upper()}. "
-            f"Init: {init_words(profile)}.")
+            f"{'Trained from init' if trained else 'Init'}: {init_words(profile)}.")
 
 
-def explanation(profile: GradientProfile) -> str:
-    """Two sentences on what the numbers mean, in the article's terms."""
+def explanation(profile: GradientProfile, trained: bool = False) -> str:
+    """Two sentences on what the numbers mean, in the article's terms (advice on the init only
+    for a fresh model: a trained one is what training made of it)."""
     s, m = profile.summary, profile.model
     verdict, far = s["verdict"], s["steps_back_max"]
     rel = sci(s["relative_at_first_step"])
@@ -159,32 +160,37 @@ def explanation(profile: GradientProfile) -> str:
         if verdict == "vanishing":
             cause = (f"the bound (gamma*sigma_max)^k = {sigma:.3g}^k already forces it down"
                      if sigma < 1 else "the tanh derivatives pull each factor below 1")
+            consequence = ("the first input barely reaches the loss" if trained else
+                           "the first input of the sequence cannot teach this RNN anything")
             return (f"{head}; {cause}, {_factor(s['decay_per_step'])} per step on average. Multiplied "
-                    f"{far} times that leaves {rel} of the gradient: the first input of the sequence "
-                    f"cannot teach this RNN anything (the long-term dependency problem).")
+                    f"{far} times that leaves {rel} of the gradient: {consequence} (the long-term "
+                    f"dependency problem).")
         if verdict == "exploding":
             return (f"{head}; with weights this large the tanh derivatives cannot pull the factors below 1, "
                     f"so the gradient grows {_factor(s['decay_per_step'])} per step, to {rel} times its size "
                     f"{far} steps back: one update of that size throws the weights away, which is why "
                     f"RNN training clips gradients.")
+        advice = "" if trained else " That balance is fragile: try --recurrent-scale 0.5 or 3."
         return (f"{head}; here the factors stay close to 1, so the gradient keeps {rel} of its size over "
-                f"{far} steps. That balance is fragile: try --recurrent-scale 0.5 or 3.")
+                f"{far} steps.{advice}")
     gate = _mean(profile.forget) if profile.forget is not None else float("nan")
     belt = sci(float(profile.forget_product[-1])) if profile.forget_product is not None else "n/a"
     if verdict == "vanishing":
         state = "half closed" if gate < 0.6 else "only partly open"
+        advice = ("" if trained else " An LSTM alone is not enough, its forget gate must be open: "
+                  "--forget-bias 3 (or --model lstm:forget_bias=3).")
         return (f"{profile.label}: with the forget gates {state} (mean f = {gate:.2f}) the conveyor belt "
                 f"leaks: each step back multiplies the cell-state gradient by about f, the forget-gate "
-                f"product over {far} steps is {belt}, and it vanishes like an RNN's ({rel}). An LSTM alone "
-                f"is not enough, its forget gate must be open: --forget-bias 3 (or --model lstm:forget_bias=3).")
+                f"product over {far} steps is {belt}, and it vanishes like an RNN's ({rel}).{advice}")
     if verdict == "exploding":
         return (f"{profile.label}: the direct path of the cell state multiplies by the forget gate, never "
                 f"more than 1 per step (product {belt} over {far} steps), so the growth to {rel} comes "
                 f"from the paths through h_(t-1) and the large recurrent weights into the gates.")
+    consequence = "still reaches the loss" if trained else "can still be learned"
     return (f"{profile.label}: the cell state runs along the chain like a conveyor belt; one step back "
             f"multiplies its gradient by the forget gate f alone, with no squashing derivative in the way. "
             f"With the forget gates open (mean f = {gate:.2f}) the product over {far} steps is {belt} "
-            f"and the cell-state gradient keeps {rel} of its size, so the first input can still be learned.")
+            f"and the cell-state gradient keeps {rel} of its size, so the first input {consequence}.")
 
 
 # ---- machine formats ----
@@ -273,7 +279,8 @@ def _build_table(profiles, steps, low, high, level, width):
     return table
 
 
-def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], title: str, console) -> None:
+def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], title: str, console,
+                 trained: bool = False) -> None:
     """The table, then one summary line per model, then the explanation, on ``console``."""
     from rich.measure import Measurement
     from rich.text import Text
@@ -297,12 +304,12 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
               "nan": "bold red", "stable": "bold green"}
     console.print()
     for profile in profiles:
-        line = Text(summary_line(profile))
+        line = Text(summary_line(profile, trained))
         line.highlight_words([profile.summary["verdict"].upper()], styles.get(profile.summary["verdict"], ""))
         console.print(line)
     console.print()
     for profile in profiles:
-        console.print(Text(explanation(profile)))
+        console.print(Text(explanation(profile, trained)))
     console.print(Text(f"Verdicts: relative norm at the farthest step below {VANISHING:g} vanishing, "
                        f"above {EXPLODING:g} exploding, else stable (the LSTM is judged by ||dL/dc||).",
                        style="dim"))
@@ -331,4 +338,5 @@ def write(profiles: Sequence[GradientProfile], settings: dict, fmt: str, rows: s
         from lstm_cli.render import console
 
         farthest = int(profiles[0].steps_back[-1])
-        render_table(profiles, parse_rows(rows, farthest), table_title(settings), console())
+        render_table(profiles, parse_rows(rows, farthest), table_title(settings), console(),
+                     trained=bool(settings.get("from")))
