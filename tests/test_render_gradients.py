@@ -226,3 +226,9 @@ def test_a_trained_model_is_not_described_as_an_init(profiles):
     assert "--forget-bias 3" in view.explanation(closed)  # advice for a fresh model ...
     assert "--forget-bias" not in view.explanation(closed, trained=True)  # ... not for a trained one
     assert "still reaches the loss" in view.explanation(profiles["lstm"], trained=True)
+
+
+def test_a_relu_rnn_is_not_explained_with_tanh():
+    relu = profile("rnn:activation=relu,init=identity")
+    text = view.explanation(relu)
+    assert "derivative of relu, 0 or 1" in text and "tanh" not in text

@@ -155,18 +155,20 @@ def explanation(profile: GradientProfile, trained: bool = False) -> str:
                 f"gradient when training.")
     if m["kind"] == "rnn":
         sigma = profile.sigma_max if profile.sigma_max is not None else float("nan")
+        act = m.get("activation", "tanh")
+        slope = "1 - h^2 <= 1" if act == "tanh" else "0 or 1"
         head = (f"{profile.label}: every step back multiplies the gradient by W_hh "
-                f"(sigma_max {sigma:.3g}) and by the derivative of tanh, 1 - h^2 <= 1")
+                f"(sigma_max {sigma:.3g}) and by the derivative of {act}, {slope}")
         if verdict == "vanishing":
             cause = (f"the bound (gamma*sigma_max)^k = {sigma:.3g}^k already forces it down"
-                     if sigma < 1 else "the tanh derivatives pull each factor below 1")
+                     if sigma < 1 else f"the {act} derivatives pull each factor below 1")
             consequence = ("the first input barely reaches the loss" if trained else
                            "the first input of the sequence cannot teach this RNN anything")
             return (f"{head}; {cause}, {_factor(s['decay_per_step'])} per step on average. Multiplied "
                     f"{far} times that leaves {rel} of the gradient: {consequence} (the long-term "
                     f"dependency problem).")
         if verdict == "exploding":
-            return (f"{head}; with weights this large the tanh derivatives cannot pull the factors below 1, "
+            return (f"{head}; with weights this large the {act} derivatives cannot pull the factors below 1, "
                     f"so the gradient grows {_factor(s['decay_per_step'])} per step, to {rel} times its size "
                     f"{far} steps back: one update of that size throws the weights away, which is why "
                     f"RNN training clips gradients.")
