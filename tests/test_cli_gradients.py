@@ -284,3 +284,16 @@ def test_readme_documents_the_command_and_every_json_field():
         fields |= set(model) | set(model["model"]) | set(model["summary"]) | set(model["steps"])
     missing = sorted(f for f in fields if f not in section)
     assert not missing, f"README's gradients section does not name: {missing}"
+
+
+def test_options_are_converted_without_typers_pydantic_adapters():
+    import typer
+
+    from lstm_cli import cli
+
+    command = typer.main.get_command(cli.app).commands["gradients"]
+    ctx = command.make_context("gradients", ["--gap", "7", "-m", "rnn", "-m", "lstm", "--recurrent-scale", "2"])
+    assert ctx.params["gap"] == 7 and ctx.params["recurrent_scale"] == 2.0
+    assert list(ctx.params["model"]) == ["rnn", "lstm"] and ctx.params["chrono"] is None
+    converters = {type(p._runtime_param) for p in command.get_params(ctx) if hasattr(p, "_runtime_param")}
+    assert converters == {cli._PlainCoercion}
