@@ -297,3 +297,17 @@ def test_options_are_converted_without_typers_pydantic_adapters():
     assert list(ctx.params["model"]) == ["rnn", "lstm"] and ctx.params["chrono"] is None
     converters = {type(p._runtime_param) for p in command.get_params(ctx) if hasattr(p, "_runtime_param")}
     assert converters == {cli._PlainCoercion}
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "2")])
+def test_one_blas_thread_unless_the_user_says_otherwise(preset, expected):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    script = ("import os, sys\nfrom lstm_cli.cli import app\ntry:\n"
+              "    app(['gradients', '--gap', '3', '--batch', '2', '--format', 'json'])\n"
+              "except SystemExit:\n    pass\nprint(os.environ['OPENBLAS_NUM_THREADS'], file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert proc.stderr.strip() == expected
