@@ -278,6 +278,13 @@ def test_readme_documents_the_command_and_every_json_field():
     section = readme.split("<!-- section: gradients -->", 1)[1].split("<!-- section:", 1)[0]
     assert "lstm-demo gradients --gap 50" in section and "--recurrent-scale 3" in section
     assert "VANISHING" in section and "EXPLODING" in section  # the pasted tables
+    # the pasted tables are real: their last rows hold the probe's numbers
+    vanishing, exploding = (block.split("```", 1)[0] for block in section.split("```console")[1:3])
+    default = run_json("--gap", "50")["models"]
+    scaled = run_json("--gap", "50", "--recurrent-scale", "3")["models"]
+    for block, (rnn, lstm) in ((vanishing, default), (exploding, scaled)):
+        last = next(line for line in block.splitlines() if line.strip().startswith("51 "))
+        assert f"{rnn['steps']['dh_rel'][51]:.1e}" in last and f"{lstm['steps']['dc_rel'][51]:.1e}" in last
     doc = run_json("--gap", "5", "--batch", "2", "-m", "rnn", "-m", "lstm:chrono=10")
     fields = set(doc) | set(doc["settings"]) | set(doc["thresholds"])
     for model in doc["models"]:
