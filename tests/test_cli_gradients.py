@@ -7,6 +7,7 @@ bad input must give one line on stderr and exit 2 (acceptance 4).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,14 @@ def test_one_blas_thread_unless_the_user_says_otherwise(preset, expected):
               "except SystemExit:\n    pass\nprint(os.environ['OPENBLAS_NUM_THREADS'], file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert proc.stderr.strip() == expected
+
+
+def test_no_color_on_a_forced_terminal_keeps_bold_but_drops_colour():
+    colour = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7])m")  # a foreground colour code
+    coloured = run("--gap", "20", env={"FORCE_COLOR": "1", "COLUMNS": "40"})
+    assert colour.search(coloured.stdout)  # the check below can fail
+    plain = run("--gap", "20", env={"FORCE_COLOR": "1", "NO_COLOR": "1", "COLUMNS": "40"})
+    assert plain.exit_code == 0
+    assert not colour.search(plain.stdout)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", plain.stdout)
+    assert "VANISHING" in text and "STABLE" in text
