@@ -216,7 +216,7 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[in
             activation: str = "tanh") -> tuple[np.ndarray, Cache]:
     """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``."""
     dtype = params["weight_hh"].dtype
-    x_tm = np.ascontiguousarray(np.asarray(x, dtype=dtype).transpose(1, 0, 2))  # (T, B, D)
+    x_tm = np.asarray(x, dtype=dtype).transpose(1, 0, 2)  # (T, B, D), a view
     if kind_of(params) == "lstm":
         h, core = lstm.forward(params, x_tm)
     else:
@@ -231,7 +231,7 @@ def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> G
     dout = np.asarray(dout, dtype=params["weight_hh"].dtype)
     h_ans = cache.h[list(cache.answer_steps)]  # (S, B, H)
     dout_tm = dout.transpose(1, 0, 2)  # (S, B, K)
-    dh_out = np.zeros_like(cache.h)  # (T, B, H) gradient from the head
+    dh_out = np.zeros_like(cache.h)  # (T, B, H) gradient from the head, in the core's memory layout
     np.add.at(dh_out, list(cache.answer_steps), dout_tm @ params["head.weight"])
     K = dout.shape[-1]
     if isinstance(cache.core, lstm.LSTMCache):

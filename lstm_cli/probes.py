@@ -131,7 +131,7 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
     grads = models.backward(params, cache, dout)
     B, T, _ = grads.dh.shape
     core = cache.core
-    h_prev = core.h[:-1]  # (T, B, H) h_{t-1}, time-major
+    h_prev = core.states[:-1]  # (T, B, H) h_{t-1}, time-major
     dpre = grads.dpre.transpose(1, 0, 2)  # (T, B, G*H)
     # step t's share of dL/dW_hh (L = batch mean): dpre_t^T h_{t-1} / B
     dw = safe_norm((dpre.transpose(0, 2, 1) @ h_prev).reshape(T, -1)) / B
@@ -141,8 +141,7 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         loss=float(per_seq.mean()), steps_back=np.arange(T),
         dh=NormStats.of(safe_norm(grads.dh)), dw=dw, dw_rel=relative(dw))
     if grads.dc is not None:
-        H = params["weight_hh"].shape[1]
-        f = core.gates[:, :, H:2 * H]  # (T, B, H) forget gates
+        f = core.gate("f")  # (T, B, H) forget gates
         profile.dc = NormStats.of(safe_norm(grads.dc))
         profile.forget = f.mean(axis=(1, 2))[::-1]
         # prod_{s=t+1..T-1} f_s, per sequence and unit: a reversed cumulative product
@@ -150,7 +149,7 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         after[:-1] = np.cumprod(f[:0:-1], axis=0)[::-1]
         profile.forget_product = after.mean(axis=(1, 2))[::-1]
     else:
-        profile.h_abs = np.abs(core.h[1:]).mean(axis=(1, 2))[::-1]
+        profile.h_abs = np.abs(core.states[1:]).mean(axis=(1, 2))[::-1]
         profile.sigma_max = float(np.linalg.norm(params["weight_hh"].astype(np.float64), 2))
         with np.errstate(over="ignore"):
             profile.bound = profile.sigma_max ** profile.steps_back.astype(np.float64)

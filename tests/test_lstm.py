@@ -47,7 +47,7 @@ def test_forward_matches_the_equations():
     h_ref, c_ref = reference_forward(params, x)
     h, cache = lstm.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
     np.testing.assert_allclose(h.transpose(1, 0, 2), h_ref, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(cache.c[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(cache.cells[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("settings", [{}, {"forget_bias": 0.0}, {"chrono": 4.0}])
@@ -85,12 +85,12 @@ def test_dh_and_dc_are_the_total_derivatives_of_the_loss(answer_steps):
     assert grads.dh.shape == grads.dc.shape == (B, T, H)
     core = cache.core
     for t in range(T):
-        h_t, c_t = core.h[t + 1].copy(), core.c[t + 1].copy()  # (B, H)
+        h_t, c_t = core.states[t + 1].copy(), core.cells[t + 1].copy()  # (B, H)
         numerical = numerical_gradient(
             lambda: loss_from_state(params, x, y, answer_steps, "cross_entropy", t, h_t, c_t), h_t)
         assert_gradients_match(f"dh[:, {t}]", numerical, grads.dh[:, t])
 
-        o_t = core.gates[t][:, 3 * H:]  # (B, H) output gate of step t
+        o_t = core.gate("o")[t]  # (B, H) output gate of step t
         c_var = c_t.copy()
 
         def loss_of_c():
@@ -110,7 +110,7 @@ def test_core_backward_with_gradients_at_every_step():
 
     def loss():
         h, cache = lstm.forward(params, x, h0=h0, c0=c0)
-        return float((h * wh).sum() + (cache.c[1:] * wc).sum())
+        return float((h * wh).sum() + (cache.cells[1:] * wc).sum())
 
     _, cache = lstm.forward(params, x, h0=h0, c0=c0)
     grads = lstm.backward(params, cache, wh, wc)

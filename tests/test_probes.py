@@ -138,7 +138,7 @@ def test_probe_dh_is_the_training_gradient_times_batch(text):
         expected_c = np.linalg.norm(grads.dc * B, axis=-1)
         np.testing.assert_allclose(profile.dc.mean, expected_c.mean(axis=0)[::-1], rtol=1e-12)
     # step t's share of dL/dW_hh (L the batch mean): dpre_t^T h_{t-1}; the shares sum to dL/dW_hh
-    h_prev = cache.core.h[:-1].transpose(1, 0, 2)  # (B, T, H)
+    h_prev = cache.core.states[:-1].transpose(1, 0, 2)  # (B, T, H)
     shares = np.einsum("btg,bth->tgh", grads.dpre, h_prev)  # (T, G*H, H)
     np.testing.assert_allclose(shares.sum(axis=0), grads.params["weight_hh"], rtol=1e-10, atol=1e-16)
     np.testing.assert_allclose(profile.dw, np.linalg.norm(shares, axis=(1, 2))[::-1], rtol=1e-12)

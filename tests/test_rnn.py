@@ -24,7 +24,7 @@ def relu_away_from_kink(params, x, step=1e-3):
     be far (10x the largest perturbation, ~2 step) from 0. Checked, not assumed: change the
     seed if this fails."""
     _, cache = models.forward(params, x, activation="relu")
-    h_prev = cache.core.h[:-1]  # (T, B, H)
+    h_prev = cache.core.states[:-1]  # (T, B, H)
     x_tm = cache.core.x
     pre = x_tm @ params["weight_ih"].T + h_prev @ params["weight_hh"].T + params["bias_ih"] + params["bias_hh"]
     assert np.abs(pre).min() > 20 * step, np.abs(pre).min()
@@ -80,7 +80,7 @@ def test_dpre_gives_the_weight_gradient_per_step():
     y = rng.integers(0, 3, size=(B, 1))
     out, cache = models.forward(params, x)
     grads = models.backward(params, cache, losses.loss_and_grad("cross_entropy", out, y)[1])
-    h_prev = cache.core.h[:-1].transpose(1, 0, 2)  # (B, T, H)
+    h_prev = cache.core.states[:-1].transpose(1, 0, 2)  # (B, T, H)
     per_step = np.einsum("btg,bth->tgh", grads.dpre, h_prev)
     np.testing.assert_allclose(per_step.sum(axis=0), grads.params["weight_hh"], rtol=1e-12, atol=1e-15)
 
