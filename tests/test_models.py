@@ -185,3 +185,25 @@ def test_forward_shapes_and_answer_steps(kind):
     assert grads.dh.shape == (2, 6, 5)
     assert grads.dpre.shape == (2, 6, (4 if kind == "lstm" else 1) * 5)
     assert (grads.dc is None) == (kind == "rnn")
+
+
+# --- the README's Python API section stays true ----------------------------------------------
+
+def test_readme_api_example_runs_and_its_comments_are_true(capsys):
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("<!-- section: api -->", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md (api)", "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    shapes = eval(printed[0])
+    assert shapes == {"weight_ih": (128, 9), "weight_hh": (128, 32), "bias_ih": (128,), "bias_hh": (128,),
+                      "head.weight": (4, 32), "head.bias": (4,)}
+    assert "# {'weight_ih': (128, 9), 'weight_hh': (128, 32), 'bias_ih': (128,), 'bias_hh': (128,)," in code
+    assert printed[1] == "(16, 22, 32) (16, 22, 32)"
+    assert namespace["x"].shape == (16, 22, 9) and namespace["out"].shape == (16, 1, 4)
+    verdict, relative = printed[2].split()
+    assert verdict in ("stable", "vanishing", "exploding") and float(relative) > 0
