@@ -27,6 +27,11 @@ UsageError, ClickException = _click_errors["UsageError"], _click_errors["ClickEx
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        use_plain_coercion(params)  # --version and --help without pydantic: see use_plain_coercion
+        return params
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
