@@ -180,6 +180,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
     dc_in = None if dc_out is None else np.asarray(dc_out, dtype=dtype).transpose(0, 2, 1)
     dh = np.empty((T, H, B), dtype=dtype)  # becomes the total dL/dh_t
     dw = np.zeros((4 * H, H + D + 1), dtype=dtype)  # [dW_hh dW_ih db], summed over steps
+    inputs_t = np.ascontiguousarray(inputs[:T].transpose(0, 2, 1))  # (T, B, H+D+1): NN matmuls below
     dw_step = np.empty_like(dw)
     belt = np.empty((H, B), dtype=dtype)
     dot, multiply, add = np.dot, np.multiply, np.add
@@ -201,7 +202,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
             add(dc_t, belt, dc_t)  # the conveyor belt: through c_{t+1} = f_{t+1} c_t + ...
         by_dc = w[:3 * H].reshape(3, H, B)
         multiply(by_dc, dc_t, by_dc)  # dz_i, dz_f, dz_g
-        dot(w[:4 * H], inputs[t].T, out=dw_step)  # step t's share: dz_t [h_{t-1}; x_t; 1]^T
+        dot(w[:4 * H], inputs_t[t], out=dw_step)  # step t's share: dz_t [h_{t-1}; x_t; 1]^T
         add(dw, dw_step, dw)
 
     grads = {

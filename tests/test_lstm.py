@@ -158,3 +158,12 @@ def test_float32_agrees_with_float64():
     for name in ("dh", "dc"):
         a64, a32 = getattr(g64, name), getattr(g32, name)
         np.testing.assert_allclose(a32, a64, rtol=0, atol=1e-4 * np.abs(a64).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("batch,steps", [(1, 1), (1, 3), (3, 1)])
+def test_gradients_for_one_step_and_one_sequence(batch, steps):
+    rng = np.random.default_rng(23)
+    params = lstm_params(rng)
+    x = rng.standard_normal((batch, steps, D))
+    y = rng.integers(0, 3, size=(batch, 1))
+    check_parameter_gradients(params, x, y, (-1,), "cross_entropy")

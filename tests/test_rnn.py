@@ -134,3 +134,12 @@ def test_relu_identity_rnn_carries_the_state_unchanged():
     h0 = np.abs(np.random.default_rng(1).standard_normal((B, H)))
     h, _ = rnn.forward(params, np.zeros((T, B, D)), h0=h0, activation="relu")
     np.testing.assert_array_equal(h, np.broadcast_to(h0, (T, B, H)))
+
+
+@pytest.mark.parametrize("batch,steps", [(1, 1), (1, 3), (3, 1)])
+def test_gradients_for_one_step_and_one_sequence(batch, steps):
+    rng = np.random.default_rng(13)
+    params = rnn_params(rng, "tanh")
+    x = rng.standard_normal((batch, steps, D))
+    y = rng.integers(0, 3, size=(batch, 1))
+    check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
