@@ -17,7 +17,8 @@ the geometric mean of the ratio is printed per (model, dtype).
 Threads: both libraries get the same number, ``--threads`` (default 1). The
 BLAS under numpy reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS /
 MKL_NUM_THREADS only when it is loaded, so this script sets them before it
-imports numpy; torch gets ``torch.set_num_threads`` (and one inter-op thread).
+imports numpy (and prints the count the BLAS reports, for numpy's bundled
+OpenBLAS); torch gets ``torch.set_num_threads`` (and one inter-op thread).
 Single-threaded is the default because it is the fair, reproducible
 comparison on a shared machine; the load average is printed with the table.
 """
@@ -64,6 +65,20 @@ except ImportError:
     torch = None
 
 D, K = 8, 4
+
+
+def blas_threads() -> str:
+    """The thread count numpy's BLAS reports, when it is the scipy-openblas numpy wheels ship."""
+    import ctypes
+    import glob
+
+    for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                     "openblas_get_num_threads"):
+            if hasattr(lib, name):
+                return str(getattr(lib, name)())
+    return "unknown (set through the environment)"
 
 
 def numpy_step(kind, dtype, B, H, T, rng):
@@ -125,7 +140,9 @@ def main() -> None:
                                       (32, 128), (32, 128), (50, 200)))
     repeats = ARGS.repeats or (3 if ARGS.quick else 7)
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
-          f"threads {ARGS.threads}, repeats {repeats} (median), D={D}, K={K}")
+          f"repeats {repeats} (median), D={D}, K={K}")
+    print(f"threads: numpy BLAS {blas_threads()}, torch {torch.get_num_threads() if torch else '-'} "
+          f"(--threads {ARGS.threads})")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     header = f"{'model':5} {'dtype':7} {'B':>4} {'H':>4} {'T':>4} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6}"
     print(header)
