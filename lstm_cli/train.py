@@ -49,12 +49,12 @@ from lstm_cli.tasks import Task, check_gap, get_task
 
 OPTIMIZERS = ("adam", "sgd", "momentum")
 # Default learning rates, chosen with the default batch and model (see README, train section).
-DEFAULT_LR = {"adam": 1e-2, "sgd": 0.5, "momentum": 0.05}
+DEFAULT_LR = {"adam": 3e-3, "sgd": 0.1, "momentum": 0.01}
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 # Default step budget per task: enough for the default LSTM at gap 50-100, so
 # that a model that has not succeeded by then has honestly failed.
-DEFAULT_STEPS = {"remember": 1500, "adding": 3000, "temporal-order": 2000, "agreement": 1500}
+DEFAULT_STEPS = {"remember": 1500, "adding": 4000, "temporal-order": 2000, "agreement": 1500}
 
 
 @dataclass(frozen=True)

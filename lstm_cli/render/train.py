@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from rich import box
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -88,20 +88,43 @@ def outcome_table(result: dict) -> Table:
         if grad.get("dc_ratio_first_step") is not None:
             table.add_row(f"||dL/dc|| {k} steps back", f"{fmt(grad['dc_ratio_first_step_before'])} at init -> "
                           f"{fmt(grad['dc_ratio_first_step'])} at step {result['evaluated_at']}")
+    why = explanation(result)
+    if why:
+        table.add_row("why", why)
     table.add_row("run record", result["run_dir"])
     return table
 
 
+def explanation(result: dict) -> str | None:
+    """One sentence on why a run did not succeed, read from its gradient at the first step."""
+    grad = result.get("gradient")
+    if result["status"] == "diverged":
+        return divergence_note(result)
+    if result["success"] or result["status"] != "completed" or not grad:
+        return None
+    carrier = grad["carrier"]
+    ratio = _num(grad[f"{carrier}_ratio_first_step"])
+    name = "||dL/dc||" if carrier == "dc" else "||dL/dh||"
+    k = grad["steps_back_first_step"]
+    if ratio < 1e-3:
+        return (f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient vanishes "
+                f"before it reaches the information, so the long dependency is (almost) never learned "
+                f"(Bengio et al. 1994); compare --model lstm")
+    if ratio > 1e3 or not math.isfinite(ratio):
+        return f"{name} {k} steps back is {fmt(ratio)} times its size at the answer step: exploding gradients"
+    return (f"the gradient still reaches the first step ({name} ratio {fmt(ratio)}); "
+            f"the budget of {result['max_steps']} steps may be too short: try --steps")
+
+
 def _rows_to_show(n: int, limit: int = 14) -> list[int]:
-    """Steps back to show: 0, 1, 2, then roughly logarithmic spacing, and always the last."""
+    """Steps back to show: 0, 1, 2, 5, 10, then evenly spaced round numbers, and always the farthest."""
     if n <= limit:
         return list(range(n))
-    picks = {0, 1, 2, n - 1}
-    k = 3.0
-    while k < n - 1:
-        picks.add(int(k))
-        k *= (n / 3) ** (1 / (limit - 4))
-    return sorted(picks)
+    picks = [k for k in (0, 1, 2, 5, 10) if k < n - 1]
+    spacing = next(s for s in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 10 ** 9)
+                   if (n - 1) // s <= limit - len(picks) - 1)
+    picks += [k for k in range(spacing, n - 1, spacing) if k > picks[-1]]
+    return picks + [n - 1]
 
 
 def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
@@ -205,10 +228,10 @@ class TrainProgress:
     def __enter__(self) -> TrainProgress:
         if self.enabled:
             self.progress = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("[bold]train"), BarColumn(bar_width=10), MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]}  held-out {task.fields[metric]}  "
-                           "||dL/dh|| first/last {task.fields[ratio]}"),
-                TimeElapsedColumn(), console=self.console, transient=True)
+                           "dh first/last {task.fields[ratio]}"),
+                console=self.console, transient=True)
             self.progress.__enter__()
         return self
 
@@ -224,9 +247,9 @@ class TrainProgress:
         if isinstance(event, train.Started):
             self.task_id = self.progress.add_task("train", total=event.total_steps, **self.fields)
         elif isinstance(event, train.Step):
-            self.fields["loss"] = f"{event.loss:.4f}"
+            self.fields["loss"] = f"{event.loss:.3f}"
             self.progress.update(self.task_id, completed=event.step, **self.fields)
         elif isinstance(event, train.Evaluation):
-            self.fields["metric"] = f"{event.metric} {event.value:.3f}"
+            self.fields["metric"] = f"{'acc' if event.metric == 'accuracy' else event.metric} {event.value:.3f}"
             self.fields["ratio"] = fmt(event.dh_ratio)
             self.progress.update(self.task_id, **self.fields)
