@@ -201,7 +201,7 @@ def kind_of(params: dict[str, np.ndarray]) -> str:
 
 class Cache(NamedTuple):
     core: rnn.RNNCache | lstm.LSTMCache
-    h: np.ndarray  # (T, B, H) hidden states, time-major
+    h: np.ndarray  # (T, B, H) hidden states, time-major (a view into the core's cache)
     answer_steps: tuple[int, ...]
 
 
