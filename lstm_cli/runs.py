@@ -184,7 +184,7 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
 def config_record(config: TrainConfig, name: str) -> dict:
     """What config.yaml holds: every resolved setting, the seed and the package version."""
     task = get_task(config.task)
-    return {"name": name, "version": __version__, **config.to_dict(),
+    return {"name": name, "version": __version__, "numpy_version": np.__version__, **config.to_dict(),
             "sequence_length": task.length(config.gap), "criterion": task.criterion, "chance": task.chance}
 
 

@@ -39,7 +39,8 @@ def test_table_shows_outcome_chance_profile_and_heatmap(tmp_path):
     assert "SUCCESS: accuracy >= 0.99 reached" in out
     assert "chance 0.25" in out
     assert "at init" in out and "||dL/dc||" in out  # profiles before and after
-    assert "steps back (rows) x evaluation (columns)" in out  # the heatmap
+    assert "steps back (rows) x training step" in out  # the heatmap
+    assert "from _0 .1e-12 :1e-9" in out  # its legend, as characters without colour
     assert (tmp_path / "mine" / "result.json").exists()
 
 

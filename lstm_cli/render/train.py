@@ -18,11 +18,12 @@ from rich.table import Table
 from rich.text import Text
 
 # log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (red)
-_PALETTE = [  # (lower edge of log10, colour): magma-like, dark = vanished, pale = exploding
-    (-math.inf, "#000004"), (-12, "#1b0c41"), (-9, "#3b0f70"), (-6, "#641a80"), (-3, "#8c2981"),
-    (-2, "#b73779"), (-1, "#de4968"), (0, "#f7705c"), (1, "#fe9f6d"), (3, "#fcfdbf"),
+_PALETTE = [  # (lower edge of log10, colour, character without colour): dark = vanished, pale = exploding
+    (-math.inf, "#000004", "_"), (-12, "#1b0c41", "."), (-9, "#3b0f70", ":"), (-6, "#641a80", "-"),
+    (-3, "#8c2981", "="), (-2, "#b73779", "+"), (-1, "#de4968", "*"), (0, "#f7705c", "#"),
+    (1, "#fe9f6d", "%"), (3, "#fcfdbf", "@"),
 ]
-_NAN_COLOUR = "grey50"
+_NAN = ("grey50", "?")
 
 
 def _num(value: Any) -> float:
@@ -43,16 +44,21 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def _colour(value: Any) -> str:
+def _level(value: Any) -> tuple[str, str]:
+    """(colour, character) of a relative norm on the log scale of ``_PALETTE``."""
     v = _num(value)
     if math.isnan(v):
-        return _NAN_COLOUR
+        return _NAN
     if v <= 0:
-        return _PALETTE[0][1]
+        return _PALETTE[0][1:]
     level = math.log10(v) if math.isfinite(v) else math.inf
-    # a relative norm of exactly 1 (the answer step) rounds to 0.999...: count it as 1
+    # a relative norm of exactly 1 (the answer step) may round to 0.999...: count it as 1
     level = 0.0 if abs(level) < 1e-9 else level
-    return [colour for edge, colour in _PALETTE if level >= edge][-1]
+    return [entry[1:] for entry in _PALETTE if level >= entry[0]][-1]
+
+
+def _colour(value: Any) -> str:
+    return _level(value)[0]
 
 
 def outcome_table(result: dict) -> Table:
@@ -142,8 +148,7 @@ def profile_table(result: dict) -> Table | None:
     grad = result.get("gradient")
     if not grad:
         return None
-    table = Table(title="gradient reaching each step, relative to the answer step (bars: log scale 1e-16..1)",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("steps\nback", justify="right", no_wrap=True)
     names = [("dh", "||dL/dh||")] + ([("dc", "||dL/dc||")] if grad.get("dc_rel") else [])
     for _, label in names:
@@ -160,8 +165,12 @@ def profile_table(result: dict) -> Table | None:
     return table
 
 
-def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, max_rows: int = 12):
-    """Steps back (rows) x training step (columns) of relative ||dL/dh||, on a log colour scale."""
+def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, max_rows: int = 12,
+            colour: bool = True):
+    """Steps back (rows) x training step (columns) of relative ||dL/dh||, on a log colour scale.
+
+    Without colour (NO_COLOR, or not a terminal) each cell is a character of a ramp instead.
+    """
     rows_with = [e for e in evaluations if e.get("dh_rel")]
     if len(rows_with) < 2:
         return None
@@ -169,24 +178,24 @@ def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, ma
         pick = sorted({round(i * (len(rows_with) - 1) / (max_columns - 1)) for i in range(max_columns)})
         rows_with = [rows_with[i] for i in pick]
     n = len(rows_with[0]["dh_rel"])
-    shown = _rows_to_show(n, max_rows)
     width = max(len(str(n - 1)), 4)
-    lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x evaluation (columns)", style="bold")]
-    for k in reversed(shown):
+    lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x training step (columns, one per "
+                  "evaluation), log scale", style="bold")]
+    for k in reversed(_rows_to_show(n, max_rows)):
         line = Text(str(k).rjust(width) + " ")
         for e in rows_with:
-            line.append("█", style=_colour(e["dh_rel"][k]))
+            tint, char = _level(e["dh_rel"][k])
+            line.append("█", style=tint) if colour else line.append(char)
         lines.append(line)
-    first, last = rows_with[0]["step"], rows_with[-1]["step"]
-    axis = f"step {first}"
-    pad = max(1, len(rows_with) - len(axis) - len(f"step {last}"))
-    lines.append(Text(" " * (width + 1) + axis + " " * pad + f"step {last}", style="dim"))
-    legend = Text(" " * (width + 1) + "colour from: ", style="dim")
-    for edge, colour in _PALETTE:
-        legend.append("█", style=colour)
-        legend.append(("0" if edge == -math.inf else f"{10.0 ** edge:g}") + " ")
-    legend.append("█", style=_NAN_COLOUR)
-    legend.append("nan")
+    first, last = f"step {rows_with[0]['step']}", f"step {rows_with[-1]['step']}"
+    pad = max(1, len(rows_with) - len(first) - len(last))
+    lines.append(Text(" " * (width + 1) + first + " " * pad + last, style="dim"))
+    legend = Text(" " * (width + 1) + "from ", style="dim")
+    for edge, tint, char in [*_PALETTE, (math.nan, *_NAN)]:
+        legend.append("█" if colour else char, style=tint if colour else "")
+        label = ("nan" if math.isnan(edge) else "0" if edge == -math.inf
+                 else f"{10.0 ** edge:g}" if -3 < edge < 3 else f"1e{edge:g}")
+        legend.append(label + " ")
     lines.append(legend)
     return Group(*lines)
 
@@ -207,8 +216,10 @@ def render_result(result: dict, evaluations: Sequence[dict], console: Console | 
     out.print(outcome_table(result))
     table = profile_table(result)
     if table is not None:
+        out.print(Text("Gradient reaching each step back, relative to the answer step, before and after "
+                       "training (bars: log scale, empty at 1e-16, full at 1)", style="bold"))
         out.print(table)
-    hm = heatmap(result, evaluations)
+    hm = heatmap(result, evaluations, colour=out.color_system is not None)
     if hm is not None:
         out.print(hm)
 
