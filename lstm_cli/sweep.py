@@ -100,7 +100,28 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _worker(jobs, results, run: Callable[[Job], dict], parent_pid: int) -> None:
+class _Results:
+    """Messages from the workers: a pipe written synchronously under a lock (a Queue's feeder
+    thread would lose the last messages of a worker that dies with os._exit or SIGKILL)."""
+
+    def __init__(self, ctx):
+        self.reader, self.writer = ctx.Pipe(duplex=False)
+        self.lock = ctx.Lock()
+
+    def put(self, message) -> None:
+        with self.lock:
+            self.writer.send(message)
+
+    def get(self, timeout: float):
+        if not self.reader.poll(timeout):
+            raise queue.Empty
+        return self.reader.recv()
+
+    def get_nowait(self):
+        return self.get(0)
+
+
+def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
     for name in BLAS_THREADS:
         os.environ[name] = "1"
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -109,6 +130,9 @@ def _worker(jobs, results, run: Callable[[Job], dict], parent_pid: int) -> None:
             job = jobs.get()
             if job is None:
                 return
+            # shared memory, written at once: the parent knows the job even if this process dies
+            # before the queue's feeder thread sends the "start" message
+            current[slot] = job.index
             results.put(("start", job.index, os.getpid()))
             try:
                 record = run(job)
@@ -139,14 +163,17 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
     ctx = mp.get_context("spawn")
     saved = {name: os.environ.get(name) for name in BLAS_THREADS}
     os.environ.update({name: "1" for name in BLAS_THREADS})  # inherited by the spawned workers
-    job_queue, result_queue = ctx.Queue(), ctx.Queue()
+    job_queue, result_queue = ctx.Queue(), _Results(ctx)
     for job in jobs:
         job_queue.put(job)
+    n_workers = max(1, min(workers, len(jobs)))
+    current = ctx.Array("i", [-1] * n_workers, lock=False)  # the job index each worker is on
     procs = []
     try:
-        for _ in range(max(1, min(workers, len(jobs)))):
+        for slot in range(n_workers):
             job_queue.put(None)
-            proc = ctx.Process(target=_worker, args=(job_queue, result_queue, run, os.getpid()), daemon=True)
+            proc = ctx.Process(target=_worker, args=(job_queue, result_queue, current, slot, run, os.getpid()),
+                               daemon=True)
             proc.start()
             procs.append(proc)
         running: dict[int, int] = {}  # worker pid -> job index
@@ -154,7 +181,8 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
             try:
                 message = result_queue.get(timeout=0.5)
             except queue.Empty:
-                _reap_dead(procs, running, outcomes, by_index, on_done)
+                _drain(result_queue, running, outcomes, by_index, on_start, on_done)
+                _reap_dead(procs, current, outcomes, by_index, on_done)
                 if all(not p.is_alive() for p in procs) and len(outcomes) < len(jobs):
                     _drain(result_queue, running, outcomes, by_index, on_start, on_done)
                     for job in jobs:  # every worker is gone: what is left cannot run
@@ -202,11 +230,12 @@ def _drain(result_queue, running, outcomes, by_index, on_start, on_done) -> None
             return
 
 
-def _reap_dead(procs, running, outcomes, by_index, on_done) -> None:
+def _reap_dead(procs, current, outcomes, by_index, on_done) -> None:
     """A worker that died (killed, out of memory) fails the run it was doing."""
-    for proc in procs:
-        if proc.exitcode not in (None, 0) and proc.pid in running:
-            index = running.pop(proc.pid)
+    for slot, proc in enumerate(procs):
+        index = current[slot]
+        if proc.exitcode not in (None, 0) and index >= 0:
+            current[slot] = -1
             if index not in outcomes:
                 outcomes[index] = (None, f"worker process died (exit code {proc.exitcode})")
                 if on_done:
