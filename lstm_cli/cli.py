@@ -593,7 +593,8 @@ def train_command(
     hidden: HiddenOpt = 32,
     batch: BatchOpt = 64,
     steps: Annotated[Optional[int], typer.Option(
-        "--steps", help="Most training steps (default: the task's budget; it stops early on success).")] = None,
+        "--steps", help="Most training steps; it stops early on success (default: the task's budget: "
+                        "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam, sgd or momentum.")] = "adam",
     lr: Annotated[Optional[float], typer.Option(
         "--lr", help="Learning rate (default: adam 0.003, sgd 0.1, momentum 0.01).")] = None,
@@ -602,8 +603,8 @@ def train_command(
         "--clip", help="Clip the gradient to this global norm (Pascanu et al. 2013); 0 disables.")] = 1.0,
     seed: SeedOpt = 0,
     eval_every: Annotated[Optional[int], typer.Option(
-        "--eval-every", help="Steps between held-out evaluations and gradient probes.")] = None,
-    eval_size: Annotated[Optional[int], typer.Option("--eval-size", help="Held-out sequences.")] = None,
+        "--eval-every", help="Steps between held-out evaluations and gradient probes (default 25).")] = None,
+    eval_size: Annotated[Optional[int], typer.Option("--eval-size", help="Held-out sequences (default 256).")] = None,
     init: InitOpt = "auto",
     recurrent_scale: ScaleOpt = 1.0,
     forget_bias: ForgetOpt = 3.0,

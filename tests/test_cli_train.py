@@ -107,6 +107,11 @@ def test_help_has_an_example_and_readme_documents_the_json_fields():
 def test_help_states_the_default_learning_rates_and_budgets():
     from lstm_cli import train as training
 
-    text = " ".join(runner.invoke(app, ["train", "--help"]).stdout.split())
+    help_text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"}).stdout
+    text = " ".join(help_text.replace("│", " ").split())
     for optimizer, lr in training.DEFAULT_LR.items():
         assert f"{optimizer} {lr:g}" in text, optimizer
+    for task, steps in training.DEFAULT_STEPS.items():
+        assert f"{task} {steps}" in text, task
+    defaults = training.TrainConfig()
+    assert f"(default {defaults.eval_every})" in text and f"(default {defaults.eval_size})" in text
