@@ -21,6 +21,11 @@ imports numpy (and prints the count the BLAS reports, for numpy's bundled
 OpenBLAS); torch gets ``torch.set_num_threads`` (and one inter-op thread).
 Single-threaded is the default because it is the fair, reproducible
 comparison on a shared machine; the load average is printed with the table.
+
+Memory: by default glibc hands large arrays fresh pages and takes them back
+when they are freed, so every step of either library pays page faults.
+``--reuse-memory`` calls ``models.reuse_freed_memory()`` first, which keeps
+freed memory in the process; it is process-wide, so torch gets it too.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", default="rnn,lstm")
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--no-torch", action="store_true", help="time numpy only")
+    parser.add_argument("--reuse-memory", action="store_true",
+                        help="call models.reuse_freed_memory() first (process-wide: torch gets it too)")
     return parser.parse_args()
 
 
@@ -139,10 +146,13 @@ def main() -> None:
         grid = list(itertools.product(ARGS.models.split(","), ARGS.dtypes.split(","),
                                       (32, 128), (32, 128), (50, 200)))
     repeats = ARGS.repeats or (3 if ARGS.quick else 7)
+    malloc = "glibc default"
+    if ARGS.reuse_memory:
+        malloc = "freed memory reused" if models.reuse_freed_memory() else "default (no glibc mallopt)"
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
           f"repeats {repeats} (median), D={D}, K={K}")
     print(f"threads: numpy BLAS {blas_threads()}, torch {torch.get_num_threads() if torch else '-'} "
-          f"(--threads {ARGS.threads})")
+          f"(--threads {ARGS.threads}); malloc: {malloc}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     header = f"{'model':5} {'dtype':7} {'B':>4} {'H':>4} {'T':>4} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6}"
     print(header)
