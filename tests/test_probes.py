@@ -83,7 +83,10 @@ def test_same_seed_same_numbers_bit_for_bit(text):
 
 
 def test_same_seed_same_numbers_in_a_fresh_process():
-    code = ("import sys; sys.path.insert(0, 'tests'); from test_probes import fingerprint; "
+    import os
+
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    code = (f"import sys; sys.path.insert(0, {tests_dir!r}); from test_probes import fingerprint; "
             "print(fingerprint(3, 'lstm:chrono=20'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == fingerprint(3, "lstm:chrono=20")
