@@ -57,7 +57,7 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray | None 
     w_hh_t = np.ascontiguousarray(w_hh.T)  # (H, H)
     step = np.empty((B, H), dtype=dtype)
     for t in range(T):
-        np.matmul(h[t], w_hh_t, out=step)
+        np.dot(h[t], w_hh_t, out=step)
         step += pre[t]  # x_t W_ih^T + b + h_{t-1} W_hh^T
         if activation == "tanh":
             np.tanh(step, out=h[t + 1])
@@ -93,7 +93,7 @@ def backward(params: dict[str, np.ndarray], cache: RNNCache, dh_out: np.ndarray)
         if t == T - 1:
             dh[t] = dh_in[t]
         else:
-            np.matmul(dpre[t + 1], w_hh, out=dh[t])  # carried back through W_hh from step t+1
+            np.dot(dpre[t + 1], w_hh, out=dh[t])  # carried back through W_hh from step t+1
             if has_out[t]:
                 dh[t] += dh_in[t]
         np.multiply(dpre[t], dh[t], out=dpre[t])  # backprop through the activation
