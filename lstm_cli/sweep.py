@@ -302,7 +302,9 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
-    done = run_jobs(todo, workers, run=run, on_start=on_start, on_done=on_done)
+    # longest first, so that no worker is left alone with the slowest run at the end
+    done = run_jobs(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
+                    on_start=on_start, on_done=on_done)
     outcomes = []
     for point in points:
         if point.index in kept:
@@ -317,6 +319,19 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
                        wall_time=time.perf_counter() - start, ran=len(todo), skipped=len(kept),
                        failures=[o for o in outcomes if o.failed])
+
+
+def estimated_cost(job: Job) -> float:
+    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, RNN 1)."""
+    from lstm_cli.tasks import get_task
+
+    config, model = job.config, job.config.get("model", {})
+    try:
+        length = get_task(config["task"]).length(config["gap"])
+        gates = 4 if model.get("kind") == "lstm" else 1
+        return float(length * (config.get("steps") or 1) * gates)
+    except (KeyError, TypeError):
+        return 0.0
 
 
 def sweep_record(scenario, points) -> dict:

@@ -127,16 +127,19 @@ def write_summary(result, scenario, fmt: str) -> None:
 
         from lstm_cli.render import console
 
+        from rich import box
+
         metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-        table = Table(title=summary_title(result, scenario), title_justify="left",
+        table = Table(title=summary_title(result, scenario), title_justify="left", box=box.SIMPLE_HEAD,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
                               f"final held-out {metric}; grad t=0: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
-                              f"the first step relative to the answer step, at initialisation",
+                              f"the first step relative to the answer step, at initialisation; div, fail: "
+                              f"runs that diverged (NaN loss), failed to run",
                       caption_justify="left")
         for axis in result.axes:
-            table.add_column(axis)
-        for heading in ("success", "steps", "time", metric, "grad t=0", "diverged", "failed"):
-            table.add_column(heading, justify="right")
+            table.add_column(axis, no_wrap=True)
+        for heading in ("success", "steps", "time", metric, "grad t=0", "div", "fail"):
+            table.add_column(heading, justify="right", no_wrap=True)
         for row in rows:
             table.add_row(*(str(row[a]) for a in result.axes), _rate(row),
                           _num(row["median_steps_to_success"], 6),
@@ -191,7 +194,9 @@ def write_runs(scenario, points, records, fmt: str) -> None:
 
         from lstm_cli.render import console
 
-        table = Table(title=f"{scenario.name}: training", title_justify="left")
+        from rich import box
+
+        table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD)
         for column in ("run", "status", "success", "steps", "metric", "time", "grad at t=0 (init)"):
             table.add_column(column, justify="left" if column in ("run", "status") else "right",
                              no_wrap=column == "run")

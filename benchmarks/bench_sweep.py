@@ -1,0 +1,77 @@
+"""Wall time of a 16-run sweep with --jobs 1 and --jobs 2, and the speed-up (issue 5, acceptance 4).
+
+Each run is the same amount of work (the adding task never stops early within
+its budget), so the ideal speed-up with 2 workers on 2 free cores is 2x; the
+target is >= 1.8x. The sweep is run through the command line, as a user would,
+in a fresh temporary directory each time. The machine's load average is printed
+before and after: other processes on the same cores lower the figure.
+
+    python benchmarks/bench_sweep.py                # 16 runs of ~1.5 s
+    python benchmarks/bench_sweep.py --steps 200    # quicker, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCENARIO = """\
+description: 16 equal runs for bench_sweep.py
+task: adding
+gap: 40
+model: {{kind: lstm, hidden: 16}}
+train: {{steps: {steps}, eval_every: 50, eval_size: 64, probe_size: 8, batch: 32}}
+sweep:
+  seed: 0..15
+"""
+
+
+def lstm_demo() -> list[str]:
+    exe = shutil.which("lstm-demo", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "lstm_cli"]
+
+
+def time_sweep(folder: Path, jobs: int) -> tuple[float, list[dict]]:
+    out = folder / f"jobs{jobs}"
+    start = time.perf_counter()
+    done = subprocess.run([*lstm_demo(), "sweep", str(folder / "bench.yaml"), "--jobs", str(jobs),
+                           "--out", str(out), "--format", "jsonl"], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"sweep --jobs {jobs} failed:\n{done.stderr}")
+    records = [json.loads((p / "result.json").read_text()) for p in sorted((out / "bench").iterdir()) if p.is_dir()]
+    return wall, records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=600, help="training steps per run")
+    parser.add_argument("--repeat", type=int, default=1, help="time each setting this many times (best kept)")
+    args = parser.parse_args()
+    print(f"cores: {os.cpu_count()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    best = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "bench.yaml").write_text(SCENARIO.format(steps=args.steps))
+        for attempt in range(args.repeat):
+            for jobs in (1, 2):
+                shutil.rmtree(folder / f"jobs{jobs}", ignore_errors=True)
+                wall, records = time_sweep(folder, jobs)
+                assert len(records) == 16 and all(r["status"] == "completed" for r in records)
+                per_run = sum(r["wall_time"] for r in records)
+                print(f"--jobs {jobs}: 16 runs in {wall:6.2f} s wall (sum of per-run training times "
+                      f"{per_run:6.2f} s)")
+                best[jobs] = min(best.get(jobs, wall), wall)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"speed-up --jobs 2 over --jobs 1: {best[1] / best[2]:.2f}x (target >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
