@@ -6,7 +6,7 @@ target is >= 1.8x. The sweep is run through the command line, as a user would,
 in a fresh temporary directory each time. The machine's load average is printed
 before and after: other processes on the same cores lower the figure.
 
-    python benchmarks/bench_sweep.py                # 16 runs of ~1.5 s
+    python benchmarks/bench_sweep.py                # 16 runs of ~2 s
     python benchmarks/bench_sweep.py --steps 200    # quicker, noisier
 """
 
@@ -52,7 +52,7 @@ def time_sweep(folder: Path, jobs: int) -> tuple[float, list[dict]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600, help="training steps per run")
+    parser.add_argument("--steps", type=int, default=1200, help="training steps per run")
     parser.add_argument("--repeat", type=int, default=1, help="time each setting this many times (best kept)")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}; load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
