@@ -342,7 +342,7 @@ ScenarioArg = Annotated[str, typer.Argument(
 SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", metavar="KEY=VALUE",
     help="Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, gap=20); repeatable. "
-         "KEY=a,b,c, KEY=[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")]
+         "KEY=a,b,c, KEY=\\[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")]
 OutOpt = Annotated[str, typer.Option(
     "--out", help="Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/.")]
 

@@ -302,7 +302,7 @@ class Scenario:
         with the RNN, which has none) are kept once."""
         names = list(self.axes)
         out: list[RunPoint] = []
-        seen = set()
+        seen, keys = set(), set()
         for combo in itertools.product(*(self.axes[n] for n in names)):
             settings = dict(self.settings)
             for name, value in zip(names, combo):
@@ -312,7 +312,11 @@ class Scenario:
             identity = repr(sorted(_effective(point).items()))
             if identity in seen:
                 continue
+            if point.key in keys:
+                raise ScenarioError([f"{self.where.get(('axis', names[0]), self.name)}: sweep: two different "
+                                     f"runs would share the key {point.key!r}"])
             seen.add(identity)
+            keys.add(point.key)
             out.append(point)
         return out
 
@@ -346,7 +350,8 @@ def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        return format(value, "g")
+        short = format(value, "g")
+        return short if float(short) == value else repr(value)
     if isinstance(value, dict):  # a model laid over the base: its kind, then its settings
         kind = value.get("kind")
         rest = [f"{k}={_format_value(v)}" for k, v in value.items() if k != "kind"]
@@ -768,9 +773,6 @@ def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
         if section in ("train", "gradients") and section not in scenario.parts:
             raise ScenarioError([f"--set {text}: {key}: the scenario has no {section}: section "
                                  f"(parts: {', '.join(scenario.parts)})"])
-        if key == "model":  # a whole model replaces every model axis below it
-            for axis in [k for k in axes if k.startswith("model")]:
-                del axes[axis]
         axes.pop(key, None)
         if is_axis:
             axes[key] = values

@@ -246,3 +246,14 @@ def test_remember_gap_is_the_acceptance_grid():
     assert {p.gap for p in points} == {5, 10, 20, 50, 100}
     assert {p.model_spec().kind for p in points} == {"rnn", "lstm"}
     assert {p.seed for p in points} == set(range(5))
+
+
+def test_float_keys_keep_full_precision_and_stay_short():
+    scenario = scenarios.parse("train: {}\nsweep:\n  lr: [0.1, 0.10000001, 1e-3]\n", "t.yaml")
+    assert [p.key for p in scenario.points()] == ["lr=0.1", "lr=0.10000001", "lr=0.001"]
+
+
+def test_set_model_keeps_an_axis_over_one_model_setting():
+    scenario = scenarios.load("forget-gate", ["model=lstm:hidden=4"])
+    assert scenario.axes == {"model.forget_bias": [0.0, 3.0]}
+    assert [p.model_spec().hidden for p in scenario.points()] == [4, 4]
