@@ -360,7 +360,7 @@ def _load_scenario(path: str, sets: Optional[list[str]]):
         raise typer.Exit(2)
 
 
-@app.command("scenarios")
+@app.command("scenarios", cls=_PlainOptionsCommand)
 def scenarios_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
@@ -389,7 +389,7 @@ def scenarios_command(
     view.list_scenarios(entries, fmt)
 
 
-@app.command("run")
+@app.command("run", cls=_PlainOptionsCommand)
 def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -425,6 +425,7 @@ def run_command(
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
+    single_threaded_blas()  # before numpy loads: tiny matrices, as in gradients and train
     if fmt not in view.RUN_FORMATS:
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.RUN_FORMATS)}")
     scenario = _load_scenario(scenario_path, sets)
@@ -494,7 +495,7 @@ def _scenario_training(scenario, points, fmt: str, out: str):
     return records[0] if len(records) == 1 else records
 
 
-@app.command("sweep")
+@app.command("sweep", cls=_PlainOptionsCommand)
 def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
