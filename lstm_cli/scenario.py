@@ -773,11 +773,11 @@ def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
         if section in ("train", "gradients") and section not in scenario.parts:
             raise ScenarioError([f"--set {text}: {key}: the scenario has no {section}: section "
                                  f"(parts: {', '.join(scenario.parts)})"])
-        axes.pop(key, None)
-        if is_axis:
+        if is_axis:  # an axis keeps its place (so run keys match the full sweep's); a new one goes last
             axes[key] = values
             where[("axis", key)] = f"--set {text}"
         else:
+            axes.pop(key, None)
             _apply(settings, key, values[0])
             where[key if key != "model" else "model.kind"] = f"--set {text}"
     new = Scenario(name=scenario.name, path=scenario.path, description=scenario.description,

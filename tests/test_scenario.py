@@ -201,7 +201,7 @@ def test_set_leaf_names_ranges_and_model_lists(small):
     models = scenario.axes["model"]
     assert models == [{"kind": "lstm", "hidden": 4, "forget_bias": 0.0}, {"kind": "rnn"}]
     point = scenario.points()[0]
-    assert point.key == "seed=0,model=lstm:hidden=4+forget_bias=0"
+    assert point.key == "model=lstm:hidden=4+forget_bias=0,seed=0"  # the axes keep the file's order
     spec = point.model_spec()
     assert (spec.kind, spec.hidden, spec.forget_bias, point.train_config().steps) == ("lstm", 4, 0.0, 7)
 
@@ -257,3 +257,11 @@ def test_set_model_keeps_an_axis_over_one_model_setting():
     scenario = scenarios.load("forget-gate", ["model=lstm:hidden=4"])
     assert scenario.axes == {"model.forget_bias": [0.0, 3.0]}
     assert [p.model_spec().hidden for p in scenario.points()] == [4, 4]
+
+
+def test_a_reduced_sweep_has_the_full_sweeps_keys():
+    full = {p.key: p.train_config() for p in scenarios.load("remember-gap").points()}
+    reduced = scenarios.load("remember-gap", ["seed=3..4", "gap=[100, 5]"]).points()
+    assert [p.key for p in reduced][:3] == ["gap=100,model=rnn,seed=3", "gap=100,model=rnn,seed=4",
+                                            "gap=100,model=lstm,seed=3"]
+    assert all(full[p.key] == p.train_config() for p in reduced)  # so --resume can share records
