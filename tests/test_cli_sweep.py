@@ -181,6 +181,8 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
         assert stderr.splitlines()[-1].startswith("lstm-demo: error: sweep interrupted") and "--resume" in stderr
     time.sleep(1.0)  # orphaned workers (SIGKILL) notice that their parent is gone within 0.5 s
     before = _snapshot(sweep_dir)
+    time.sleep(1.5)  # longer than a run: a worker still alive would change a record meanwhile
+    assert _snapshot(sweep_dir) == before, "a worker of the killed sweep is still running"
     finished = {k for k, v in before.items() if v[0] == "completed"}
     assert 2 <= len(finished) < 8, before.keys()
 
