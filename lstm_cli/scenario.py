@@ -260,15 +260,15 @@ class RunPoint:
 
     @property
     def task(self) -> str:
-        return self.settings.get("task", "remember")
+        return self.settings.get("task", _train_default("task"))
 
     @property
     def gap(self) -> int:
-        return self.settings.get("gap", 50)
+        return self.settings.get("gap", _train_default("gap"))
 
     @property
     def seed(self) -> int:
-        return self.settings.get("seed", 0)
+        return self.settings.get("seed", _train_default("seed"))
 
     def train_config(self):
         """The ``train.TrainConfig`` of this run (the train module's defaults where not given)."""
@@ -282,7 +282,17 @@ class RunPoint:
         return TrainConfig(task=self.task, gap=self.gap, model=self.model_spec(), seed=self.seed, **given)
 
     def gradients_batch(self) -> int:
-        return self.settings.get("gradients.batch", 64)
+        return self.settings.get("gradients.batch", GRADIENTS_BATCH)
+
+
+GRADIENTS_BATCH = 64  # as `lstm-demo gradients --batch`
+
+
+def _train_default(name: str):
+    """task, gap and seed default to ``TrainConfig``'s, for the gradients part too."""
+    from lstm_cli.train import TrainConfig
+
+    return getattr(TrainConfig, name)
 
 
 @dataclass
@@ -295,7 +305,7 @@ class Scenario:
     settings: dict  # flat dotted key -> value
     axes: dict  # dotted key -> list of values
     parts: tuple[str, ...]  # "gradients" and/or "train"
-    where: dict = field(default_factory=dict)  # key (or (key, i)) -> "file:line" for messages
+    where: dict = field(default_factory=dict)  # key or ("axis", key) -> "file:line" for messages
 
     def points(self) -> list[RunPoint]:
         """The grid, first axis slowest; identical configurations (e.g. a forget bias crossed
@@ -529,7 +539,8 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
                        if len(home) == 1 else _unknown_key_problem(top, TOP_LEVEL))
             continue
         if top == "sweep":
-            sweep_node = (knode, vnode)
+            if not (isinstance(vnode, yaml.ScalarNode) and _scalar_value(vnode) is None):  # "sweep:" alone: none
+                sweep_node = (knode, vnode)
         elif top in ("gradients", "train"):
             parts.append(top)
             if isinstance(vnode, yaml.ScalarNode) and _scalar_value(vnode) is None:
