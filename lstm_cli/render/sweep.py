@@ -51,7 +51,7 @@ def list_runs(points, stream=None) -> None:
     stream.flush()
 
 
-def plan_rows(scenario, points, sweep_dir=None, kept: Sequence[int] = ()) -> list[dict]:
+def plan_rows(points, sweep_dir=None, kept: Sequence[int] = ()) -> list[dict]:
     rows = []
     for point in points:
         row = {"index": point.index, "key": point.key, **{k: jsonable(v) for k, v in point.values}}
@@ -62,7 +62,7 @@ def plan_rows(scenario, points, sweep_dir=None, kept: Sequence[int] = ()) -> lis
 
 
 def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] = ()) -> None:
-    rows = plan_rows(scenario, points, sweep_dir, kept)
+    rows = plan_rows(points, sweep_dir, kept)
     if fmt == "jsonl":
         write_jsonl(rows)
     elif fmt == "csv":
@@ -148,19 +148,6 @@ def write_summary(result, scenario, fmt: str) -> None:
                           _num(row["median_final_metric"]), _sci(row["median_grad_first_step"]),
                           str(row["diverged"]), str(row["failed"]))
         console().print(table)
-
-
-def summary_markdown(result) -> str:
-    """The summary as a Markdown table (for notes and the README)."""
-    head = [*result.axes, "success", "median steps", "median time (s)", "median metric", "grad t=0"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in result.summary:
-        cells = [str(row[a]) for a in result.axes] + [
-            _rate(row), _num(row["median_steps_to_success"], 6),
-            "-" if row["median_seconds_to_success"] is None else f"{row['median_seconds_to_success']:.1f}",
-            _num(row["median_final_metric"]), _sci(row["median_grad_first_step"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 # ---- lstm-demo run: the runs of a scenario ----
