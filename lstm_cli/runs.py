@@ -25,7 +25,6 @@ back with ``np.load(..., allow_pickle=False)``.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -37,6 +36,7 @@ import numpy as np
 from lstm_cli import __version__, models, train
 from lstm_cli.errors import BadInput, Interrupted
 from lstm_cli.models import ModelSpec
+from lstm_cli.plain import to_json
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
@@ -75,26 +75,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _plain(value: Any) -> Any:
-    """Numpy made plain; non-finite floats as "inf" / "-inf" / "nan" (JSON has none), as in render."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):
-        return _plain(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def _json_text(obj: Any, indent: int | None = 2) -> str:
-    return json.dumps(_plain(obj), indent=indent, allow_nan=False)
-
-
 def append_jsonl(path: Path, row: dict) -> None:
     """Append one line with a single write (O_APPEND), so lines never interleave or half-exist."""
-    line = (_json_text(row, indent=None) + "\n").encode("utf-8")
+    line = (to_json(row, indent=None) + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
@@ -220,7 +203,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
         "metric": task.metric, "criterion": task.criterion, "chance": task.chance,
         "steps": 0, "max_steps": cfg.steps, "wall_time": 0.0, "version": __version__,
     }
-    atomic_write_text(run_dir / RESULT, _json_text(record))
+    atomic_write_text(run_dir / RESULT, to_json(record))
 
     start = time.perf_counter()
     first: train.Evaluation | None = None
@@ -264,7 +247,7 @@ def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation
         record["train_loss"] = last.train_loss
         record["gradient"] = _gradient_summary(first, last)
     # round-trip through JSON so the returned dict equals result.json exactly
-    text = _json_text(record)
+    text = to_json(record)
     atomic_write_text(run_dir / RESULT, text)
     record.clear()
     record.update(json.loads(text))

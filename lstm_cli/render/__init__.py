@@ -4,37 +4,22 @@ The only package that imports rich. Machine formats are written to stdout
 with the standard library alone (no wrapping, no colour codes); everything
 meant for people besides the result (progress, notes, warnings) goes to stderr.
 
-JSON has no inf or NaN, and a gradient norm can be either: they are written
-as the strings "inf", "-inf" and "nan" (``float()`` reads them back), never
-dropped and never as bare ``Infinity`` that jq rejects.
+Non-finite floats are written as "inf", "-inf" and "nan" (see ``lstm_cli.plain``).
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import math
 import sys
 from typing import Any, Iterable, TextIO
 
-
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars and arrays made plain and non-finite floats as strings."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
+from lstm_cli.plain import jsonable, to_json
 
 
 def write_json(obj: Any, stream: TextIO | None = None, indent: int | None = 2) -> None:
     """One JSON document on stdout (or ``stream``)."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(jsonable(obj), indent=indent, allow_nan=False) + "\n")
+    stream.write(to_json(obj, indent=indent) + "\n")
     stream.flush()
 
 
@@ -42,7 +27,7 @@ def write_jsonl(rows: Iterable[Any], stream: TextIO | None = None) -> None:
     """One JSON object per line."""
     stream = stream or sys.stdout
     for row in rows:
-        stream.write(json.dumps(jsonable(row), allow_nan=False) + "\n")
+        stream.write(to_json(row, indent=None) + "\n")
     stream.flush()
 
 
