@@ -183,14 +183,16 @@ def write_runs(scenario, points, records, fmt: str) -> None:
 
         from rich import box
 
-        table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD)
-        for column in ("run", "status", "success", "steps", "metric", "time", "grad at t=0 (init)"):
-            table.add_column(column, justify="left" if column in ("run", "status") else "right",
-                             no_wrap=column == "run")
+        table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
+                      caption="grad t=0: the gradient at the first step relative to the answer step, at "
+                              "initialisation (||dl/dc|| for the LSTM, ||dl/dh|| for the RNN)",
+                      caption_justify="left")
+        for column in ("run", "success", "steps", "held-out", "time", "grad t=0"):
+            table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
         for row in run_rows(points, records):
-            table.add_row(row["key"], row["status"], "yes" if row["success"] else "no", str(row["steps"]),
-                          f"{row['metric']} {_num(row['value'], 4)}", f"{row['wall_time']:.1f} s",
-                          _sci(row["grad_first_step"]))
+            outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
+            table.add_row(row["key"], outcome, str(row["steps"]), f"{row['metric']} {_num(row['value'], 4)}",
+                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]))
         console().print(table)
 
 
