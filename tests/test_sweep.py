@@ -45,7 +45,7 @@ def test_workers_run_every_job_with_one_blas_thread(monkeypatch):
     records = [out[i][0] for i in range(6)]
     assert [r["key"] for r in records] == [f"k{i}" for i in range(6)]
     assert all(r["blas"] == ["1", "1", "1"] for r in records)
-    assert len({r["pid"] for r in records}) == 2  # two workers shared the six jobs
+    assert 1 <= len({r["pid"] for r in records}) <= 2  # at most two workers (one may start late)
     assert sorted(done) == sorted(f"k{i}" for i in range(6))
     assert os.environ["OMP_NUM_THREADS"] == "7"  # the parent's environment is restored
 
