@@ -354,7 +354,7 @@ def _apply(settings: dict, key: str, value: Any) -> None:
         settings[key] = value
 
 
-def _format_value(value: Any) -> str:
+def format_value(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -364,7 +364,7 @@ def _format_value(value: Any) -> str:
         return short if float(short) == value else repr(value)
     if isinstance(value, dict):  # a model laid over the base: its kind, then its settings
         kind = value.get("kind")
-        rest = [f"{k}={_format_value(v)}" for k, v in value.items() if k != "kind"]
+        rest = [f"{k}={format_value(v)}" for k, v in value.items() if k != "kind"]
         text = (kind or "model") + (":" + "+".join(rest) if rest else "")
         return text
     return str(value).replace(",", "+").replace("/", "_").replace(" ", "")
@@ -372,7 +372,7 @@ def _format_value(value: Any) -> str:
 
 def run_key(values) -> str:
     """A stable, readable key from the sweep values, also a safe directory name."""
-    return ",".join(f"{short_name(name)}={_format_value(v)}" for name, v in values) or "run"
+    return ",".join(f"{short_name(name)}={format_value(v)}" for name, v in values) or "run"
 
 
 def short_name(key: str) -> str:
@@ -628,7 +628,7 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
             ok = False
             continue
         if value in seen:
-            check.fail(item, label, f"the value {_format_value(value)} is listed twice")
+            check.fail(item, label, f"the value {format_value(value)} is listed twice")
             ok = False
             continue
         seen.append(value)
@@ -747,7 +747,7 @@ def parse_set(text: str) -> tuple[str, list, bool]:
             if ok:
                 values.append(value)
         is_axis = len(parts) > 1
-        if is_axis and len(set(map(_format_value, values))) != len(values) and not check.problems:
+        if is_axis and len(set(map(format_value, values))) != len(values) and not check.problems:
             check.fail(None, key, "a value is listed twice")
     if check.problems:
         raise ScenarioError(check.problems[:1])

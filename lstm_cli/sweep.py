@@ -398,9 +398,9 @@ def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
 
 
 def _label(value: Any) -> str:
-    from lstm_cli.scenario import _format_value
+    from lstm_cli.scenario import format_value
 
-    return _format_value(value)
+    return format_value(value)
 
 
 def short_name(key: str) -> str:

@@ -52,9 +52,12 @@ def list_runs(points, stream=None) -> None:
 
 
 def plan_rows(points, sweep_dir=None, kept: Sequence[int] = ()) -> list[dict]:
+    from lstm_cli.scenario import format_value, short_name
+
     rows = []
     for point in points:
-        row = {"index": point.index, "key": point.key, **{k: jsonable(v) for k, v in point.values}}
+        row = {"index": point.index, "key": point.key,
+               **{short_name(k): format_value(v) if isinstance(v, dict) else jsonable(v) for k, v in point.values}}
         if sweep_dir is not None:
             row["state"] = "finished" if point.index in kept else "to run"
         rows.append(row)
