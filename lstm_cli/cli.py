@@ -598,7 +598,7 @@ def train_command(
                         "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", help="adam, sgd or momentum.")] = "adam",
     lr: Annotated[Optional[float], typer.Option(
-        "--lr", help="Learning rate (default: adam 0.003, sgd 0.1, momentum 0.01).")] = None,
+        "--lr", help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01).")] = None,
     momentum: Annotated[float, typer.Option("--momentum", help="Momentum of --optimizer momentum.")] = 0.9,
     clip: Annotated[float, typer.Option(
         "--clip", help="Clip the gradient to this global norm (Pascanu et al. 2013); 0 disables.")] = 1.0,

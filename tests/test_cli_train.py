@@ -111,6 +111,8 @@ def test_help_states_the_default_learning_rates_and_budgets():
     text = " ".join(help_text.replace("│", " ").split())
     for optimizer, lr in training.DEFAULT_LR.items():
         assert f"{optimizer} {lr:g}" in text, optimizer
+    for task, lr in training.TASK_ADAM_LR.items():
+        assert f"adam {lr:g} on {task}" in text, task
     for task, steps in training.DEFAULT_STEPS.items():
         assert f"{task} {steps}" in text, task
     defaults = training.TrainConfig()

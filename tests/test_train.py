@@ -94,6 +94,8 @@ def test_resolved_fills_budget_and_learning_rate():
     assert cfg.steps == train.DEFAULT_STEPS["adding"]
     assert cfg.lr == train.DEFAULT_LR["sgd"]
     assert TrainConfig(steps=7, lr=0.5).resolved().steps == 7
+    assert TrainConfig(task="adding", gap=100).resolved().lr == 3e-3  # Adam's step is per task
+    assert TrainConfig(task="remember").resolved().lr == 1e-3
 
 
 def test_to_dict_from_dict_round_trip():
