@@ -202,12 +202,3 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
         if run_dir.is_dir():
             assert runs.read_metrics(run_dir), run_dir  # every record whole and readable
             assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
-
-
-@pytest.mark.parametrize("command", ["run", "sweep", "scenarios"])
-def test_every_command_has_help_with_an_example_and_is_in_the_readme(command):
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "120"})
-    assert result.exit_code == 0
-    assert "Examples:" in result.stdout and f"lstm-demo {command} " in result.stdout
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert f"lstm-demo {command}" in readme
