@@ -293,19 +293,15 @@ def _probe_fresh(task_name, gap, batch, seed, rows, model_texts, defaults):
     else:  # the default pair: --recurrent-scale is the RNN's, the LSTM stays the reference
         specs = [parse_model("rnn", **defaults), parse_model("lstm", **{**defaults, "recurrent_scale": 1.0})]
     profiles = [probes.probe_at_init(spec, task, gap, batch, seed) for spec in specs]
-    settings = {"task": task.name, "gap": gap, "sequence_length": task.length(gap), "batch": batch,
-                "seed": seed, "from": None}
-    return profiles, settings
+    return profiles, probes.batch_settings(task, gap, batch, seed)
 
 
 def _probe_checkpoint(ctx, run_dir, task_name, gap, batch, seed, rows):
     """Probe a trained checkpoint on a batch of its own task and gap (--task, --gap, --batch and
     --seed override the run's); returns (profiles, settings)."""
-    from lstm_cli import probes, runs
+    from lstm_cli import runs
     from lstm_cli.errors import BadInput
     from lstm_cli.render import gradients as view
-    from lstm_cli.seeds import stream
-    from lstm_cli.tasks import check_gap, get_task
 
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)
@@ -315,23 +311,10 @@ def _probe_checkpoint(ctx, run_dir, task_name, gap, batch, seed, rows):
     if clash:
         verb = "describes" if len(clash) == 1 else "describe"
         raise BadInput(f"{', '.join(clash)} {verb} a fresh model; --from probes the checkpoint's own model")
-    checkpoint = runs.load_checkpoint(run_dir)
-    config = checkpoint.config
-    if config is not None:
-        task_name = task_name if given("task") else config.task
-        gap = gap if given("gap") else config.gap
-        batch = batch if given("batch") else config.probe_size  # the run's own probe batch
-        seed = seed if given("seed") else config.seed
-    task = get_task(task_name)
-    check_gap(task, gap)
-    params = checkpoint.params
-    if params["weight_ih"].shape[1] != task.input_size or params["head.weight"].shape[0] != task.output_size:
-        raise BadInput(f"the checkpoint in {run_dir} was not made for task {task.name} (input or output size differs)")
-    view.parse_rows(rows, task.length(gap) - 1)
-    x, y = task.generate(stream(seed, "probe"), batch, gap)
-    profile = probes.probe(checkpoint.spec, params, task, x, y, gap, label=checkpoint.spec.label())
-    settings = {"task": task.name, "gap": gap, "sequence_length": task.length(gap), "batch": batch,
-                "seed": seed, "from": str(run_dir)}
+    overrides = {name: value for name, value in (("task", task_name), ("gap", gap), ("batch", batch),
+                                                 ("seed", seed)) if given(name)}
+    profile, settings = runs.probe_checkpoint(run_dir, **overrides)
+    view.parse_rows(rows, settings["sequence_length"] - 1)
     return [profile], settings
 
 
@@ -457,8 +440,7 @@ def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
         # a training axis (clip, lr, ...) does not change the model at initialisation: probe each once
         specs = list({repr(p.model_spec()): p.model_spec() for p in members}.values())
         profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=spec.label()) for spec in specs]
-        settings = {"task": task.name, "gap": gap, "sequence_length": task.length(gap), "batch": batch,
-                    "seed": seed, "from": None}
+        settings = probes.batch_settings(task, gap, batch, seed)
         if fmt == "json":
             documents.append(gradient_view.json_document(profiles, settings))
         elif fmt == "jsonl" and alone:

@@ -192,3 +192,10 @@ def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed
     x, y = task.generate(stream(seed, "probe"), batch, gap)
     params = models.init_params(spec, task.input_size, task.output_size, stream(seed, "params"))
     return probe(spec, params, task, x, y, gap, label=label)
+
+
+def batch_settings(task: Task, gap: int, batch: int, seed: int, source: str | None = None) -> dict:
+    """What a set of profiles was measured on, as the renderers and the JSON print it;
+    ``source`` is the run directory of a probed checkpoint (None: at initialisation)."""
+    return {"task": task.name, "gap": gap, "sequence_length": task.length(gap), "batch": batch,
+            "seed": seed, "from": source}
