@@ -222,3 +222,14 @@ def test_to_dict_is_plain_and_keeps_non_finite_values():
     with np.errstate(all="ignore"):
         d = profile_with_relative(np.r_[1.0, np.inf, np.nan]).to_dict()
     assert math.isinf(d["steps"]["dh_rel"][1]) and math.isnan(d["steps"]["dh_rel"][2])
+
+
+def test_percentiles_match_numpy_linear_method():
+    rng = np.random.default_rng(3)
+    for shape in [(64, 7), (1, 3), (2, 5), (33, 1)]:
+        values = rng.lognormal(sigma=5.0, size=shape)
+        ours = probes.percentiles(values, (10, 50, 90))
+        np.testing.assert_allclose(ours, np.percentile(values, [10, 50, 90], axis=0), rtol=1e-14, atol=0)
+    edge = np.array([[np.inf, np.nan, 0.0], [np.inf, 1.0, 0.0], [np.inf, 2.0, 1e-300]])
+    p10, p50, p90 = probes.percentiles(edge, (10, 50, 90))
+    assert p50[0] == np.inf and np.isnan(p50[1]) and p10[2] == 0.0 and p90[2] > 0
