@@ -800,10 +800,14 @@ def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
 # ---- bundled scenarios ----
 
 def bundled_dir() -> Path | None:
-    """The ``scenarios/`` directory shipped next to the package (a source checkout or an
-    editable install); None when the package was installed without it."""
+    """The bundled ``scenarios/`` directory: next to the package (a source checkout or an
+    editable install) or installed as data files with a wheel (``<prefix>/share/lstm-demo/``);
+    None when there is neither."""
+    import sys
+
     here = Path(__file__).resolve().parent
-    for candidate in (here / "scenarios", here.parent / "scenarios"):
+    for candidate in (here / "scenarios", here.parent / "scenarios",
+                      Path(sys.prefix) / "share" / "lstm-demo" / "scenarios"):
         if candidate.is_dir():
             return candidate
     return None
