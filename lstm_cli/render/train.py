@@ -137,7 +137,7 @@ def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
     """A log-scale bar: full at 1 (or above), empty at ``floor``."""
     v = _num(value)
     if not math.isfinite(v):
-        return Text(str(v).ljust(width), style=_NAN_COLOUR if math.isnan(v) else "bold red")
+        return Text(str(v).ljust(width), style=_NAN[0] if math.isnan(v) else "bold red")
     fill = 0 if v <= 0 else (math.log10(max(v, floor)) - math.log10(floor)) / -math.log10(floor)
     cells = max(0, min(width, round(fill * width)))
     return Text("█" * cells + "·" * (width - cells), style=_colour(v))
