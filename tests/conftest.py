@@ -121,3 +121,34 @@ def loss_from_state(params, x, y, answer_steps, loss_name, t, h_t, c_t=None, act
         outs.append(h_s @ params["head.weight"].T + params["head.bias"])  # (B, K)
     per_seq, _ = losses.loss_and_grad(loss_name, np.stack(outs, axis=1), y, reduction="mean")
     return float(per_seq.mean())
+
+
+def assert_float32_agrees_with_float64(spec, seed: int) -> None:
+    """Forward and backward of ``spec`` in float32 stay in float32 and agree with float64
+    (outputs, every parameter gradient, dL/dh_t and, for the LSTM, dL/dc_t) to 1e-4."""
+    from lstm_cli import losses, models
+
+    rng = np.random.default_rng(seed)
+    p64 = models.init_params(spec, 6, 4, rng)
+    p32 = {k: v.astype(np.float32) for k, v in p64.items()}
+    x = rng.standard_normal((8, 30, 6))
+    y = rng.integers(0, 4, size=(8, 1))
+    results = {}
+    for name, params in (("64", p64), ("32", p32)):
+        out, cache = models.forward(params, x, activation=spec.activation)
+        _, dout = losses.loss_and_grad("cross_entropy", out, y)
+        grads = models.backward(params, cache, dout)
+        assert out.dtype == params["weight_hh"].dtype and grads.dh.dtype == out.dtype
+        assert grads.dc is None or grads.dc.dtype == out.dtype
+        assert all(g.dtype == out.dtype for g in grads.params.values())
+        results[name] = (out, grads)
+    (o64, g64), (o32, g32) = results["64"], results["32"]
+    np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
+    for name in p64:
+        scale = np.abs(g64.params[name]).max()
+        np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale,
+                                   err_msg=name)
+    for name in ("dh", "dc"):
+        a64, a32 = getattr(g64, name), getattr(g32, name)
+        if a64 is not None:
+            np.testing.assert_allclose(a32, a64, rtol=0, atol=1e-4 * np.abs(a64).max(), err_msg=name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_gradients_match, check_parameter_gradients, loss_from_state,
-                      numerical_gradient)
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+                      check_parameter_gradients, loss_from_state, numerical_gradient)
 
 from lstm_cli import losses, lstm, models
 
@@ -134,30 +134,7 @@ def test_backward_does_not_modify_its_inputs():
 
 
 def test_float32_agrees_with_float64():
-    rng = np.random.default_rng(22)
-    spec = models.ModelSpec(kind="lstm", hidden=16)
-    p64 = models.init_params(spec, 6, 4, rng)
-    p32 = {k: v.astype(np.float32) for k, v in p64.items()}
-    x = rng.standard_normal((8, 30, 6))
-    y = rng.integers(0, 4, size=(8, 1))
-    results = {}
-    for name, params in (("64", p64), ("32", p32)):
-        out, cache = models.forward(params, x)
-        _, dout = losses.loss_and_grad("cross_entropy", out, y)
-        grads = models.backward(params, cache, dout)
-        assert out.dtype == params["weight_hh"].dtype
-        assert grads.dh.dtype == grads.dc.dtype == out.dtype
-        assert all(g.dtype == out.dtype for g in grads.params.values())
-        results[name] = (out, grads)
-    (o64, g64), (o32, g32) = results["64"], results["32"]
-    np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
-    for name in p64:
-        scale = np.abs(g64.params[name]).max()
-        np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale,
-                                   err_msg=name)
-    for name in ("dh", "dc"):
-        a64, a32 = getattr(g64, name), getattr(g32, name)
-        np.testing.assert_allclose(a32, a64, rtol=0, atol=1e-4 * np.abs(a64).max(), err_msg=name)
+    assert_float32_agrees_with_float64(models.ModelSpec(kind="lstm", hidden=16), seed=22)
 
 
 @pytest.mark.parametrize("batch,steps", [(1, 1), (1, 3), (3, 1)])

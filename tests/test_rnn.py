@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_gradients_match, check_parameter_gradients, loss_from_state,
-                      numerical_gradient)
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+                      check_parameter_gradients, loss_from_state, numerical_gradient)
 
 from lstm_cli import losses, models, rnn
 
@@ -104,27 +104,7 @@ def test_core_backward_with_gradient_at_every_step():
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_float32_agrees_with_float64(activation):
-    rng = np.random.default_rng(12)
-    spec = models.ModelSpec(kind="rnn", hidden=16, activation=activation)
-    p64 = models.init_params(spec, 6, 4, rng)
-    p32 = {k: v.astype(np.float32) for k, v in p64.items()}
-    x = rng.standard_normal((8, 30, 6))
-    y = rng.integers(0, 4, size=(8, 1))
-    results = {}
-    for name, params in (("64", p64), ("32", p32)):
-        out, cache = models.forward(params, x, activation=activation)
-        _, dout = losses.loss_and_grad("cross_entropy", out, y)
-        grads = models.backward(params, cache, dout)
-        assert out.dtype == params["weight_hh"].dtype and grads.dh.dtype == out.dtype
-        assert all(g.dtype == out.dtype for g in grads.params.values())
-        results[name] = (out, grads)
-    (o64, g64), (o32, g32) = results["64"], results["32"]
-    np.testing.assert_allclose(o32, o64, rtol=1e-4, atol=1e-5)
-    for name in p64:
-        scale = np.abs(g64.params[name]).max()
-        np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale,
-                                   err_msg=name)
-    np.testing.assert_allclose(g32.dh, g64.dh, rtol=0, atol=1e-4 * np.abs(g64.dh).max())
+    assert_float32_agrees_with_float64(models.ModelSpec(kind="rnn", hidden=16, activation=activation), seed=12)
 
 
 def test_relu_identity_rnn_carries_the_state_unchanged():
