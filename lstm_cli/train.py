@@ -118,10 +118,7 @@ class TrainConfig:
         """The inverse of ``to_dict``; unknown keys and bad values raise BadInput naming the key."""
         if not isinstance(d, dict):
             raise BadInput(f"a training config must be a mapping, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in d if k not in known]
-        if unknown:
-            raise BadInput(f"unknown training setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        _reject_unknown(d, cls, "training setting")
         settings = dict(d)
         if "model" in settings:
             settings["model"] = _model_from(settings["model"])
@@ -157,14 +154,19 @@ def _model_from(value: Any) -> ModelSpec:
         return models.parse_model(value)
     if not isinstance(value, dict):
         raise BadInput(f"bad value for model: {value!r} (expected a mapping of model settings or 'kind:...')")
-    known = {f.name for f in dataclasses.fields(ModelSpec)}
-    unknown = [k for k in value if k not in known]
-    if unknown:
-        raise BadInput(f"unknown model setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    _reject_unknown(value, ModelSpec, "model setting")
     try:
         return ModelSpec(**value)
     except TypeError as err:
         raise BadInput(f"bad model settings {value!r}: {err}") from None
+
+
+def _reject_unknown(settings: dict, cls: type, what: str) -> None:
+    """BadInput naming the first key of ``settings`` that is not a field of the dataclass ``cls``."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in settings if k not in known]
+    if unknown:
+        raise BadInput(f"unknown {what} {unknown[0]!r}; known: {', '.join(sorted(known))}")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
