@@ -1,0 +1,220 @@
+"""Every example in README.md and docs/*.md runs, and prints what the page says.
+
+A fenced ``console`` block is a transcript: each ``$ `` line is a command,
+and the lines up to the next ``$ `` are what it prints (stderr first, then
+stdout, as a terminal shows a command that writes its table at the end).
+The block declares the width it was captured at with ``COLUMNS=N`` on the
+command line; without it the command writes to a pipe and prints its full
+width. Commands run in order, in one fresh directory per page (so a later
+block can read the records an earlier one wrote), with NO_COLOR=1 and
+TERM=dumb. Times (``1.2 s``, ``35 ms``) are masked. A line ``...`` in a block
+stands for any number of lines the page leaves out; no other line may
+differ. A command must exit 0: an example of a failure shows its code the
+way a shell user would, ``...; echo "exit $?"``.
+
+A fenced ``bash`` block runs with ``bash -e`` in the same directory and must
+exit 0. The set-up commands of the quick start are not run here (they would
+install the package again and run this suite inside itself); CI runs them
+from ``.ci/run``, and a test checks that .ci/run runs the same commands.
+Blocks that need a tool this machine may lack (a batch scheduler, GNU
+parallel) are listed by name in EXTERNAL_TOOLS and run only where the tool
+is on PATH; a test checks that no other block is left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+# blocks that call a tool a user may not have, by the first word of their first
+# comment line (the block's name) -> the tool
+EXTERNAL_TOOLS = {
+    "remember-gap.sbatch": "sbatch",
+    "gnu-parallel": "parallel",
+}
+# the quick start's set-up: run by .ci/run, not here
+SETUP_COMMANDS = ("python3 -m venv", "pip install", "python -m pytest")
+
+TIME = re.compile(r"\b\d+(?:\.\d+)?(?: ?)(?:ms|s|min)\b")
+FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+class Block(NamedTuple):
+    page: Path
+    line: int  # 1-based line of the opening fence
+    kind: str  # console or bash
+    text: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def name(self) -> str | None:
+        for line in self.text.splitlines():
+            match = re.match(r"#(?!!)\s*(\S+)", line)
+            if match:
+                return match.group(1)
+        return None
+
+
+def blocks(kinds=("console", "bash")) -> list[Block]:
+    found = []
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        i = 0
+        while i < len(lines):
+            match = FENCE.match(lines[i])
+            if not match:
+                i += 1
+                continue
+            start, kind = i, match.group(1)
+            i += 1
+            body = []
+            while i < len(lines) and not lines[i].startswith("```"):
+                body.append(lines[i])
+                i += 1
+            i += 1
+            if kind in kinds:
+                found.append(Block(page, start + 1, kind, "\n".join(body)))
+    return found
+
+
+def transcript(block: Block) -> list[tuple[str, list[str]]]:
+    """[(command, expected lines)] of a console block."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+        elif line.strip():
+            raise AssertionError(f"{block.id}: output before the first '$ ' command: {line!r}")
+    return steps
+
+
+def masked(line: str) -> str:
+    return TIME.sub("<time>", line.rstrip())
+
+
+def matches(expected: list[str], actual: list[str]) -> bool:
+    """Line-for-line after masking; a '...' line stands for any number of lines."""
+    expected = [masked(line) for line in expected]
+    actual = [masked(line) for line in actual]
+    while expected and expected[-1] == "":
+        expected.pop()
+    while actual and actual[-1] == "":
+        actual.pop()
+
+    def match(i: int, j: int) -> bool:
+        if i == len(expected):
+            return j == len(actual)
+        if expected[i].strip() == "...":
+            return any(match(i + 1, k) for k in range(j, len(actual) + 1))
+        return j < len(actual) and expected[i] == actual[j] and match(i + 1, j + 1)
+
+    return match(0, 0)
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TERM", "NO_COLOR")}
+    env.update(NO_COLOR="1", TERM="dumb", PYTHONUNBUFFERED="1")
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@pytest.fixture(scope="module")
+def workdirs(tmp_path_factory):
+    dirs: dict[Path, Path] = {}
+
+    def for_page(page: Path) -> Path:
+        if page not in dirs:
+            dirs[page] = tmp_path_factory.mktemp(page.stem)
+        return dirs[page]
+
+    return for_page
+
+
+def run(command: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=environment(), capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+CONSOLE = blocks(("console",))
+BASH = blocks(("bash",))
+
+
+@pytest.mark.parametrize("block", CONSOLE, ids=[b.id for b in CONSOLE])
+def test_console_block_prints_what_the_page_shows(block, workdirs):
+    steps = transcript(block)
+    assert steps, f"{block.id}: a console block with no '$ ' command"
+    for command, expected in steps:
+        done = run(command, workdirs(block.page))
+        assert done.returncode == 0, f"{block.id}: `{command}` exited {done.returncode}:\n{done.stderr}"
+        actual = (done.stderr + done.stdout).splitlines()
+        assert matches(expected, actual), (
+            f"{block.id}: `{command}` prints something else than the page shows.\n"
+            f"--- page\n" + "\n".join(expected) + "\n--- actual\n" + "\n".join(actual))
+
+
+def _setup_only(block: Block) -> bool:
+    """The quick start: a block that installs the package."""
+    return "pip install" in block.text
+
+
+def _needs(block: Block) -> str | None:
+    return EXTERNAL_TOOLS.get(block.name or "")
+
+
+@pytest.mark.parametrize("block", BASH, ids=[b.id for b in BASH])
+def test_bash_block_runs(block, workdirs):
+    tool = _needs(block)
+    if tool and shutil.which(tool) is None:
+        pytest.skip(f"{block.name} needs {tool}, which this machine lacks")
+    lines = block.text.splitlines()
+    if _setup_only(block):
+        # the quick start: run only its lstm-demo part here (.ci/run does the install)
+        demo = [part.strip() for c in lines for part in c.split("&&") if "lstm-demo" in part]
+        lines = demo
+        if not lines:
+            return
+    done = run("set -e\n" + "\n".join(lines), workdirs(block.page))
+    assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+
+
+def test_only_the_listed_blocks_need_an_outside_tool():
+    tools = ("sbatch", "srun", "parallel ", "qsub")
+    needing = {b.name for b in BASH
+               if any(re.search(rf"(^|[|;&]\s*)(\w+=\S+\s+)*{t.strip()}\b", b.text, re.M) for t in tools)}
+    named = {b.name for b in BASH if _needs(b)}
+    assert needing <= named, f"blocks that call an outside tool but are not listed in EXTERNAL_TOOLS: {needing - named}"
+    assert named <= {b.name for b in BASH}, "EXTERNAL_TOOLS names a block that no page has"
+
+
+def test_ci_runs_the_quick_start_set_up():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = next(b for b in BASH if b.page.name == "README.md" and _setup_only(b))
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python -m pytest -q" in quick.text and "python -m pytest -q" in ci
+    extras = re.search(r'pip install -e "\.\[([\w,]+)\]"', quick.text)
+    assert extras, "the quick start installs the package with pip install -e"
+    assert "test" in extras.group(1).split(","), "the quick start installs the test extra"
+    assert readme.index(quick.text.splitlines()[0]) < readme.index("## ", readme.index("Quick start"))
+
+
+def test_the_matcher_can_fail():
+    assert matches(["a", "...", "d"], ["a", "b", "c", "d"])
+    assert matches(["took 1.5 s"], ["took 22.0 s"])
+    assert not matches(["a", "b"], ["a", "c"])
+    assert not matches(["a"], ["a", "b"])
+    assert not matches(["1.5e-12"], ["1.6e-12"])
