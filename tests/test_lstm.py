@@ -7,6 +7,8 @@ import pytest
 from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
+import reference_cells
+
 from lstm_cli import losses, lstm, models
 
 
@@ -18,33 +20,11 @@ def lstm_params(rng, K=3, **settings):
     return {name: value * 2.0 if "weight" in name else value for name, value in params.items()}
 
 
-def reference_forward(params, x):
-    """The equations of DESIGN.md written out plainly, one gate at a time (batch-major x)."""
-    def sigmoid(z):
-        return 1.0 / (1.0 + np.exp(-z))
-
-    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b = params["bias_ih"] + params["bias_hh"]
-    n = w_hh.shape[1]
-    batch, steps, _ = x.shape
-    h, c = np.zeros((batch, n)), np.zeros((batch, n))
-    hs, cs = [], []
-    for t in range(steps):
-        z = x[:, t] @ w_ih.T + h @ w_hh.T + b  # (B, 4H), gate order i, f, g, o
-        i, f = sigmoid(z[:, :n]), sigmoid(z[:, n:2 * n])
-        g, o = np.tanh(z[:, 2 * n:3 * n]), sigmoid(z[:, 3 * n:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-        hs.append(h)
-        cs.append(c)
-    return np.stack(hs, axis=1), np.stack(cs, axis=1)  # (B, T, H) each
-
-
 def test_forward_matches_the_equations():
     rng = np.random.default_rng(3)
     params = lstm_params(rng)
     x = rng.standard_normal((B, 6, D))
-    h_ref, c_ref = reference_forward(params, x)
+    h_ref, c_ref, _ = reference_cells.lstm_forward(params, x)
     h, cache = lstm.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
     np.testing.assert_allclose(h.transpose(1, 0, 2), h_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(cache.cells[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
