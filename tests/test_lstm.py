@@ -124,3 +124,33 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
     check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+
+
+def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
+    """Over a long sequence the gradient from the last step decays through float32's subnormal
+    range: backward flushes those entries to zero (for speed) and the rest still agrees with
+    float64."""
+    rng = np.random.default_rng(24)
+    steps, hidden = 300, 6
+    p64 = {"weight_ih": rng.standard_normal((4 * hidden, D)), "weight_hh": 0.3 * rng.standard_normal((4 * hidden, hidden)),
+           "bias_ih": np.full(4 * hidden, -1.0), "bias_hh": np.zeros(4 * hidden)}  # forget gate ~0.27: fast decay
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, hidden))
+    dh_out[-1] = rng.standard_normal((B, hidden))
+    g64 = lstm.backward(p64, lstm.forward(p64, x)[1], dh_out)
+    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
+    g32 = lstm.backward(p32, lstm.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32))
+    tiny = np.finfo(np.float32).tiny
+    assert np.abs(g64.dc[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
+    # the flush starts at the first check after the carried gradient falls below the watch level
+    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= lstm.SUBNORMAL_WATCH).min()
+    flushed = slice(0, watched - lstm.WATCH_EVERY)
+    assert flushed.stop > 0
+    for name in ("dc", "dpre"):  # the carried gradient of each step: its subnormals are zeroed
+        got = getattr(g32, name)[flushed]
+        assert not ((got != 0) & (np.abs(got) < tiny)).any(), f"{name}: subnormal entries left"
+    for name in ("dh", "dc", "dpre"):
+        got, want = getattr(g32, name), getattr(g64, name)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=name)
+    for name, value in g64.params.items():
+        np.testing.assert_allclose(g32.params[name], value, rtol=0, atol=1e-5 * np.abs(value).max(), err_msg=name)
