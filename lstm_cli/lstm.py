@@ -46,6 +46,16 @@ The cache's ``states``, ``cells`` and ``gate(name)`` give time-major (T, B, H) v
 sigmoid(z) = 0.5 + 0.5 tanh(z / 2): the sigmoid rows of the weights are halved
 (exact in floating point) so that one tanh over the fused (4H, B) block gives
 all four gates.
+
+Where a variant changes the cell, it changes one named block (``_ROW``), and
+the backward reads the same blocks by name (``gate``):
+peephole terms add p_i c_{t-1}, p_f c_{t-1} to the i, f pre-activations (row
+block "c" is c_{t-1}, beside them) and p_o c_t to o's, which then needs c_t
+before o's tanh; a coupled cell computes i = 1 - f instead of i's rows; a cell
+without a forget gate has f = 1, so the belt carries dc_{t+1} unchanged.
+
+Float32 only: the backward flushes subnormal gradient entries to zero once the
+carried gradient has vanished (see ``SUBNORMAL_WATCH``); float64 keeps every bit.
 """
 
 from __future__ import annotations
@@ -155,7 +165,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
     D = inputs.shape[1] - H - 1
     dtype = record.dtype
     w_back = np.ascontiguousarray(params["weight_hh"].T)  # (H, 4H), PyTorch's gate order
-    o, i, f, g = (record[:T, k * H:(k + 1) * H] for k in range(4))  # (T, H, B) views
+    o, i, f, g = (record[:T, _ROW[name] * H:(_ROW[name] + 1) * H] for name in "oifg")  # (T, H, B) views
 
     # Every local derivative is known from the forward pass: compute them for all
     # steps at once, outside the loop, straight into `work` (multiplied in place later).
