@@ -55,7 +55,7 @@ before o's tanh; a coupled cell computes i = 1 - f instead of i's rows; a cell
 without a forget gate has f = 1, so the belt carries dc_{t+1} unchanged.
 
 Float32 only: the backward flushes subnormal gradient entries to zero once the
-carried gradient has vanished (see ``SUBNORMAL_WATCH``); float64 keeps every bit.
+carried gradient has vanished (``subnormal.py``); float64 keeps every bit.
 """
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.subnormal import SubnormalFlush
+
 # forward record block k holds PyTorch's gate _ORDER[k] (PyTorch: 0 i, 1 f, 2 g, 3 o)
 _ORDER = (3, 0, 1, 2)  # o, i, f, g
 _ROW = {"o": 0, "i": 1, "f": 2, "g": 3, "c": 4}  # block of each gate (and of c_{t-1}) in a record
-SUBNORMAL_WATCH = 2.0 ** -60  # float32 backward: below this, flush subnormal gradient entries
-WATCH_EVERY = 8  # backward steps between two float32 checks against SUBNORMAL_WATCH
 
 
 class LSTMCache(NamedTuple):
@@ -195,13 +195,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
     inputs_t = np.ascontiguousarray(inputs[:T].transpose(0, 2, 1))  # (T, B, H+D+1): NN matmuls below
     dw_step = np.empty_like(dw)
     belt = np.empty((H, B), dtype=dtype)
-    # float32 only (float64 keeps every bit): subnormal arithmetic costs numpy and
-    # the BLAS ~10-100x, and a gradient that vanishes back from the last answer step
-    # of a long sequence crosses float32's subnormal range. Once the carried gradient
-    # (dz_t, dc_t) is below SUBNORMAL_WATCH at a check, its subnormal entries are set
-    # to zero at every later step, as flush-to-zero hardware would.
-    flush_below = np.finfo(dtype).tiny if dtype == np.float32 else None
-    flushing = False
+    flush = SubnormalFlush(dtype)  # float32 only
     dot, multiply, add = np.dot, np.multiply, np.add
     for t in range(T - 1, -1, -1):
         dh_t, w = dh[t], work[t]  # (H, B), (5H, B)
@@ -221,11 +215,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
             add(dc_t, belt, dc_t)  # the conveyor belt: through c_{t+1} = f_{t+1} c_t + ...
         by_dc = w[:3 * H].reshape(3, H, B)
         multiply(by_dc, dc_t, by_dc)  # dz_i, dz_f, dz_g
-        if flush_below is not None:
-            if not flushing and t % WATCH_EVERY == 0:
-                flushing = bool(np.abs(w).max() < SUBNORMAL_WATCH)
-            if flushing:
-                np.putmask(w, np.abs(w) < flush_below, 0.0)
+        flush(t, w)  # dz_t and dc_t, carried to step t-1
         dot(w[:4 * H], inputs_t[t], out=dw_step)  # step t's share: dz_t [h_{t-1}; x_t; 1]^T
         add(dw, dw_step, dw)
 

@@ -9,7 +9,7 @@ from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gra
 
 import reference_cells
 
-from lstm_cli import losses, lstm, models
+from lstm_cli import losses, lstm, models, subnormal
 
 
 def lstm_params(rng, K=3, **settings):
@@ -143,8 +143,8 @@ def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agr
     tiny = np.finfo(np.float32).tiny
     assert np.abs(g64.dc[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
     # the flush starts at the first check after the carried gradient falls below the watch level
-    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= lstm.SUBNORMAL_WATCH).min()
-    flushed = slice(0, watched - lstm.WATCH_EVERY)
+    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= subnormal.WATCH).min()
+    flushed = slice(0, watched - subnormal.WATCH_EVERY)
     assert flushed.stop > 0
     for name in ("dc", "dpre"):  # the carried gradient of each step: its subnormals are zeroed
         got = getattr(g32, name)[flushed]

@@ -7,7 +7,7 @@ import pytest
 from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
-from lstm_cli import losses, models, rnn
+from lstm_cli import losses, models, rnn, subnormal
 
 
 def rnn_params(rng, activation, K=3):
@@ -123,3 +123,29 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
     check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+
+
+def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
+    """Over a long sequence the gradient from the last step decays through float32's subnormal
+    range: backward flushes those entries to zero (for speed) and the rest agrees with float64."""
+    rng = np.random.default_rng(14)
+    steps, hidden = 300, 6
+    p64 = {"weight_ih": rng.standard_normal((hidden, D)), "weight_hh": 0.2 * rng.standard_normal((hidden, hidden)),
+           "bias_ih": np.zeros(hidden), "bias_hh": np.zeros(hidden)}  # a contracting recurrence: fast decay
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, hidden))
+    dh_out[-1] = rng.standard_normal((B, hidden))
+    g64 = rnn.backward(p64, rnn.forward(p64, x)[1], dh_out)
+    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
+    g32 = rnn.backward(p32, rnn.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32))
+    tiny = np.finfo(np.float32).tiny
+    assert np.abs(g64.dpre[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
+    # the flush starts at the first check after the carried gradient falls below the watch level
+    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= subnormal.WATCH).min()
+    carried = g32.dpre[:watched - subnormal.WATCH_EVERY]
+    assert carried.size and not ((carried != 0) & (np.abs(carried) < tiny)).any(), "subnormal entries left"
+    for name in ("dh", "dpre"):
+        got, want = getattr(g32, name), getattr(g64, name)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=name)
+    for name, value in g64.params.items():
+        np.testing.assert_allclose(g32.params[name], value, rtol=0, atol=1e-5 * np.abs(value).max(), err_msg=name)
