@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
+                      assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
 import reference_cells
 
-from lstm_cli import losses, lstm, models, subnormal
+from lstm_cli import losses, lstm, models
 
 
 def lstm_params(rng, K=3, **settings):
@@ -137,20 +138,4 @@ def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agr
     x = rng.standard_normal((steps, B, D))
     dh_out = np.zeros((steps, B, hidden))
     dh_out[-1] = rng.standard_normal((B, hidden))
-    g64 = lstm.backward(p64, lstm.forward(p64, x)[1], dh_out)
-    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
-    g32 = lstm.backward(p32, lstm.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32))
-    tiny = np.finfo(np.float32).tiny
-    assert np.abs(g64.dc[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
-    # the flush starts at the first check after the carried gradient falls below the watch level
-    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= subnormal.WATCH).min()
-    flushed = slice(0, watched - subnormal.WATCH_EVERY)
-    assert flushed.stop > 0
-    for name in ("dc", "dpre"):  # the carried gradient of each step: its subnormals are zeroed
-        got = getattr(g32, name)[flushed]
-        assert not ((got != 0) & (np.abs(got) < tiny)).any(), f"{name}: subnormal entries left"
-    for name in ("dh", "dc", "dpre"):
-        got, want = getattr(g32, name), getattr(g64, name)
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=name)
-    for name, value in g64.params.items():
-        np.testing.assert_allclose(g32.params[name], value, rtol=0, atol=1e-5 * np.abs(value).max(), err_msg=name)
+    assert_float32_flushes_a_vanished_gradient(lstm, p64, x, dh_out)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
+                      assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
-from lstm_cli import losses, models, rnn, subnormal
+from lstm_cli import losses, models, rnn
 
 
 def rnn_params(rng, activation, K=3):
@@ -135,17 +136,4 @@ def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agr
     x = rng.standard_normal((steps, B, D))
     dh_out = np.zeros((steps, B, hidden))
     dh_out[-1] = rng.standard_normal((B, hidden))
-    g64 = rnn.backward(p64, rnn.forward(p64, x)[1], dh_out)
-    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
-    g32 = rnn.backward(p32, rnn.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32))
-    tiny = np.finfo(np.float32).tiny
-    assert np.abs(g64.dpre[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
-    # the flush starts at the first check after the carried gradient falls below the watch level
-    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= subnormal.WATCH).min()
-    carried = g32.dpre[:watched - subnormal.WATCH_EVERY]
-    assert carried.size and not ((carried != 0) & (np.abs(carried) < tiny)).any(), "subnormal entries left"
-    for name in ("dh", "dpre"):
-        got, want = getattr(g32, name), getattr(g64, name)
-        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=name)
-    for name, value in g64.params.items():
-        np.testing.assert_allclose(g32.params[name], value, rtol=0, atol=1e-5 * np.abs(value).max(), err_msg=name)
+    assert_float32_flushes_a_vanished_gradient(rnn, p64, x, dh_out)
