@@ -19,31 +19,28 @@ from lstm_cli import __version__
 from lstm_cli.errors import LstmDemoError
 
 
-# typer >= 0.2x vendors click; reach its exception classes through a public one
-_click_errors = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
-UsageError, ClickException = _click_errors["UsageError"], _click_errors["ClickException"]
-
-
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
-    def get_params(self, ctx):
-        params = super().get_params(ctx)
-        use_plain_coercion(params)  # --version and --help without pydantic: see use_plain_coercion
-        return params
-
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        single_threaded_blas()  # before any command imports numpy
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
-        except UsageError as err:
-            where = f"{err.ctx.command_path}: " if err.ctx is not None else "lstm-demo: "
-            _fail(where + "error: " + _one_line(err.format_message()), 2)
         except LstmDemoError as err:
-            _fail("lstm-demo: error: " + _one_line(str(err)), err.exit_code)
+            sys.stdout.flush()
+            for problem in getattr(err, "problems", None) or [str(err)]:
+                print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
+            sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
             _fail("lstm-demo: interrupted", 130)
-        except ClickException as err:
+        except Exception as err:  # click's exceptions, known by their public interface
+            if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
+                raise
+            if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
+                ctx = getattr(err, "ctx", None)
+                where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
+                _fail(where + "error: " + _one_line(err.format_message()), 2)
             _fail("lstm-demo: error: " + _one_line(err.format_message()), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -141,72 +138,18 @@ _FRESH_MODEL_OPTIONS = {"model": "--model", "hidden": "--hidden", "init": "--ini
                         "chrono": "--chrono", "activation": "--activation", "dtype": "--dtype"}
 
 
-class _PlainCoercion:
-    """Converts one command-line value to int, float, str or bool (or a list of str) without pydantic."""
-
-    NAMES = {int: "integer", float: "number", str: "string", bool: "boolean"}
-
-    def __init__(self, kind: type, multiple: bool) -> None:
-        self.kind, self.multiple = kind, multiple
-
-    def coerce(self, value, param, ctx):
-        if value is None:
-            return () if self.multiple else None
-        if self.multiple:
-            return [self._one(item, param, ctx) for item in value]
-        return self._one(value, param, ctx)
-
-    def _one(self, value, param, ctx):
-        if isinstance(value, self.kind) and (self.kind is bool or not isinstance(value, bool)):
-            return value
-        try:
-            if self.kind is bool:  # flags arrive as bools; anything else is a mistake
-                raise ValueError
-            return self.kind(value)
-        except (TypeError, ValueError):
-            raise typer.BadParameter(f"{value!r} is not a valid {self.NAMES[self.kind]}.",
-                                     ctx=ctx, param=param) from None
-
-
-def use_plain_coercion(params) -> None:
-    """Give typer parameters of plain types (int, float, str, bool, list[str]) ``_PlainCoercion``.
-
-    Typer 0.29 converts every option through a pydantic TypeAdapter, and importing pydantic
-    costs more than the whole gradient probe (75 ms of a 300 ms run of ``gradients --format
-    json``: acceptance 7 of issue 3). The hook is typer's lazily built ``_runtime_param``; a typer without it, or a
-    parameter of any other type, keeps typer's own conversion.
-    """
-    for param in params:
-        descriptor = getattr(param, "type_descriptor", None)
-        if descriptor is None or getattr(param, "_runtime_param", False) is not None:
-            continue
-        annotation = descriptor.annotation
-        if annotation in _PlainCoercion.NAMES and not param.multiple:
-            param._runtime_param = _PlainCoercion(annotation, False)
-        elif annotation == list[str] and param.multiple:
-            param._runtime_param = _PlainCoercion(str, True)
-
-
-class _PlainOptionsCommand(typer.core.TyperCommand):
-    """A command whose options (and --help) are converted by ``use_plain_coercion``."""
-
-    def get_params(self, ctx):
-        params = super().get_params(ctx)
-        use_plain_coercion(params)
-        return params
-
-
 def single_threaded_blas() -> None:
-    """One BLAS thread unless the user set otherwise: the probe's matrices are tiny (B x H),
-    and starting OpenBLAS's threads cost more than the probe itself on a busy 2-core machine
-    (whole run 490 ms against 290 ms). Takes effect only before numpy is first imported."""
+    """One BLAS thread unless the user set otherwise: the probe's and training's matrices are
+    tiny (B x H, H x 4H), and starting OpenBLAS's threads cost more than the probe itself on a
+    busy 2-core machine (whole run 490 ms against 290 ms). Takes effect only before numpy is
+    first imported; sweep workers pin their own (pool.py)."""
     import os
 
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
 
 
-@app.command(cls=_PlainOptionsCommand)
+@app.command()
 def gradients(
     ctx: typer.Context,
     gap: GapOpt = 50,
@@ -255,7 +198,7 @@ def gradients(
 
     lstm-demo gradients --from runs/remember-gap50-lstm-seed0 --plot flow.png
     """
-    single_threaded_blas()  # before numpy is imported
+    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import gradients as view
 
@@ -267,55 +210,32 @@ def gradients(
         plotting.check_target(plot)
         plotting.require_matplotlib()  # fail before computing, not after
     if from_dir is not None:
-        profiles, settings = _probe_checkpoint(ctx, from_dir, task, gap, batch, seed, rows)
+        profile, settings = api.probe_checkpoint(from_dir, **_checkpoint_overrides(
+            ctx, task=task, gap=gap, batch=batch, seed=seed))
+        profiles = [profile]
     else:
-        profiles, settings = _probe_fresh(task, gap, batch, seed, rows, model,
-                                          model_defaults(hidden, init, recurrent_scale, forget_bias,
-                                                         chrono, activation, dtype))
+        profiles, settings = api.probe_models(task, gap, model, batch, seed, **model_defaults(
+            hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype))
+    view.parse_rows(rows, settings["sequence_length"] - 1)
     view.write(profiles, settings, fmt, rows)
     if plot is not None:
         written = plotting.plot_profiles(profiles, plot, view.plot_title(settings))
         print(f"lstm-demo: plot written to {written}", file=sys.stderr)
 
 
-def _probe_fresh(task_name, gap, batch, seed, rows, model_texts, defaults):
-    """Probe freshly initialised models (every one on the same batch); returns (profiles, settings)."""
-    from lstm_cli import probes
-    from lstm_cli.models import parse_model
-    from lstm_cli.render import gradients as view
-    from lstm_cli.tasks import check_gap, get_task
-
-    task = get_task(task_name)
-    check_gap(task, gap)
-    view.parse_rows(rows, task.length(gap) - 1)  # a bad --rows fails before the work
-    if model_texts:
-        specs = [parse_model(text, **defaults) for text in model_texts]
-    else:  # the default pair: --recurrent-scale is the RNN's, the LSTM stays the reference
-        specs = [parse_model("rnn", **defaults), parse_model("lstm", **{**defaults, "recurrent_scale": 1.0})]
-    profiles = [probes.probe_at_init(spec, task, gap, batch, seed) for spec in specs]
-    return profiles, probes.batch_settings(task, gap, batch, seed)
-
-
-def _probe_checkpoint(ctx, run_dir, task_name, gap, batch, seed, rows):
-    """Probe a trained checkpoint on a batch of its own task and gap (--task, --gap, --batch and
-    --seed override the run's); returns (profiles, settings)."""
-    from lstm_cli import runs
+def _checkpoint_overrides(ctx, **options) -> dict:
+    """The options the user gave (they override the run's own); a model-shaping option is an error."""
     from lstm_cli.errors import BadInput
-    from lstm_cli.render import gradients as view
 
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)
-        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+        return source is not None and source not in (type(source).DEFAULT, type(source).DEFAULT_MAP)
 
     clash = [flag for name, flag in _FRESH_MODEL_OPTIONS.items() if given(name)]
     if clash:
         verb = "describes" if len(clash) == 1 else "describe"
         raise BadInput(f"{', '.join(clash)} {verb} a fresh model; --from probes the checkpoint's own model")
-    overrides = {name: value for name, value in (("task", task_name), ("gap", gap), ("batch", batch),
-                                                 ("seed", seed)) if given(name)}
-    profile, settings = runs.probe_checkpoint(run_dir, **overrides)
-    view.parse_rows(rows, settings["sequence_length"] - 1)
-    return [profile], settings
+    return {name: value for name, value in options.items() if given(name)}
 
 
 # ---- lstm-demo run / sweep / scenarios: experiments described in scenario files ----
@@ -330,20 +250,7 @@ OutOpt = Annotated[str, typer.Option(
     "--out", help="Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/.")]
 
 
-def _load_scenario(path: str, sets: Optional[list[str]]):
-    """The validated scenario; every problem is one stderr line, then exit 2."""
-    from lstm_cli import scenario as scenarios
-
-    try:
-        return scenarios.load(path, sets or [])
-    except scenarios.ScenarioError as err:
-        sys.stdout.flush()
-        for problem in err.problems:
-            print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
-        raise typer.Exit(2)
-
-
-@app.command("scenarios", cls=_PlainOptionsCommand)
+@app.command("scenarios")
 def scenarios_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
@@ -360,19 +267,16 @@ def scenarios_command(
 
     lstm-demo sweep remember-gap --dry-run
     """
-    from lstm_cli import scenario as scenarios
+    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     if fmt not in view.SWEEP_FORMATS:
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.SWEEP_FORMATS)}")
-    entries = scenarios.bundled()
-    if not entries:
-        raise BadInput("no bundled scenarios found (the scenarios/ directory is not next to the package)")
-    view.list_scenarios(entries, fmt)
+    view.list_scenarios(api.list_scenarios(), fmt)
 
 
-@app.command("run", cls=_PlainOptionsCommand)
+@app.command("run")
 def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -405,47 +309,38 @@ def run_command(
 
     lstm-demo run my-experiment.yaml --set model=rnn,lstm --set seed=0..2
     """
+    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
-    single_threaded_blas()  # before numpy loads: tiny matrices, as in gradients and train
     if fmt not in view.RUN_FORMATS:
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.RUN_FORMATS)}")
-    scenario = _load_scenario(scenario_path, sets)
+    scenario = api.load_scenario(scenario_path, sets or [])
     points = scenario.points() if index is None else [scenario.point(index)]
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
-        document["gradients"] = _scenario_gradients(points, fmt, rows, alone="train" not in scenario.parts)
+        groups = api.scenario_gradients(points)
+        document["gradients"] = _show_gradients(groups, fmt, rows, alone="train" not in scenario.parts)
     if "train" in scenario.parts:
-        document["train"] = _scenario_training(scenario, points, fmt, out)
+        progress = view.Progress(len(points))
+        sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done)
+        if fmt != "json" or len(scenario.parts) == 1:
+            view.write_runs(scenario, points, records, fmt)
+        print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
+        document["train"] = records[0] if len(records) == 1 else records
     if fmt == "json" and len(scenario.parts) == 2:
         from lstm_cli.render import write_json
 
         write_json(document)
 
 
-def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
-    """Probe every run's model at initialisation; runs that share task, gap, batch and seed
-    are shown side by side, as `lstm-demo gradients` does."""
-    from lstm_cli import probes
-    from lstm_cli.render import gradients as gradient_view, write_json
-    from lstm_cli.tasks import get_task
+def _show_gradients(groups, fmt: str, rows: str, alone: bool):
+    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s)."""
+    from lstm_cli.render import gradients as gradient_view, write_json, write_jsonl
 
-    groups: dict[tuple, list] = {}
-    for point in points:
-        groups.setdefault((point.task, point.gap, point.gradients_batch(), point.seed), []).append(point)
-    documents = []
-    for (task_name, gap, batch, seed), members in groups.items():
-        task = get_task(task_name)
-        # a training axis (clip, lr, ...) does not change the model at initialisation: probe each once
-        specs = list({repr(p.model_spec()): p.model_spec() for p in members}.values())
-        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=spec.label()) for spec in specs]
-        settings = probes.batch_settings(task, gap, batch, seed)
-        if fmt == "json":
-            documents.append(gradient_view.json_document(profiles, settings))
-        elif fmt == "jsonl" and alone:
-            from lstm_cli.render import write_jsonl
-
+    documents = [gradient_view.json_document(profiles, settings) for profiles, settings in groups]
+    for profiles, settings in groups:
+        if fmt == "jsonl" and alone:
             write_jsonl(gradient_view.csv_rows(profiles))
         elif fmt == "csv" and alone:
             gradient_view.write(profiles, settings, "csv", rows)
@@ -456,28 +351,7 @@ def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
     return documents[0] if len(documents) == 1 else documents
 
 
-def _scenario_training(scenario, points, fmt: str, out: str):
-    """Train every run in this process (records under OUT/<scenario>/<key>/); render the results."""
-    from pathlib import Path
-
-    from lstm_cli import runs
-    from lstm_cli.render import sweep as view
-    from lstm_cli.sweep import sweep_dir_of
-
-    sweep_dir = sweep_dir_of(scenario, Path(out))
-    progress = view.Progress(len(points))
-    records = []
-    for point in points:
-        record = runs.run_training(point.train_config(), sweep_dir, name=point.key)
-        progress.done(point, record, None)
-        records.append(record)
-    if fmt != "json" or len(scenario.parts) == 1:
-        view.write_runs(scenario, points, records, fmt)
-    print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
-    return records[0] if len(records) == 1 else records
-
-
-@app.command("sweep", cls=_PlainOptionsCommand)
+@app.command("sweep")
 def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -517,7 +391,7 @@ def sweep_command(
     """
     from pathlib import Path
 
-    from lstm_cli import sweep as sweeping
+    from lstm_cli import api, sweep as sweeping
     from lstm_cli.errors import BadInput, Interrupted, RunFailed
     from lstm_cli.render import sweep as view
 
@@ -525,7 +399,7 @@ def sweep_command(
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.SWEEP_FORMATS)}")
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
-    scenario = _load_scenario(scenario_path, sets)
+    scenario = api.load_scenario(scenario_path, sets or [])
     if list_runs:
         view.list_runs(scenario.points())
         return
@@ -547,8 +421,7 @@ def sweep_command(
               + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)", file=sys.stderr)
 
     try:
-        result = sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume,
-                                    on_plan=on_plan, on_done=progress.done)
+        result = api.sweep(scenario, out, jobs=jobs, resume=resume, on_plan=on_plan, on_done=progress.done)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
@@ -568,7 +441,7 @@ TrainModelOpt = Annotated[str, typer.Option(
     help="rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0.")]
 
 
-@app.command("train", cls=_PlainOptionsCommand)
+@app.command("train")
 def train_command(
     task: TaskOpt = "remember",
     gap: GapOpt = 50,
@@ -624,30 +497,22 @@ def train_command(
 
     lstm-demo gradients --from runs/remember-gap50-lstm-seed0
     """
-    import os
     from pathlib import Path
 
-    # small matrices (B x H, H x 4H) gain nothing from BLAS threads and lose much to their
-    # contention on a busy machine; only effective here, before numpy is first imported
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-    from lstm_cli import runs
+    from lstm_cli import api, runs
     from lstm_cli.errors import BadInput, RunFailed
-    from lstm_cli.models import parse_model
     from lstm_cli.render import write_json
     from lstm_cli.render import train as view
-    from lstm_cli.train import TrainConfig
 
     if fmt not in ("table", "json"):
         raise BadInput(f"unknown format {fmt!r}; choose one of: table, json")
-    spec = parse_model(model, **model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
-                                               activation, dtype))
-    given = {"steps": steps, "lr": lr, "eval_every": eval_every, "eval_size": eval_size}
-    config = TrainConfig(task=task, gap=gap, model=spec, batch=batch, optimizer=optimizer, momentum=momentum,
-                         clip=clip, seed=seed, **{k: v for k, v in given.items() if v is not None})
+    config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
+                                                    activation, dtype),
+                              task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
+                              momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
+                              eval_size=eval_size)
     with view.TrainProgress(quiet=quiet) as progress:
-        record = runs.run_training(config, Path(out), name=name, on_event=progress)
+        record = api.train_run(config, out, name=name, on_event=progress)
     if fmt == "json":
         write_json(record)
     else:

@@ -40,16 +40,17 @@ is reported as ``file:line: key: what is wrong`` (one line per problem).
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
+from lstm_cli import config
+from lstm_cli.config import _shown  # noqa: F401
 from lstm_cli.errors import BadInput
 
 MAX_RUNS = 100_000  # a grid larger than this is almost surely a typo in a range
@@ -104,111 +105,9 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
-# ---- the settings: dotted key -> how to check a value ----
+# ---- the settings: one table in config.py ----
 
-@dataclass(frozen=True)
-class Setting:
-    key: str
-    kind: str  # "int", "float", "str", "model"
-    help: str
-    minimum: float | None = None
-    above: float | None = None  # exclusive lower bound
-    below: float | None = None  # exclusive upper bound
-    choices: Callable[[], tuple[str, ...]] | None = None
-    nullable: bool = False  # null / none allowed (means "the default")
-
-    def check(self, value: Any) -> tuple[Any, str | None]:
-        """(normalised value, None) or (None, the problem in words)."""
-        if value is None or (self.nullable and isinstance(value, str) and value.lower() == "none"):
-            return (None, None) if self.nullable else (None, f"needs a value ({self.help})")
-        if self.kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int):
-                return None, f"must be an integer, got {_shown(value)}"
-        elif self.kind == "float":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return None, f"must be a number, got {_shown(value)}"
-            value = float(value)
-            if not math.isfinite(value):
-                return None, f"must be a finite number, got {value}"
-        elif self.kind == "str":
-            if not isinstance(value, str):
-                return None, f"must be a string, got {_shown(value)}"
-            if self.choices is not None and value not in self.choices():
-                return None, f"unknown value {value!r}{_did_you_mean(value, self.choices())}; " \
-                             f"choose one of: {', '.join(self.choices())}"
-        if self.kind in ("int", "float"):
-            if self.minimum is not None and value < self.minimum:
-                return None, f"must be >= {self.minimum:g}, got {value}"
-            if self.above is not None and not value > self.above:
-                return None, f"must be > {self.above:g}, got {value}"
-            if self.below is not None and not value < self.below:
-                return None, f"must be < {self.below:g}, got {value}"
-        return value, None
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (list, dict)):
-        return "a list" if isinstance(value, list) else "a mapping"
-    return "true" if value is True else "false" if value is False else repr(value)
-
-
-def _tasks() -> tuple[str, ...]:
-    from lstm_cli.tasks import TASKS
-    return tuple(TASKS)
-
-
-def _kinds() -> tuple[str, ...]:
-    from lstm_cli.models import KINDS
-    return KINDS
-
-
-def _inits() -> tuple[str, ...]:
-    from lstm_cli.models import INITS
-    return ("auto",) + INITS
-
-
-def _activations() -> tuple[str, ...]:
-    from lstm_cli.rnn import ACTIVATIONS
-    return ACTIVATIONS
-
-
-def _dtypes() -> tuple[str, ...]:
-    from lstm_cli.models import DTYPES
-    return DTYPES
-
-
-def _optimizers() -> tuple[str, ...]:
-    from lstm_cli.train import OPTIMIZERS
-    return OPTIMIZERS
-
-
-SETTINGS: dict[str, Setting] = {s.key: s for s in (
-    Setting("description", "str", "one line shown by `lstm-demo scenarios`"),
-    Setting("task", "str", "the task", choices=_tasks),
-    Setting("gap", "int", "steps between the information and the question", minimum=1),
-    Setting("seed", "int", "seed of every random stream", minimum=0),
-    Setting("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
-    Setting("model.kind", "str", "rnn or lstm", choices=_kinds),
-    Setting("model.hidden", "int", "hidden units H", minimum=1),
-    Setting("model.activation", "str", "RNN nonlinearity", choices=_activations),
-    Setting("model.init", "str", "W_hh initialisation", choices=_inits),
-    Setting("model.recurrent_scale", "float", "multiplies W_hh", minimum=0),
-    Setting("model.forget_bias", "float", "LSTM forget-gate bias"),
-    Setting("model.chrono", "float", "LSTM chrono init T_max", above=2, nullable=True),
-    Setting("model.dtype", "str", "float64 or float32", choices=_dtypes),
-    Setting("gradients.batch", "int", "sequences in the probe batch", minimum=1),
-    Setting("train.batch", "int", "sequences per batch", minimum=1),
-    Setting("train.steps", "int", "the step budget", minimum=1, nullable=True),
-    Setting("train.optimizer", "str", "the optimiser", choices=_optimizers),
-    Setting("train.lr", "float", "learning rate", above=0, nullable=True),
-    Setting("train.momentum", "float", "the momentum optimiser's mu", minimum=0, below=1),
-    Setting("train.clip", "float", "global-norm clipping threshold, 0 disables", minimum=0),
-    Setting("train.eval_every", "int", "steps between evaluations", minimum=1),
-    Setting("train.eval_size", "int", "held-out sequences", minimum=1),
-    Setting("train.probe_size", "int", "sequences in the gradient-probe batch", minimum=1),
-)}
+SETTINGS = config.FIELDS
 SECTIONS = ("model", "gradients", "train")
 TOP_LEVEL = ("description", "task", "gap", "seed", "model", "gradients", "train", "sweep")
 NOT_SWEEPABLE = ("description",)
@@ -216,9 +115,7 @@ SWEEPABLE = tuple(k for k in SETTINGS if k not in NOT_SWEEPABLE)
 MODEL_FIELDS = tuple(k.split(".", 1)[1] for k in SETTINGS if k.startswith("model."))
 
 
-def _did_you_mean(word: str, candidates) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+_did_you_mean = config.did_you_mean
 
 
 def canonical_key(key: str) -> str | None:
@@ -418,14 +315,14 @@ class _Checker:
     def value(self, key: str, node: yaml.Node) -> tuple[Any, bool]:
         """A checked value of setting ``key`` from its node: (value, ok)."""
         setting = SETTINGS[key]
-        if setting.kind == "model":
+        if setting.type == "model":
             return self.model(node, key)
         if not isinstance(node, yaml.ScalarNode):
             self.fail(node, key, f"must be a single value, got {_node_kind(node)}")
             return None, False
         raw = _scalar_value(node)
         value, problem = setting.check(raw)
-        if problem and setting.kind == "str" and not node.tag.endswith(":str") and raw is not None:
+        if problem and setting.type == "str" and not node.tag.endswith(":str") and raw is not None:
             problem += " (quote it if you meant a string)"
         if problem:
             self.fail(node, key, problem)
@@ -441,29 +338,12 @@ class _Checker:
             if not isinstance(text, str):
                 self.fail(node, key, f"must be 'rnn', 'lstm' or 'kind:key=value,...', got {_shown(text)}")
                 return None, False
-            kind, _, rest = text.strip().partition(":")
-            pairs = [("kind", kind.strip(), node)]
-            for item in filter(None, (p.strip() for p in rest.split(","))):
-                name, eq, raw = item.partition("=")
-                if not eq:
-                    self.fail(node, key, f"bad model setting {item!r} in {text!r}: use key=value")
-                    ok = False
-                    continue
-                pairs.append((name.strip(), raw.strip(), node))
-            for name, raw, at in pairs:
-                full = f"model.{name.replace('-', '_')}"
-                if full not in SETTINGS:
-                    self.fail(at, key, f"unknown model setting {name!r}"
-                                       f"{_did_you_mean(name, MODEL_FIELDS)}; known: {', '.join(MODEL_FIELDS)}")
-                    ok = False
-                    continue
-                value, problem = SETTINGS[full].check(_parse_scalar(raw) if name != "kind" else raw)
-                if problem:
-                    self.fail(at, full, problem)
-                    ok = False
-                else:
-                    fields[full.split(".", 1)[1]] = value
-            return (fields if ok else None), ok
+            try:
+                kind, settings = config.parse_model_text(text, {})
+            except BadInput as err:
+                self.fail(node, None, str(err))
+                return None, False
+            return {"kind": kind, **settings}, True
         items = self.mapping(node, key)
         if items is None:
             return None, False
@@ -597,7 +477,7 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
     """The values of one sweep axis: a list, or an inclusive integer range 'a..b[:step]'."""
     if isinstance(node, yaml.ScalarNode):
         raw = _scalar_value(node)
-        if isinstance(raw, str) and ".." in raw and SETTINGS[key].kind == "int":
+        if isinstance(raw, str) and ".." in raw and SETTINGS[key].type == "int":
             values, problem = _range(raw)
             if problem:
                 check.fail(node, label, problem)
@@ -605,7 +485,7 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
             items = [(v, node) for v in values]
         else:
             check.fail(node, label, "a sweep axis needs a list of values, e.g. [1, 2, 3]"
-                       + (" or a range 0..4" if SETTINGS[key].kind == "int" else ""))
+                       + (" or a range 0..4" if SETTINGS[key].type == "int" else ""))
             return None
     elif isinstance(node, yaml.SequenceNode):
         items = [(None, item) for item in node.value]
@@ -733,7 +613,7 @@ def parse_set(text: str) -> tuple[str, list, bool]:
         if values is None and not check.problems:
             check.fail(None, key, "bad list; write [a, b, c]")
         is_axis = True
-    elif ".." in raw and SETTINGS[key].kind == "int":
+    elif ".." in raw and SETTINGS[key].type == "int":
         values, problem = _range(raw)
         if problem:
             check.fail(None, key, problem)
