@@ -251,7 +251,7 @@ def write_summary(sweep_dir: Path, summary: list[dict]) -> None:
     """summary.csv and summary.jsonl, each written atomically."""
     import io
 
-    from lstm_cli.render import write_csv, write_jsonl
+    from lstm_cli.plain import write_csv, write_jsonl
     from lstm_cli.runs import atomic_write_text
 
     for name, writer in ((SUMMARY_CSV, write_csv), (SUMMARY_JSONL, write_jsonl)):
