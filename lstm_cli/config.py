@@ -67,19 +67,19 @@ class Field:
             return (None, None) if self.nullable else (None, f"needs a value ({self.help})")
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, int):
-                return None, f"must be an integer, got {_shown(value)}"
+                return None, f"must be an integer, got {shown(value)}"
         elif self.type == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return None, f"must be a number, got {_shown(value)}"
+                return None, f"must be a number, got {shown(value)}"
             value = float(value)
             if not math.isfinite(value):
                 return None, f"must be a finite number, got {value}"
         elif self.type == "bool":
             if not isinstance(value, bool):
-                return None, f"must be true or false, got {_shown(value)}"
+                return None, f"must be true or false, got {shown(value)}"
         elif self.type == "str":
             if not isinstance(value, str):
-                return None, f"must be a string, got {_shown(value)}"
+                return None, f"must be a string, got {shown(value)}"
             if self.choices is not None and value not in self.options():
                 return None, f"unknown value {value!r}{did_you_mean(value, self.options())}; " \
                              f"choose one of: {', '.join(self.options())}"
@@ -197,7 +197,7 @@ def did_you_mean(word: str, candidates) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, (list, dict)):
