@@ -268,7 +268,9 @@ def test_a_reduced_sweep_has_the_full_sweeps_keys():
 
 
 def test_bundled_scenarios_are_found_where_a_wheel_installs_them(tmp_path, monkeypatch):
-    from lstm_cli.scenario import bundled as scenario_module
+    import importlib
+
+    scenario_module = importlib.import_module("lstm_cli.scenario.bundled")  # the module, not the function
 
     (tmp_path / "site" / "lstm_cli").mkdir(parents=True)  # a package with no scenarios/ beside it
     shared = tmp_path / "prefix" / "share" / "lstm-demo" / "scenarios"
