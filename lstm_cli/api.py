@@ -3,7 +3,7 @@
 >>> from lstm_cli import api
 >>> profiles, settings = api.probe_models(gap=10, hidden=8, batch=4)
 >>> [p.label for p in profiles]
-['rnn', 'lstm']
+['rnn:hidden=8', 'lstm:hidden=8']
 
 Every argument is checked by ``config.check`` (the same rules and messages as the
 command line, scenario files and ``--set``); bad input raises ``errors.BadInput``.

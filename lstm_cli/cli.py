@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from lstm_cli import __version__
+from lstm_cli import __version__, config, helptext
 from lstm_cli.errors import LstmDemoError
 
 
@@ -84,29 +84,28 @@ def _root(
 
 # ---- options shared by the commands that build models (gradients, train) ----
 
-TaskOpt = Annotated[str, typer.Option("--task", help="remember, adding, temporal-order or agreement.")]
-GapOpt = Annotated[int, typer.Option("--gap", help="Steps between the information and the question.")]
-HiddenOpt = Annotated[int, typer.Option("--hidden", help="Hidden units H.")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Sequences per batch.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random stream; same seed, same numbers.")]
-InitOpt = Annotated[str, typer.Option(
-    "--init", help="W_hh init: auto (uniform, or orthogonal when --recurrent-scale is not 1), "
-                   "uniform (PyTorch's default), orthogonal, identity (IRNN).")]
-ScaleOpt = Annotated[float, typer.Option(
-    "--recurrent-scale", help="Multiplies W_hh; with orthogonal init it is the spectral radius.")]
-ForgetOpt = Annotated[float, typer.Option(
-    "--forget-bias", help="LSTM forget-gate bias (default 3: sigmoid(3)=0.95, the gate starts open).")]
-ChronoOpt = Annotated[Optional[float], typer.Option(
-    "--chrono", help="LSTM chrono init with this T_max (Tallec & Ollivier 2018); overrides --forget-bias.")]
-ActivationOpt = Annotated[str, typer.Option("--activation", help="RNN nonlinearity: tanh or relu.")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="float64 or float32.")]
+def _opt(key: str, *flags: str, **extra):
+    """An option whose help is the setting's ``option_help`` in config.FIELDS."""
+    return typer.Option(*flags, help=config.FIELDS[key].option_help, **extra)
 
 
-def model_defaults(hidden: int, init: str, recurrent_scale: float, forget_bias: float,
-                   chrono: Optional[float], activation: str, dtype: str) -> dict:
+TaskOpt = Annotated[str, _opt("task", "--task")]
+GapOpt = Annotated[int, _opt("gap", "--gap")]
+HiddenOpt = Annotated[int, _opt("model.hidden", "--hidden")]
+BatchOpt = Annotated[int, _opt("train.batch", "--batch")]
+SeedOpt = Annotated[int, _opt("seed", "--seed")]
+InitOpt = Annotated[str, _opt("model.init", "--init")]
+ScaleOpt = Annotated[float, _opt("model.recurrent_scale", "--recurrent-scale")]
+ForgetOpt = Annotated[float, _opt("model.forget_bias", "--forget-bias")]
+ChronoOpt = Annotated[Optional[float], _opt("model.chrono", "--chrono")]
+ActivationOpt = Annotated[str, _opt("model.activation", "--activation")]
+DtypeOpt = Annotated[str, _opt("model.dtype", "--dtype")]
+
+
+def model_defaults(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) -> dict:
     """The shared model options as ``models.parse_model`` defaults."""
-    return {"hidden": hidden, "init": init, "recurrent_scale": recurrent_scale,
-            "forget_bias": forget_bias, "chrono": chrono, "activation": activation, "dtype": dtype}
+    return dict(hidden=hidden, init=init, recurrent_scale=recurrent_scale, forget_bias=forget_bias,
+                chrono=chrono, activation=activation, dtype=dtype)
 
 
 # ---- lstm-demo gradients ----
@@ -149,7 +148,7 @@ def single_threaded_blas() -> None:
         os.environ.setdefault(name, "1")
 
 
-@app.command()
+@app.command(help=helptext.GRADIENTS)
 def gradients(
     ctx: typer.Context,
     gap: GapOpt = 50,
@@ -169,35 +168,6 @@ def gradients(
     plot: PlotOpt = None,
     from_dir: FromOpt = None,
 ) -> None:
-    """Gradient norm per time step, RNN next to LSTM: watch the gradient vanish or explode.
-
-    Runs one forward and backward pass (backprop through time) on one batch of the task and
-    shows, for each step back from the loss, ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM)
-    averaged over the batch, relative to the loss step and as a log-scale bar; the RNN's
-    bound (gamma*sigma_max)^k and the LSTM's forget-gate product. Every model is probed at
-    initialisation on the same batch (same --seed, same sequences).
-
-    Verdict, read at the farthest step (the LSTM by its cell state ||dL/dc||): relative norm
-    below 1e-3 vanishing, above 1e3 exploding, in between stable. The horizon is the first
-    step back where it falls below 1e-3.
-
-    The LSTM's default forget bias is 3 (gate sigmoid(3) = 0.95 open at init); PyTorch's
-    default, about 0, closes it and the LSTM vanishes too: see the second example.
-
-    Examples:
-
-    lstm-demo gradients --gap 50
-
-    lstm-demo gradients --gap 50 --model lstm --model lstm:forget_bias=0
-
-    lstm-demo gradients --gap 50 --recurrent-scale 3
-
-    lstm-demo gradients -m rnn:recurrent_scale=0.5 -m rnn -m rnn:init=orthogonal,recurrent_scale=3
-
-    lstm-demo gradients --gap 100 --format json | jq '.models[].summary'
-
-    lstm-demo gradients --from runs/remember-gap50-lstm-seed0 --plot flow.png
-    """
     from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import gradients as view
@@ -250,23 +220,10 @@ OutOpt = Annotated[str, typer.Option(
     "--out", help="Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/.")]
 
 
-@app.command("scenarios")
+@app.command("scenarios", help=helptext.SCENARIOS)
 def scenarios_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
-    """List the bundled scenarios, each with a one-line description.
-
-    A scenario is a short, commented YAML file naming the result it reproduces;
-    run one by name or by path.
-
-    Examples:
-
-    lstm-demo scenarios
-
-    lstm-demo run vanishing
-
-    lstm-demo sweep remember-gap --dry-run
-    """
     from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
@@ -276,7 +233,7 @@ def scenarios_command(
     view.list_scenarios(api.list_scenarios(), fmt)
 
 
-@app.command("run")
+@app.command("run", help=helptext.RUN)
 def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -288,27 +245,6 @@ def run_command(
     rows: Annotated[str, typer.Option(
         "--rows", help="Gradient table: steps back shown (default, all, or a list like 0,5,10).")] = "default",
 ) -> None:
-    """Run one experiment from a scenario file: its gradients probe and/or its training.
-
-    A scenario with a sweep runs every point of its grid here, one after the other (use
-    `lstm-demo sweep` for worker processes and a summary over seeds), or only the I-th
-    with --index (for Slurm job arrays and GNU parallel). Training records go to
-    OUT/<scenario>/<run key>/, the same place `lstm-demo sweep` keeps them, so
-    `lstm-demo sweep SCENARIO --resume` afterwards aggregates them.
-
-    A diverged run (NaN loss) is a result here, not an error: exit code 1 only when a
-    run fails to run.
-
-    Examples:
-
-    lstm-demo run vanishing
-
-    lstm-demo run forget-gate --set train.steps=300
-
-    lstm-demo run remember-gap --index 7 --format json
-
-    lstm-demo run my-experiment.yaml --set model=rnn,lstm --set seed=0..2
-    """
     from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
@@ -320,7 +256,7 @@ def run_command(
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
         groups = api.scenario_gradients(points)
-        document["gradients"] = _show_gradients(groups, fmt, rows, alone="train" not in scenario.parts)
+        document["gradients"] = view.write_gradient_groups(groups, fmt, rows, alone="train" not in scenario.parts)
     if "train" in scenario.parts:
         progress = view.Progress(len(points))
         sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done)
@@ -334,24 +270,7 @@ def run_command(
         write_json(document)
 
 
-def _show_gradients(groups, fmt: str, rows: str, alone: bool):
-    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s)."""
-    from lstm_cli.render import gradients as gradient_view, write_json, write_jsonl
-
-    documents = [gradient_view.json_document(profiles, settings) for profiles, settings in groups]
-    for profiles, settings in groups:
-        if fmt == "jsonl" and alone:
-            write_jsonl(gradient_view.csv_rows(profiles))
-        elif fmt == "csv" and alone:
-            gradient_view.write(profiles, settings, "csv", rows)
-        elif fmt == "table":
-            gradient_view.write(profiles, settings, "table", rows)
-    if fmt == "json" and alone:
-        write_json(documents[0] if len(documents) == 1 else documents)
-    return documents[0] if len(documents) == 1 else documents
-
-
-@app.command("sweep")
+@app.command("sweep", help=helptext.SWEEP)
 def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -368,31 +287,10 @@ def sweep_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv (the summary).")] = "table",
     out: OutOpt = "runs",
 ) -> None:
-    """Run a scenario's sweep grid in parallel worker processes and summarise it over seeds.
-
-    Each run keeps its own record under OUT/<scenario>/<run key>/ (e.g.
-    runs/remember-gap/gap=50,model=lstm,seed=3/). Progress and failures go to stderr as they
-    happen; a failed run does not stop the others, and the exit code is 1 if any failed.
-    At the end, one row per setting (over the seeds): success rate, median steps and wall
-    time to success, median final metric, and the median gradient at the first step
-    relative to the answer step at initialisation; also written to summary.csv and
-    summary.jsonl in the sweep directory. An interrupted sweep completes by running the
-    same command with --resume.
-
-    Examples:
-
-    lstm-demo sweep remember-gap --jobs 2
-
-    lstm-demo sweep remember-gap --set seed=0..1 --set train.steps=500 --dry-run
-
-    lstm-demo sweep remember-gap --resume --format csv > summary.csv
-
-    lstm-demo sweep adding-100 --list-runs | wc -l
-    """
     from pathlib import Path
 
     from lstm_cli import api, sweep as sweeping
-    from lstm_cli.errors import BadInput, Interrupted, RunFailed
+    from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
     if fmt not in view.SWEEP_FORMATS:
@@ -410,28 +308,14 @@ def sweep_command(
         sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
-    import os
-
-    progress = view.Progress(0)
-
-    def on_plan(todo, kept):
-        progress.total = len(todo)
-        workers = min(jobs or os.cpu_count() or 1, max(1, len(todo)))
-        print(f"lstm-demo: sweep {scenario.name}: {len(todo)} run(s) to do"
-              + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)", file=sys.stderr)
-
+    progress = view.Progress(0, scenario=scenario, jobs=jobs)
     try:
-        result = api.sweep(scenario, out, jobs=jobs, resume=resume, on_plan=on_plan, on_done=progress.done)
+        result = api.sweep(scenario, out, jobs=jobs, resume=resume, on_plan=progress.plan, on_done=progress.done)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
     view.write_summary(result, scenario, fmt)
-    print(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and summary.jsonl "
-          f"in {result.sweep_dir}/", file=sys.stderr)
-    if result.failures:
-        keys = ", ".join(o.key for o in result.failures[:3]) + (", ..." if len(result.failures) > 3 else "")
-        raise RunFailed(f"{len(result.failures)} of {len(result.outcomes)} runs failed ({keys}); "
-                        f"run the same command with --resume to retry them")
+    progress.finish(result)
 
 
 # ---- lstm-demo train ----
@@ -441,26 +325,21 @@ TrainModelOpt = Annotated[str, typer.Option(
     help="rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0.")]
 
 
-@app.command("train")
+@app.command("train", help=helptext.TRAIN)
 def train_command(
     task: TaskOpt = "remember",
     gap: GapOpt = 50,
     model: TrainModelOpt = "lstm",
     hidden: HiddenOpt = 32,
     batch: BatchOpt = 64,
-    steps: Annotated[Optional[int], typer.Option(
-        "--steps", help="Most training steps; it stops early on success (default: the task's budget: "
-                        "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam, sgd or momentum.")] = "adam",
-    lr: Annotated[Optional[float], typer.Option(
-        "--lr", help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01).")] = None,
-    momentum: Annotated[float, typer.Option("--momentum", help="Momentum of --optimizer momentum.")] = 0.9,
-    clip: Annotated[float, typer.Option(
-        "--clip", help="Clip the gradient to this global norm (Pascanu et al. 2013); 0 disables.")] = 1.0,
+    steps: Annotated[Optional[int], _opt("train.steps", "--steps")] = None,
+    optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = "adam",
+    lr: Annotated[Optional[float], _opt("train.lr", "--lr")] = None,
+    momentum: Annotated[float, _opt("train.momentum", "--momentum")] = 0.9,
+    clip: Annotated[float, _opt("train.clip", "--clip")] = 1.0,
     seed: SeedOpt = 0,
-    eval_every: Annotated[Optional[int], typer.Option(
-        "--eval-every", help="Steps between held-out evaluations and gradient probes (default 25).")] = None,
-    eval_size: Annotated[Optional[int], typer.Option("--eval-size", help="Held-out sequences (default 256).")] = None,
+    eval_every: Annotated[Optional[int], _opt("train.eval_every", "--eval-every")] = None,
+    eval_size: Annotated[Optional[int], _opt("train.eval_size", "--eval-size")] = None,
     init: InitOpt = "auto",
     recurrent_scale: ScaleOpt = 1.0,
     forget_bias: ForgetOpt = 3.0,
@@ -474,29 +353,6 @@ def train_command(
         = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Train an RNN or LSTM on a long-gap task and see whether it learns the dependency.
-
-    Fresh batches every step, a fixed held-out set, early stop when the task's success
-    criterion holds there. At every evaluation the gradient profile (relative ||dL/dh_t||,
-    and ||dL/dc_t|| for the LSTM, per step back) is recorded. At the end: the outcome
-    against chance and the criterion, the profile before and after training side by side,
-    and a heatmap (steps back x training step, log colour scale) of how the flow changed.
-
-    The record goes to OUT/NAME/: config.yaml, metrics.jsonl, result.json, checkpoint.npz
-    (PyTorch parameter names). Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
-
-    Examples:
-
-    lstm-demo train --task remember --gap 50 --model lstm
-
-    lstm-demo train --task remember --gap 50 --model rnn
-
-    lstm-demo train --task adding --gap 100 --format json | jq .mse
-
-    lstm-demo train --model lstm:forget_bias=0 --steps 500
-
-    lstm-demo gradients --from runs/remember-gap50-lstm-seed0
-    """
     from pathlib import Path
 
     from lstm_cli import api, runs

@@ -53,6 +53,7 @@ class Field:
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     nullable: bool = False  # null / none allowed (means "the default")
     kinds: tuple[str, ...] | None = None  # model fields: the kinds it applies to (None: all)
+    option_help: str = ""  # the command-line option's help
 
     @property
     def name(self) -> str:
@@ -115,27 +116,47 @@ class Field:
 
 FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("description", "str", "one line shown by `lstm-demo scenarios`"),
-    Field("task", "str", "the task", "remember", choices=_tasks),
-    Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1),
-    Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX),
+    Field("task", "str", "the task", "remember", choices=_tasks,
+          option_help="remember, adding, temporal-order or agreement."),
+    Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1,
+          option_help="Steps between the information and the question."),
+    Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
+          option_help="Seed of every random stream; same seed, same numbers."),
     Field("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
     Field("model.kind", "str", "rnn or lstm", "lstm", choices=KINDS),
-    Field("model.hidden", "int", "hidden units H", 32, minimum=1),
-    Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS, kinds=("rnn",)),
-    Field("model.init", "str", "W_hh initialisation", "auto", choices=("auto",) + INITS),
-    Field("model.recurrent_scale", "float", "multiplies W_hh", 1.0, above=0),
-    Field("model.forget_bias", "float", "LSTM forget-gate bias", 3.0, kinds=LSTM_FAMILY),
-    Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True, kinds=LSTM_FAMILY),
-    Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES),
+    Field("model.hidden", "int", "hidden units H", 32, minimum=1,
+          option_help="Hidden units H."),
+    Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS, kinds=("rnn",),
+          option_help="RNN nonlinearity: tanh or relu."),
+    Field("model.init", "str", "W_hh initialisation", "auto", choices=("auto",) + INITS,
+          option_help=("W_hh init: auto (uniform, or orthogonal when --recurrent-scale is not 1), "
+                       "uniform (PyTorch's default), orthogonal, identity (IRNN).")),
+    Field("model.recurrent_scale", "float", "multiplies W_hh", 1.0, above=0,
+          option_help="Multiplies W_hh; with orthogonal init it is the spectral radius."),
+    Field("model.forget_bias", "float", "LSTM forget-gate bias", 3.0, kinds=LSTM_FAMILY,
+          option_help="LSTM forget-gate bias (default 3: sigmoid(3)=0.95, the gate starts open)."),
+    Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True, kinds=LSTM_FAMILY,
+          option_help="LSTM chrono init with this T_max (Tallec & Ollivier 2018); overrides --forget-bias."),
+    Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
+          option_help="float64 or float32."),
     Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
-    Field("train.batch", "int", "sequences per batch", 64, minimum=1),
-    Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True),
-    Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS),
-    Field("train.lr", "float", "learning rate", None, above=0, nullable=True),
-    Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1),
-    Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0),
-    Field("train.eval_every", "int", "steps between evaluations", 25, minimum=1),
-    Field("train.eval_size", "int", "held-out sequences", 256, minimum=1),
+    Field("train.batch", "int", "sequences per batch", 64, minimum=1,
+          option_help="Sequences per batch."),
+    Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
+          option_help=("Most training steps; it stops early on success (default: the task's budget: "
+                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")),
+    Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
+          option_help="adam, sgd or momentum."),
+    Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
+          option_help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01)."),
+    Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
+          option_help="Momentum of --optimizer momentum."),
+    Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0,
+          option_help="Clip the gradient to this global norm (Pascanu et al. 2013); 0 disables."),
+    Field("train.eval_every", "int", "steps between evaluations", 25, minimum=1,
+          option_help="Steps between held-out evaluations and gradient probes (default 25)."),
+    Field("train.eval_size", "int", "held-out sequences", 256, minimum=1,
+          option_help="Held-out sequences (default 256)."),
     Field("train.probe_size", "int", "sequences in the gradient-probe batch", 32, minimum=1),
 )}
 MODEL_FIELDS = {f.name: f for f in FIELDS.values() if f.key.startswith("model.") and f.name != "kind"}

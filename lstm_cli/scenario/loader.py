@@ -67,22 +67,7 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
                 settings[top], where[top] = value, check.at(vnode)
     if not parts and not check.problems:
         check.fail(root, None, "nothing to run: add a train: section, a gradients: section or both")
-    axes: dict = {}
-    if sweep_node is not None:
-        knode, vnode = sweep_node
-        for axis, aknode, avnode in check.mapping(vnode, "sweep") or ():
-            key = canonical_key(axis)
-            if key is None or key in NOT_SWEEPABLE:
-                check.fail(aknode, f"sweep.{axis}", "cannot sweep over this: " + _unknown_key_problem(axis, SWEEPABLE)
-                           if key is None else "cannot be swept")
-                continue
-            if key in axes:
-                check.fail(aknode, f"sweep.{axis}", f"sweeps {key} a second time")
-                continue
-            values = _axis_values(check, key, avnode, f"sweep.{axis}")
-            if values is not None:
-                axes[key] = values
-                where[("axis", key)] = check.at(avnode)
+    axes = _sweep_axes(check, sweep_node[1], where) if sweep_node is not None else {}
     if check.problems:
         raise ScenarioError(check.problems)
     description = settings.pop("description", "")
@@ -91,6 +76,25 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
     _check_axes_need_parts(scenario, source)
     _check_points(scenario)
     return scenario
+
+
+def _sweep_axes(check: _Checker, node: yaml.Node, where: dict) -> dict:
+    """The ``sweep:`` section's axes {dotted key: values}; problems go to ``check``."""
+    axes: dict = {}
+    for axis, aknode, avnode in check.mapping(node, "sweep") or ():
+        key = canonical_key(axis)
+        if key is None or key in NOT_SWEEPABLE:
+            check.fail(aknode, f"sweep.{axis}", "cannot sweep over this: " + _unknown_key_problem(axis, SWEEPABLE)
+                       if key is None else "cannot be swept")
+            continue
+        if key in axes:
+            check.fail(aknode, f"sweep.{axis}", f"sweeps {key} a second time")
+            continue
+        values = _axis_values(check, key, avnode, f"sweep.{axis}")
+        if values is not None:
+            axes[key] = values
+            where[("axis", key)] = check.at(avnode)
+    return axes
 
 
 def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list | None:
