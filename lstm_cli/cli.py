@@ -24,6 +24,7 @@ class _Group(TyperGroup):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         single_threaded_blas()  # before any command imports numpy
+        _accept_click_completion_order()
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -45,6 +46,15 @@ class _Group(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _accept_click_completion_order() -> None:
+    """Accept click's ``_LSTM_DEMO_COMPLETE=bash_source`` as well as typer's ``source_bash``."""
+    import os
+
+    shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
+    if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
+        os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
@@ -62,7 +72,6 @@ app = typer.Typer(
          "reproducible, and see why the LSTM's cell state fixes it.\n\n"
          "Start with: lstm-demo gradients --gap 50",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -89,7 +98,7 @@ def _opt(key: str, *flags: str, **extra):
     return typer.Option(*flags, help=config.FIELDS[key].option_help, **extra)
 
 
-TaskOpt = Annotated[str, _opt("task", "--task")]
+TaskOpt = Annotated[str, _opt("task", "--task", autocompletion=lambda: list(config.FIELDS["task"].options()))]
 GapOpt = Annotated[int, _opt("gap", "--gap")]
 HiddenOpt = Annotated[int, _opt("model.hidden", "--hidden")]
 BatchOpt = Annotated[int, _opt("train.batch", "--batch")]
@@ -112,13 +121,9 @@ def model_defaults(hidden, init, recurrent_scale, forget_bias, chrono, activatio
 
 ModelOpt = Annotated[Optional[list[str]], typer.Option(
     "--model", "-m", metavar="KIND[:KEY=VALUE,...]",
-    help="A model to probe; repeat for several side by side. KIND is rnn or lstm; the keys (hidden, init, "
-         "recurrent_scale, forget_bias, chrono, activation, dtype) override the options below for this "
-         "model only. Default: rnn and lstm.")]
+    help=helptext.MODEL_OPTION)]
 GradientScaleOpt = Annotated[float, typer.Option(
-    "--recurrent-scale", help="Multiplies W_hh (with orthogonal init, the spectral radius). Without --model "
-                              "it scales the RNN only and the LSTM stays the reference at 1; with --model "
-                              "it is the default of every model.")]
+    "--recurrent-scale", help=helptext.GRADIENT_SCALE_OPTION)]
 RowsOpt = Annotated[str, typer.Option(
     "--rows", help="Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
                    "or a list like 0,5,10. JSON and CSV always hold every step.")]
@@ -127,9 +132,7 @@ PlotOpt = Annotated[Optional[str], typer.Option(
     "--plot", metavar="FILE", help="Also write a log-scale plot to FILE.png, .svg or .pdf "
                                    '(needs the plot extra: pip install "lstm-demo\\[plot]").')]
 FromOpt = Annotated[Optional[str], typer.Option(
-    "--from", metavar="RUN_DIR", help="Probe the checkpoint of a training run (lstm-demo train) instead of a "
-                                      "fresh initialisation, on a batch of the run's own task, gap, seed and "
-                                      "probe size (--task, --gap, --batch, --seed override them).")]
+    "--from", metavar="RUN_DIR", help=helptext.FROM_OPTION)]
 
 # model-shaping options: they describe a fresh model, so they cannot be combined with --from
 _FRESH_MODEL_OPTIONS = {"model": "--model", "hidden": "--hidden", "init": "--init",
@@ -210,8 +213,16 @@ def _checkpoint_overrides(ctx, **options) -> dict:
 
 # ---- lstm-demo run / sweep / scenarios: experiments described in scenario files ----
 
+def _complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion: the bundled scenario names (run only when the shell asks)."""
+    from lstm_cli.scenario import bundled
+
+    return [name for name, _, _ in bundled() if name.startswith(incomplete)]
+
+
 ScenarioArg = Annotated[str, typer.Argument(
-    metavar="SCENARIO", help="A scenario file, or the name of a bundled scenario (see: lstm-demo scenarios).")]
+    metavar="SCENARIO", autocompletion=_complete_scenario,
+    help="A scenario file, or the name of a bundled scenario (see: lstm-demo scenarios).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", "-s", metavar="KEY=VALUE",
     help="Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, gap=20); repeatable. "

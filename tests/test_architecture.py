@@ -68,8 +68,10 @@ def _private_typer_attributes(source: str) -> list[str]:
     if not imports_typer:
         return []
     found = [n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr.startswith("_")]
-    found += [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-              and n.value.startswith("_") and n.value.isidentifier() and not n.value.startswith("__")]
+    found += [n.args[1].value for n in ast.walk(tree)  # getattr(obj, "_name"), setattr, hasattr
+              if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+              and n.func.id in ("getattr", "setattr", "hasattr") and len(n.args) > 1
+              and isinstance(n.args[1], ast.Constant) and str(n.args[1].value).startswith("_")]
     return found
 
 
@@ -81,6 +83,7 @@ def test_no_private_attribute_of_typer_or_click_is_touched():
 def test_the_private_scan_finds_a_private_attribute():
     assert _private_typer_attributes("import typer\nparam._runtime_param = 1\n") == ["_runtime_param"]
     assert _private_typer_attributes("import typer\ncls = typer.BadParameter.__mro__\n") == ["__mro__"]
+    assert _private_typer_attributes('import typer\ngetattr(p, "_runtime_param", None)\n') == ["_runtime_param"]
     assert _private_typer_attributes("x._y = 1\n") == []  # not in a module that imports typer
 
 
