@@ -96,7 +96,7 @@ class Field:
         if self.below is not None and not value < self.below:
             return f"must be < {self.below:g}, got {value}"
         if self.maximum is not None and value > self.maximum:
-            return f"must be <= {self.maximum:g}, got {value}"
+            return f"must be <= {self.maximum}, got {value}"
         return None
 
     def parse(self, text: str) -> Any:

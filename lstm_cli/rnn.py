@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.errors import BadInput
+
 ACTIVATIONS = ("tanh", "relu")
 
 
@@ -43,7 +45,7 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray | None 
     h0 (B, H): the initial state (zeros if None).
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}")
+        raise BadInput(f"unknown activation {activation!r}")
     w_hh = params["weight_hh"]
     dtype = w_hh.dtype
     T, B, D = x.shape

@@ -19,7 +19,7 @@ def lstm_params(rng, K=3, **settings):
 
 
 def reference_forward(params, x):
-    """The equations of DESIGN.md written out plainly, one gate at a time (batch-major x)."""
+    """The LSTM equations (lstm.py's docstring) written out plainly, one gate at a time (batch-major x)."""
     def sigmoid(z):
         return 1.0 / (1.0 + np.exp(-z))
 
