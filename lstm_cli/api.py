@@ -105,6 +105,17 @@ def list_scenarios() -> list[tuple[str, Path, str]]:
     return entries
 
 
+def scenario_file(name: str) -> tuple[Path, str]:
+    """A scenario's path and its text, comments included (a bundled name, or a path)."""
+    from lstm_cli import scenario
+
+    path = scenario.resolve_path(name)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"{path}: cannot read it: {err.strerror if isinstance(err, OSError) else err}") from None
+
+
 def load_scenario(path: str | Path, sets: Sequence[str] = ()):
     """The validated scenario of a file or bundled name, with ``--set`` overrides applied."""
     from lstm_cli import scenario
@@ -125,10 +136,21 @@ def scenario_gradients(points) -> list[tuple[list, dict]]:
     for (task_name, gap, batch, seed), members in groups.items():
         task = get_task(task_name)
         # a training axis (clip, lr, ...) does not change the model at initialisation: probe each once
-        specs = list({repr(p.model_spec()): p.model_spec() for p in members}.values())
-        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=spec.label()) for spec in specs]
+        specs: dict[str, tuple] = {}
+        for point in members:
+            specs.setdefault(repr(point.model_spec()), (point.model_spec(), model_label(point)))
+        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=label) for spec, label in specs.values()]
         results.append((profiles, probes.batch_settings(task, gap, batch, seed)))
     return results
+
+
+def model_label(point) -> str:
+    """A run's model as the training table names it: the run key of its model axes (``forget_bias=0``,
+    ``model=rnn``), or the model's own label when no axis changes the model."""
+    from lstm_cli.scenario import run_key
+
+    axes = [(key, value) for key, value in point.values if key == "model" or key.startswith("model.")]
+    return run_key(axes) if axes else point.model_spec().label()
 
 
 def scenario_training(scenario, points, out: str | Path = "runs",

@@ -59,6 +59,13 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+def _check_format(fmt: str, formats) -> None:
+    from lstm_cli.errors import BadInput
+
+    if fmt not in formats:
+        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(formats)}")
+
+
 def _fail(message: str, code: int) -> None:
     sys.stdout.flush()
     print(message, file=sys.stderr)
@@ -141,10 +148,9 @@ _FRESH_MODEL_OPTIONS = {"model": "--model", "hidden": "--hidden", "init": "--ini
 
 
 def single_threaded_blas() -> None:
-    """One BLAS thread unless the user set otherwise: the probe's and training's matrices are
-    tiny (B x H, H x 4H), and starting OpenBLAS's threads cost more than the probe itself on a
-    busy 2-core machine (whole run 490 ms against 290 ms). Takes effect only before numpy is
-    first imported; sweep workers pin their own (pool.py)."""
+    """One BLAS thread unless the user set otherwise: the probe's and training's matrices are tiny (B x H,
+    H x 4H), and starting OpenBLAS's threads cost more than the probe itself on a busy 2-core machine (whole
+    run 490 ms against 290 ms). Takes effect only before numpy is first imported; sweep workers pin their own."""
     import os
 
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -172,11 +178,9 @@ def gradients(
     from_dir: FromOpt = None,
 ) -> None:
     from lstm_cli import api
-    from lstm_cli.errors import BadInput
     from lstm_cli.render import gradients as view
 
-    if fmt not in view.FORMATS:
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.FORMATS)}")
+    _check_format(fmt, view.FORMATS)
     if plot is not None:
         from lstm_cli import plot as plotting
 
@@ -216,7 +220,6 @@ def _checkpoint_overrides(ctx, **options) -> dict:
 def _complete_scenario(incomplete: str) -> list[str]:
     """Shell completion: the bundled scenario names (run only when the shell asks)."""
     from lstm_cli.scenario import bundled
-
     return [name for name, _, _ in bundled() if name.startswith(incomplete)]
 
 
@@ -233,35 +236,38 @@ OutOpt = Annotated[str, typer.Option(
 
 @app.command("scenarios", help=helptext.SCENARIOS)
 def scenarios_command(
+    action: Annotated[Optional[str], typer.Argument(metavar="show", help=helptext.SCENARIOS_SHOW)] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario,
+                                                  help="A bundled scenario's name.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
     from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
-    if fmt not in view.SWEEP_FORMATS:
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.SWEEP_FORMATS)}")
-    view.list_scenarios(api.list_scenarios(), fmt)
+    _check_format(fmt, view.SWEEP_FORMATS)
+    if action is None:
+        view.list_scenarios(api.list_scenarios(), fmt)
+    elif action != "show" or name is None:
+        raise BadInput(f"usage: lstm-demo scenarios [show NAME], got {' '.join(filter(None, (action, name)))!r}")
+    else:
+        view.show_scenario(api.scenario_file(name)[1])
 
 
 @app.command("run", help=helptext.RUN)
 def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
-    index: Annotated[Optional[int], typer.Option(
-        "--index", "-i", help="Run only the I-th run of the sweep grid (0-based; the order of "
-                              "`lstm-demo sweep SCENARIO --list-runs`).")] = None,
+    index: Annotated[Optional[int], typer.Option("--index", "-i", help=helptext.INDEX_OPTION)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")] = "table",
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option(
         "--rows", help="Gradient table: steps back shown (default, all, or a list like 0,5,10).")] = "default",
 ) -> None:
     from lstm_cli import api
-    from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
-    if fmt not in view.RUN_FORMATS:
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.RUN_FORMATS)}")
+    _check_format(fmt, view.RUN_FORMATS)
     scenario = api.load_scenario(scenario_path, sets or [])
     points = scenario.points() if index is None else [scenario.point(index)]
     document: dict = {"scenario": scenario.name}
@@ -285,12 +291,8 @@ def run_command(
 def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
-    jobs: Annotated[Optional[int], typer.Option(
-        "--jobs", "-j", help="Worker processes (default: the number of cores); BLAS is pinned to one "
-                             "thread per worker.")] = None,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Keep the runs whose record says they finished (with the same settings); "
-                         "run the rest.")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option(
         "--list-runs", help="Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`.")]
@@ -304,8 +306,7 @@ def sweep_command(
     from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
-    if fmt not in view.SWEEP_FORMATS:
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.SWEEP_FORMATS)}")
+    _check_format(fmt, view.SWEEP_FORMATS)
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     scenario = api.load_scenario(scenario_path, sets or [])
@@ -367,12 +368,11 @@ def train_command(
     from pathlib import Path
 
     from lstm_cli import api, runs
-    from lstm_cli.errors import BadInput, RunFailed
+    from lstm_cli.errors import RunFailed
     from lstm_cli.render import write_json
     from lstm_cli.render import train as view
 
-    if fmt not in ("table", "json"):
-        raise BadInput(f"unknown format {fmt!r}; choose one of: table, json")
+    _check_format(fmt, ("table", "json"))
     config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                     activation, dtype),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,

@@ -32,7 +32,8 @@ lstm-demo gradients --from runs/remember-gap50-lstm-seed0 --plot flow.png
 """
 
 SCENARIOS = """\
-List the bundled scenarios, each with a one-line description.
+List the bundled scenarios, each with a one-line description and its file;
+`show NAME` prints a scenario's file, comments included.
 
 A scenario is a short, commented YAML file naming the result it reproduces;
 run one by name or by path.
@@ -40,6 +41,8 @@ run one by name or by path.
 Examples:
 
 lstm-demo scenarios
+
+lstm-demo scenarios show remember-gap > my-sweep.yaml
 
 lstm-demo run vanishing
 
@@ -128,3 +131,8 @@ GRADIENT_SCALE_OPTION = ("Multiplies W_hh (with orthogonal init, the spectral ra
 FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead of a fresh "
                "initialisation, on a batch of the run's own task, gap, seed and probe size (--task, "
                "--gap, --batch, --seed override them).")
+
+SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
+INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `lstm-demo sweep SCENARIO --list-runs`)."
+JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
+RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."

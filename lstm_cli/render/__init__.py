@@ -17,3 +17,13 @@ def console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False)
+
+
+def widen_unless_terminal(console, width: int) -> None:
+    """Lay ``console`` out ``width`` columns wide when stdout is a file or a pipe and COLUMNS is unset
+    (rich would assume 80), so a saved table keeps every column; a terminal or COLUMNS keeps its width."""
+    import os
+    import sys
+
+    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+        console.width = max(console.width, width)

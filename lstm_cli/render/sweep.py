@@ -245,7 +245,14 @@ def list_scenarios(entries, fmt: str = "table") -> None:
     elif fmt == "csv":
         write_csv(rows)
     else:
-        width = max((len(r["name"]) for r in rows), default=0)
+        name_width = max((len(r["name"]) for r in rows), default=0)
+        text_width = max((len(r["description"]) for r in rows), default=0)
         for row in rows:
-            sys.stdout.write(f"{row['name']:<{width}}  {row['description']}\n")
+            sys.stdout.write(f"{row['name']:<{name_width}}  {row['description']:<{text_width}}  {row['path']}\n")
         sys.stdout.flush()
+
+
+def show_scenario(text: str) -> None:
+    """``lstm-demo scenarios show NAME``: the file as it is, comments included."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
