@@ -13,12 +13,18 @@ differ. A command must exit 0: an example of a failure shows its code the
 way a shell user would, ``...; echo "exit $?"``.
 
 A fenced ``bash`` block runs with ``bash -e`` in the same directory and must
-exit 0. The set-up commands of the quick start are not run here (they would
+exit 0. Console and bash blocks run in the order of the page, so a bash block
+can write the file a later console block reads. The checkout's own path
+(the ``scenarios`` table names the bundled files) reads ``/path/to/lstm-demo``. The set-up commands of the quick start are not run here (they would
 install the package again and run this suite inside itself); CI runs them
 from ``.ci/run``, and a test checks that .ci/run runs the same commands.
 Blocks that need a tool this machine may lack (a batch scheduler, GNU
-parallel) are listed by name in EXTERNAL_TOOLS and run only where the tool
+parallel, jq) are listed by name in EXTERNAL_TOOLS and run only where the tool
 is on PATH; a test checks that no other block is left out.
+
+``python tests/test_readme.py --update [PAGE.md ...]`` re-pastes every console
+block from the commands' real output (a block with one ``...`` keeps as many lines
+before and after it as it had) and lists the blocks it changed.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXTERNAL_TOOLS = {
     "remember-gap.sbatch": "sbatch",
     "gnu-parallel": "parallel",
+    "jq-examples": "jq",
+    "jq-loop": "jq",
 }
 # the quick start's set-up: run by .ci/run, not here
 SETUP_COMMANDS = ("python3 -m venv", "pip install", "python -m pytest")
@@ -64,7 +72,7 @@ class Block(NamedTuple):
         for line in self.text.splitlines():
             match = re.match(r"#(?!!)\s*(\S+)", line)
             if match:
-                return match.group(1)
+                return match.group(1).rstrip(":")
         return None
 
 
@@ -103,8 +111,15 @@ def transcript(block: Block) -> list[tuple[str, list[str]]]:
     return steps
 
 
+CHECKOUT = "/path/to/lstm-demo"
+
+
 def masked(line: str) -> str:
     return TIME.sub("<time>", line.rstrip())
+
+
+def output_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return (done.stderr + done.stdout).replace(str(ROOT), CHECKOUT).splitlines()
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
@@ -150,18 +165,26 @@ def run(command: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedPr
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-CONSOLE = blocks(("console",))
-BASH = blocks(("bash",))
+BLOCKS = blocks()  # in page order: a bash block may set up what a later console block reads
+CONSOLE = [b for b in BLOCKS if b.kind == "console"]
+BASH = [b for b in BLOCKS if b.kind == "bash"]
 
 
-@pytest.mark.parametrize("block", CONSOLE, ids=[b.id for b in CONSOLE])
-def test_console_block_prints_what_the_page_shows(block, workdirs):
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.kind}:{b.id}" for b in BLOCKS])
+def test_block(block, workdirs):
+    if block.kind == "console":
+        console_block_prints_what_the_page_shows(block, workdirs)
+    else:
+        bash_block_runs(block, workdirs)
+
+
+def console_block_prints_what_the_page_shows(block, workdirs):
     steps = transcript(block)
     assert steps, f"{block.id}: a console block with no '$ ' command"
     for command, expected in steps:
         done = run(command, workdirs(block.page))
         assert done.returncode == 0, f"{block.id}: `{command}` exited {done.returncode}:\n{done.stderr}"
-        actual = (done.stderr + done.stdout).splitlines()
+        actual = output_lines(done)
         assert matches(expected, actual), (
             f"{block.id}: `{command}` prints something else than the page shows.\n"
             f"--- page\n" + "\n".join(expected) + "\n--- actual\n" + "\n".join(actual))
@@ -176,8 +199,7 @@ def _needs(block: Block) -> str | None:
     return EXTERNAL_TOOLS.get(block.name or "")
 
 
-@pytest.mark.parametrize("block", BASH, ids=[b.id for b in BASH])
-def test_bash_block_runs(block, workdirs):
+def bash_block_runs(block, workdirs):
     tool = _needs(block)
     if tool and shutil.which(tool) is None:
         pytest.skip(f"{block.name} needs {tool}, which this machine lacks")
@@ -193,7 +215,7 @@ def test_bash_block_runs(block, workdirs):
 
 
 def test_only_the_listed_blocks_need_an_outside_tool():
-    tools = ("sbatch", "srun", "parallel ", "qsub")
+    tools = ("sbatch", "srun", "parallel ", "qsub", "jq")
     needing = {b.name for b in BASH
                if any(re.search(rf"(^|[|;&]\s*)(\w+=\S+\s+)*{t.strip()}\b", b.text, re.M) for t in tools)}
     named = {b.name for b in BASH if _needs(b)}
@@ -205,11 +227,26 @@ def test_ci_runs_the_quick_start_set_up():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     quick = next(b for b in BASH if b.page.name == "README.md" and _setup_only(b))
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "python -m pytest -q" in quick.text and "python -m pytest -q" in ci
+    section = readme[readme.index("## Quick start"):readme.index("\n## ", readme.index("## Quick start") + 1)]
+    assert quick.text in section and "`python -m pytest -q`" in section and "python -m pytest -q" in ci
+    assert "command -v jq" in ci, ".ci/run installs jq, so the jq examples run in CI"
     extras = re.search(r'pip install -e "\.\[([\w,]+)\]"', quick.text)
     assert extras, "the quick start installs the package with pip install -e"
     assert "test" in extras.group(1).split(","), "the quick start installs the test extra"
     assert readme.index(quick.text.splitlines()[0]) < readme.index("## ", readme.index("Quick start"))
+
+
+def test_the_readme_is_a_front_door():
+    """Under 450 lines, the quick start first and the teaching path second; cites nothing outside."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    sections = [line[3:] for line in readme.splitlines() if line.startswith("## ")]
+    assert len(readme.splitlines()) < 450
+    assert sections[:2] == ["Quick start", "A teaching path"]
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"DESIGN\.md|STYLE\.md|\bagents?\b", text), page.name
+    for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", readme):
+        assert (ROOT / link).exists(), f"README links to {link}, which is not in the repository"
 
 
 def test_the_matcher_can_fail():
@@ -218,3 +255,51 @@ def test_the_matcher_can_fail():
     assert not matches(["a", "b"], ["a", "c"])
     assert not matches(["a"], ["a", "b"])
     assert not matches(["1.5e-12"], ["1.6e-12"])
+
+
+def repasted(block: Block, scratch: Path) -> list[str]:
+    """A console block's lines re-pasted from the real output (one ``...`` keeps its place)."""
+    new: list[str] = []
+    for command, expected in transcript(block):
+        actual = [line.rstrip() for line in output_lines(run(command, scratch))]
+        cuts = [i for i, line in enumerate(expected) if line.strip() == "..."]
+        if matches(expected, actual):
+            actual = expected
+        elif len(cuts) == 1:
+            after = len(expected) - cuts[0] - 1
+            actual = actual[:cuts[0]] + ["..."] + (actual[len(actual) - after:] if after else [])
+        elif cuts:
+            print(f"{block.id}: `{command}` has {len(cuts)} cuts: re-paste it by hand")
+            actual = expected
+        new += ["$ " + command, *actual]
+    return new
+
+
+def update(names: list[str]) -> None:
+    """Re-paste every console block (of the pages named, or all) from the real output; print the
+    blocks that changed."""
+    import tempfile
+
+    for page in [p for p in PAGES if not names or p.name in names]:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        changes = []
+        with tempfile.TemporaryDirectory() as scratch:
+            for block in [b for b in BLOCKS if b.page == page]:
+                if block.kind == "bash":
+                    if not _needs(block) or shutil.which(_needs(block)):
+                        bash_block_runs(block, lambda _page: Path(scratch))
+                    continue
+                old, new = block.text.splitlines(), repasted(block, Path(scratch))
+                if new != old:
+                    changes.append((block.line, len(old), new))
+                    print(f"re-pasted {block.id}")
+        for start, length, new in reversed(changes):  # from the bottom, so line numbers above hold
+            lines[start:start + length] = new
+        if changes:
+            page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--update"]:
+        sys.exit("usage: python tests/test_readme.py --update [PAGE.md ...]")
+    update(sys.argv[2:])
