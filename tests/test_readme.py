@@ -12,6 +12,9 @@ stands for any number of lines the page leaves out; no other line may
 differ. A command must exit 0: an example of a failure shows its code the
 way a shell user would, ``...; echo "exit $?"``.
 
+The README's ``python`` blocks run as scripts in a fresh directory (the one
+that imports torch only where torch is installed).
+
 A fenced ``bash`` block runs with ``bash -e`` in the same directory and must
 exit 0. Console and bash blocks run in the order of the page, so a bash block
 can write the file a later console block reads. The checkout's own path
@@ -212,6 +215,20 @@ def bash_block_runs(block, workdirs):
             return
     done = run("set -e\n" + "\n".join(lines), workdirs(block.page))
     assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+
+
+README_PYTHON = [b for b in blocks(("python",)) if b.page.name == "README.md"]
+
+
+@pytest.mark.parametrize("block", README_PYTHON, ids=[b.id for b in README_PYTHON])
+def test_readme_python_block_runs(block, tmp_path):
+    """The README's Python examples run as they stand (the PyTorch one where torch is installed)."""
+    if re.search(r"^import torch\b|^import .*, torch\b", block.text, re.M):
+        pytest.importorskip("torch")
+    (tmp_path / "example.py").write_text(block.text, encoding="utf-8")
+    done = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, env=environment(), capture_output=True,
+                          text=True, timeout=240, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, f"{block.id}:\n{done.stderr}"
 
 
 def test_only_the_listed_blocks_need_an_outside_tool():
