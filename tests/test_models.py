@@ -194,18 +194,18 @@ def test_readme_api_example_runs_and_its_comments_are_true(capsys):
     import re
 
     readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("<!-- section: api -->", 1)[1]
+    section = readme.split("## Python API", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     namespace: dict = {}
     exec(compile(code, "README.md (api)", "exec"), namespace)
     printed = capsys.readouterr().out.splitlines()
-    shapes = eval(printed[0])
-    assert shapes == {"weight_ih": (128, 9), "weight_hh": (128, 32), "bias_ih": (128,), "bias_hh": (128,),
-                      "head.weight": (4, 32), "head.bias": (4,)}
-    assert "# {'weight_ih': (128, 9), 'weight_hh': (128, 32), 'bias_ih': (128,), 'bias_hh': (128,)," in code
-    assert printed[1] == "(16, 22, 32) (16, 22, 32)"
+    assert "# per-sequence loss (16,)" in code and "# (16,) (16, 22, 32) (16, 22, 32)" in code
+    assert printed[0] == "(16,) (16, 22, 32) (16, 22, 32)"
     assert namespace["x"].shape == (16, 22, 9) and namespace["out"].shape == (16, 1, 4)
-    verdict, relative = printed[2].split()
+    assert {name: value.shape for name, value in namespace["params"].items()} == {
+        "weight_ih": (128, 9), "weight_hh": (128, 32), "bias_ih": (128,), "bias_hh": (128,),
+        "head.weight": (4, 32), "head.bias": (4,)}  # the layout docs/api.md describes
+    verdict, relative = printed[1].split()
     assert verdict in ("stable", "vanishing", "exploding") and float(relative) > 0
 
 

@@ -20,10 +20,11 @@ def console(stderr: bool = False):
 
 
 def widen_unless_terminal(console, width: int) -> None:
-    """Lay ``console`` out ``width`` columns wide when stdout is a file or a pipe and COLUMNS is unset
-    (rich would assume 80), so a saved table keeps every column; a terminal or COLUMNS keeps its width."""
+    """Lay a stdout ``console`` out ``width`` columns wide when stdout is a file or a pipe and COLUMNS
+    is unset (rich would assume 80), so a saved table keeps every column; a terminal or COLUMNS keeps
+    its width, and so does a console writing elsewhere."""
     import os
     import sys
 
-    if not os.environ.get("COLUMNS") and not sys.stdout.isatty():
+    if console.file is sys.stdout and not os.environ.get("COLUMNS") and not sys.stdout.isatty():
         console.width = max(console.width, width)
