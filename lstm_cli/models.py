@@ -226,13 +226,21 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[in
     return out, Cache(core=core, h=h, answer_steps=tuple(answer_steps))
 
 
+def head_gradient(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> np.ndarray:
+    """(T, B, H) time-major: the gradient the head sends into each h_t (zero off the answer steps),
+    in the core's memory layout."""
+    dout_tm = np.asarray(dout, dtype=params["weight_hh"].dtype).transpose(1, 0, 2)  # (S, B, K)
+    dh_out = np.zeros_like(cache.h)  # (T, B, H)
+    np.add.at(dh_out, list(cache.answer_steps), dout_tm @ params["head.weight"])
+    return dh_out
+
+
 def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> Grads:
     """Gradients of every parameter and the per-step dL/dh_t (and dL/dc_t) from dL/d(out) (B, S, K)."""
     dout = np.asarray(dout, dtype=params["weight_hh"].dtype)
     h_ans = cache.h[list(cache.answer_steps)]  # (S, B, H)
     dout_tm = dout.transpose(1, 0, 2)  # (S, B, K)
-    dh_out = np.zeros_like(cache.h)  # (T, B, H) gradient from the head, in the core's memory layout
-    np.add.at(dh_out, list(cache.answer_steps), dout_tm @ params["head.weight"])
+    dh_out = head_gradient(params, cache, dout)
     K = dout.shape[-1]
     if isinstance(cache.core, lstm.LSTMCache):
         core = lstm.backward(params, cache.core, dh_out)
