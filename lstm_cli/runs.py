@@ -293,4 +293,7 @@ def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> dict:
         "steps_back": after.steps_back.tolist(),
         "dh_rel_before": rel(before.dh), "dh_rel": rel(after.dh),
         "dc_rel_before": rel(before.dc), "dc_rel": rel(after.dc),
+        "decades_before": before.summary.get("decades"), "decades": after.summary.get("decades"),
+        "activation_slope_before": before.summary.get("activation_slope"),
+        "activation_slope": after.summary.get("activation_slope"),
     }

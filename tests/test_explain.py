@@ -137,3 +137,17 @@ def test_a_belt_without_gate_and_with_another_factor_is_described_by_its_own_nam
     text = " ".join(explain.sentences(profile))
     assert "the product of 1" in text and "open" not in text
 
+
+
+@pytest.mark.parametrize("after,cause", [
+    ({"activation": float("-inf"), "recurrent": 0.0, "total": float("-inf")}, "tanh'"),
+    ({"activation": -0.5, "recurrent": -12.0, "total": -12.5}, "W_hh"),
+    ({"activation": -9.0, "recurrent": 3.0, "total": -6.0}, "tanh'"),
+    ({"activation": -2.0, "recurrent": 8.0, "total": 6.0}, "W_hh"),
+])
+def test_training_sentence_names_the_larger_share(after, cause):
+    before = {"activation": -17.3, "recurrent": 23.4, "total": 6.1}
+    text = explain.training_sentence("tanh", 200, before, after, 0.33, 0.01)
+    assert f"{cause} carries the {'loss' if after['total'] < 0 else 'growth'}" in text
+    assert ("saturated" in text) == (cause == "tanh'" and after["total"] < 0)
+    assert "at init +6.1: -17.3 from tanh', +23.4 from W_hh" in text

@@ -18,7 +18,7 @@ RUN_FORMATS = ("table", "json", "jsonl", "csv")
 SUMMARY_HEADINGS = {
     "runs": "runs", "success_rate": "success", "median_steps_to_success": "steps to success",
     "median_seconds_to_success": "time to success", "median_final_metric": "final metric",
-    "median_grad_first_step": "grad at t=0 (init)", "diverged": "diverged", "failed": "failed",
+    "median_grad_first_step": "grad at first input (init)", "diverged": "diverged", "failed": "failed",
 }
 
 
@@ -135,13 +135,13 @@ def write_summary(result, scenario, fmt: str) -> None:
         metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
         table = Table(title=summary_title(result, scenario), title_justify="left", box=box.SIMPLE_HEAD,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
-                              f"final held-out {metric}; grad t=0: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
-                              f"the first step relative to the answer step, at initialisation; div, fail: "
-                              f"runs that diverged (NaN loss), failed to run",
+                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
+                              f"the first input (the most steps back) relative to the answer step (0 steps back), "
+                              f"at initialisation; div, fail: runs that diverged (NaN loss), failed to run",
                       caption_justify="left")
         for axis in result.axes:
             table.add_column(axis, no_wrap=True)
-        for heading in ("success", "steps", "time", metric, "grad t=0", "div", "fail"):
+        for heading in ("success", "steps", "time", metric, "grad first input", "div", "fail"):
             table.add_column(heading, justify="right", no_wrap=True)
         for row in rows:
             table.add_row(*(str(row[a]) for a in result.axes), _rate(row),
@@ -187,14 +187,16 @@ def write_runs(scenario, points, records, fmt: str) -> None:
         from rich import box
 
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
-                      caption="grad t=0: the gradient at the first step relative to the answer step, at "
-                              "initialisation (||dl/dc|| for the LSTM, ||dl/dh|| for the RNN)",
+                      caption="grad first input: the gradient at the first input (the most steps back) relative "
+                              "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
+                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged",
                       caption_justify="left")
-        for column in ("run", "success", "steps", "held-out", "time", "grad t=0"):
+        for column in ("run", "success", "steps", "held-out", "time", "grad first input"):
             table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
-        for row in run_rows(points, records):
+        for row, record in zip(run_rows(points, records), records):
             outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
-            table.add_row(row["key"], outcome, str(row["steps"]), f"{row['metric']} {_num(row['value'], 4)}",
+            steps = record.get("diverged_at") if row["status"] == "diverged" else row["steps"]
+            table.add_row(row["key"], outcome, str(steps), f"{row['metric']} {_num(row['value'], 4)}",
                           f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]))
         console().print(table)
 

@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from lstm_cli.explain import training_sentence
+from lstm_cli.probes import VANISHING
+
 # log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (red)
 _PALETTE = [  # (lower edge of log10, colour, character without colour): dark = vanished, pale = exploding
     (-math.inf, "#000004", "_"), (-12, "#1b0c41", "."), (-9, "#3b0f70", ":"), (-6, "#641a80", "-"),
@@ -24,6 +27,7 @@ _PALETTE = [  # (lower edge of log10, colour, character without colour): dark = 
     (1, "#fe9f6d", "%"), (3, "#fcfdbf", "@"),
 ]
 _NAN = ("grey50", "?")
+BAR_FLOOR = 1e-16  # a profile bar is empty at this relative norm
 
 
 def _num(value: Any) -> float:
@@ -82,9 +86,12 @@ def outcome_table(result: dict) -> Table:
     table.add_row(f"held-out {metric}", f"{fmt(value, 4)}  (chance {fmt(result['chance'], 3)}, "
                                         f"success {result['criterion']}; {better} is better)")
     table.add_row("held-out loss", fmt(result.get("heldout_loss"), 4))
-    table.add_row("steps", f"{result['steps']} of {result['max_steps']}"
-                  + ("  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"]
-                     else ""))
+    if result["status"] == "diverged":  # the step count that stderr and the outcome say too
+        steps = f"{result.get('diverged_at')} of {result['max_steps']}  (diverged at this step)"
+    else:
+        steps = f"{result['steps']} of {result['max_steps']}" + (
+            "  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"] else "")
+    table.add_row("steps", steps)
     table.add_row("wall time", f"{_num(result['wall_time']):.1f} s")
     grad = result.get("gradient")
     if grad:
@@ -105,21 +112,38 @@ def explanation(result: dict) -> str | None:
     """One sentence on why a run did not succeed, read from its gradient at the first step."""
     grad = result.get("gradient")
     if result["status"] == "diverged":
-        return divergence_note(result)
+        return ". ".join(filter(None, [divergence_note(result), collapse_note(result)]))
     if result["success"] or result["status"] != "completed" or not grad:
         return None
     carrier = grad["carrier"]
     ratio = _num(grad[f"{carrier}_ratio_first_step"])
     name = "||dL/dc||" if carrier == "dc" else "||dL/dh||"
     k = grad["steps_back_first_step"]
-    if ratio < 1e-3:
-        return (f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient vanishes "
-                f"before it reaches the information, so the long dependency is (almost) never learned "
-                f"(Bengio et al. 1994); compare --model lstm")
+    if ratio < VANISHING:
+        return " ".join(filter(None, [
+            f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient does not reach "
+            f"the first input, so the long dependency is not learned (Bengio et al. 1994); compare --model lstm.",
+            collapse_note(result)]))
     if ratio > 1e3 or not math.isfinite(ratio):
         return f"{name} {k} steps back is {fmt(ratio)} times its size at the answer step: exploding gradients"
     return (f"the gradient still reaches the first step ({name} ratio {fmt(ratio)}); "
             f"the budget of {result['max_steps']} steps may be too short: try --steps")
+
+
+def collapse_note(result: dict) -> str | None:
+    """Why a trained RNN's gradient at the first input is what it is: the split of its last probe
+    next to the one at init (saturation shows as the activation's share), when it vanished."""
+    grad = result.get("gradient") or {}
+    if grad.get("decades") is None or not _num(grad.get("dh_ratio_first_step")) < VANISHING:
+        return None
+    activation = result["model"].partition("activation=")[2].split(",")[0] or "tanh"
+
+    def numbers(split):
+        return None if split is None else {k: _num(v) for k, v in split.items()}
+
+    slopes = [None if grad.get(k) is None else _num(grad[k]) for k in ("activation_slope_before", "activation_slope")]
+    return training_sentence(activation, result.get("evaluated_at"), numbers(grad.get("decades_before")),
+                             numbers(grad["decades"]), *slopes)
 
 
 def _rows_to_show(n: int, limit: int = 14) -> list[int]:
@@ -133,14 +157,21 @@ def _rows_to_show(n: int, limit: int = 14) -> list[int]:
     return picks + [n - 1]
 
 
-def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
-    """A log-scale bar: full at 1 (or above), empty at ``floor``."""
+def _bar(value: Any, floor: float = BAR_FLOOR, ceiling: float = 1.0, width: int = 8) -> Text:
+    """A log-scale bar: empty at ``floor``, full at ``ceiling`` (1, or above 1 when a norm grew)."""
     v = _num(value)
     if not math.isfinite(v):
         return Text(str(v).ljust(width), style=_NAN[0] if math.isnan(v) else "bold red")
-    fill = 0 if v <= 0 else (math.log10(max(v, floor)) - math.log10(floor)) / -math.log10(floor)
+    low, high = math.log10(floor), math.log10(ceiling)
+    fill = 0 if v <= 0 else (min(max(math.log10(v), low), high) - low) / (high - low)
     cells = max(0, min(width, round(fill * width)))
     return Text("█" * cells + "·" * (width - cells), style=_colour(v))
+
+
+def bar_ceiling(values: Sequence[Any]) -> float:
+    """1, or the power of ten at or above the largest finite value: bars keep growing above 1."""
+    finite = [_num(v) for v in values if v is not None and math.isfinite(_num(v)) and _num(v) > 0]
+    return 10.0 ** max(0, math.ceil(math.log10(max(finite)))) if finite else 1.0
 
 
 def profile_table(result: dict) -> Table | None:
@@ -155,14 +186,20 @@ def profile_table(result: dict) -> Table | None:
         table.add_column(f"{label}\nat init", justify="right", no_wrap=True)
         table.add_column(f"{label}\nat step {result['evaluated_at']}", justify="right", no_wrap=True)
     steps_back = grad["steps_back"]
+    ceiling = profile_ceiling(grad)
     for i in _rows_to_show(len(steps_back)):
         cells: list[Any] = [str(steps_back[i])]
         for key, _ in names:
             for when in ("_before", ""):
                 value = grad[f"{key}_rel{when}"][i]
-                cells.append(Text.assemble(_bar(value), " ", fmt(value).rjust(8)))
+                cells.append(Text.assemble(_bar(value, ceiling=ceiling), " ", fmt(value).rjust(8)))
         table.add_row(*cells)
     return table
+
+
+def profile_ceiling(grad: dict) -> float:
+    return bar_ceiling([v for key in ("dh_rel_before", "dh_rel", "dc_rel_before", "dc_rel")
+                        for v in (grad.get(key) or [])])
 
 
 def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, max_rows: int = 12,
@@ -216,8 +253,12 @@ def render_result(result: dict, evaluations: Sequence[dict], console: Console | 
     out.print(outcome_table(result))
     table = profile_table(result)
     if table is not None:
-        out.print(Text("Gradient reaching each step back, relative to the answer step, before and after "
-                       "training (bars: log scale, empty at 1e-16, full at 1)", style="bold"))
+        ceiling = profile_ceiling(result["gradient"])
+        out.print(Text(f"Gradient reaching each step back, relative to the answer step, before and after "
+                       f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:.0e}"
+                       + (f", 1 at {math.log10(1 / BAR_FLOOR) / math.log10(ceiling / BAR_FLOOR):.0%} of the bar"
+                          if ceiling > 1 else "")
+                       + ")", style="bold"))
         out.print(table)
     hm = heatmap(result, evaluations, colour=out.color_system is not None)
     if hm is not None:
