@@ -1,8 +1,9 @@
 """``--plot FILE``: the gradient flow as a log-scale figure (the optional ``plot`` extra).
 
 One line per model of the relative ||dL/dh_t|| (solid) and, for an LSTM, the
-relative ||dL/dc_t|| (dashed) against steps back, with the vanishing and
-exploding thresholds drawn in. matplotlib is imported only here and only
+relative ||dL/dc_t|| (dashed) and its direct path along the cell state
+(dotted: the belt, see ``lstm_cli.probes``) against steps back, with the
+vanishing and exploding thresholds drawn in. matplotlib is imported only here and only
 when a plot is asked for; without it the user gets one line naming the extra.
 """
 
@@ -61,6 +62,9 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
             if profile.dc is not None:
                 ax.plot(steps, _positive(profile.dc.rel), color=colour, linestyle="--",
                         label=f"{profile.label} ||dL/dc||")
+            if profile.belt_rel is not None:
+                ax.plot(steps, _positive(profile.belt_rel), color=colour, linestyle=":",
+                        label=f"{profile.label} ||dL/dc||, direct path (belt)")
         ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":")
         ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle=":")
         ax.set_yscale("log")
