@@ -138,7 +138,7 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     far = s["steps_back_max"]
     belt, gates = s["belt_rel"], s["gates_rel"]
     carrier = "the direct path carries it" if belt >= gates else "the paths through h and the gates carry it"
-    share = "" if s.get("belt_share") is None else f", {s['belt_share']:.2g} of the total"
+    share = "" if s.get("belt_share") is None else f" ({s['belt_share']:.2g} of the total's norm)"
     out = [f"{profile.label}: of the cell state's gradient {far} steps back ({sci(s['relative_at_first_step'])} "
            f"of its size at the answer step), the direct path along the conveyor belt (the product of "
            f"{factor}, the cell state alone) brings {sci(belt)}{share}, and the paths through h and the gates {sci(gates)}: "

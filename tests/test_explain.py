@@ -22,7 +22,7 @@ SPLIT = re.compile(r"per sequence, (?P<total>[\d.]+) decades (?P<way>lost|gained
                    r"steps back: (?P<first>[\d.]+) from (?P<name>tanh'|relu'|W_hh) ")
 MAIN = re.compile(r"The main cause is (?P<name>tanh'|relu'|W_hh)")
 GATES = re.compile(r"The forget gates are (?P<state>open|not open) \(mean f = (?P<mean>[\d.]+)")
-CARRY = re.compile(r"brings (?P<belt>\S+?), .*?and the paths through h and the gates (?P<gates>\S+?): "
+CARRY = re.compile(r"brings (?P<belt>\S+?)[ ,].*?and the paths through h and the gates (?P<gates>\S+?): "
                    r"(?P<who>the direct path carries it|the paths through h and the gates carry it)")
 
 
