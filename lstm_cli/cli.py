@@ -231,8 +231,10 @@ def gradients(
     Runs one forward and backward pass (backprop through time) on one batch of the task and
     shows, for each step back from the loss, ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM)
     averaged over the batch, relative to the loss step and as a log-scale bar; the RNN's
-    bound (gamma*sigma_max)^k and the LSTM's forget-gate product. Every model is probed at
-    initialisation on the same batch (same --seed, same sequences).
+    bound (gamma*sigma_max)^k and the split of its loss into tanh' and W_hh (in decades),
+    the LSTM's dL/dc split into the direct path along the cell state and the rest (through
+    h and the gates). Every model is probed at initialisation on the same batch (same
+    --seed, same sequences). The text under the table is generated from these numbers.
 
     Verdict, read at the farthest step (the LSTM by its cell state ||dL/dc||): relative norm
     below 1e-3 vanishing, above 1e3 exploding, in between stable. The horizon is the first
