@@ -216,6 +216,8 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"cannot create run directory {run_dir}: {err.strerror}") from None
+    for torn in run_dir.glob(".*.tmp"):  # left by a writer killed between its temporary file and the rename
+        torn.unlink(missing_ok=True)
     task = get_task(cfg.task)
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config_record(cfg, name), sort_keys=False))
     atomic_write_text(run_dir / METRICS, "")
