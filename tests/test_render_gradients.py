@@ -180,7 +180,9 @@ def render(chosen, width, rows=None):
     from rich.console import Console
 
     out = io.StringIO()
-    console = Console(file=out, width=width, no_color=True, highlight=False)
+    # whatever FORCE_COLOR, NO_COLOR, TERM or COLUMNS the user has: a plain file of this width
+    console = Console(file=out, width=width, no_color=True, highlight=False, force_terminal=False,
+                      color_system=None)
     steps = rows or view.default_rows(GAP + 1)
     view.render_table(chosen, steps, "title", console)
     return out.getvalue()

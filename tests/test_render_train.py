@@ -52,7 +52,8 @@ def _diverged() -> dict:
 
 def render_text(result: dict, width: int = 200) -> str:
     buffer = io.StringIO()
-    view.render_result(result, [], console=Console(file=buffer, width=width, no_color=True))
+    view.render_result(result, [], console=Console(file=buffer, width=width, no_color=True, force_terminal=False,
+                                                   color_system=None))
     return " ".join(buffer.getvalue().replace("│", " ").split())  # the why cell wraps inside its box
 
 
