@@ -255,7 +255,7 @@ def render_result(result: dict, evaluations: Sequence[dict], console: Console | 
     if table is not None:
         ceiling = profile_ceiling(result["gradient"])
         out.print(Text(f"Gradient reaching each step back, relative to the answer step, before and after "
-                       f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:.0e}"
+                       f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:g}"
                        + (f", 1 at {math.log10(1 / BAR_FLOOR) / math.log10(ceiling / BAR_FLOOR):.0%} of the bar"
                           if ceiling > 1 else "")
                        + ")", style="bold"))
