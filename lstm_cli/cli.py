@@ -493,6 +493,14 @@ def sweep_command(
         = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv (the summary).")] = "table",
     out: OutOpt = "runs",
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", metavar="ADDRESS",
+        help="Run on a Dask cluster: local:N (N worker processes here) or a scheduler's tcp://HOST:PORT. "
+             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo[dask]\".")]
+        = None,
+    scheduler_file: Annotated[Optional[str], typer.Option(
+        "--scheduler-file", metavar="PATH", help="Run on the Dask scheduler that wrote PATH "
+                                                 "(dask scheduler --scheduler-file PATH).")] = None,
 ) -> None:
     """Run a scenario's sweep grid in parallel worker processes and summarise it over seeds.
 
@@ -514,6 +522,8 @@ def sweep_command(
     lstm-demo sweep remember-gap --resume --format csv > summary.csv
 
     lstm-demo sweep adding-100 --list-runs | wc -l
+
+    lstm-demo sweep remember-gap --scheduler local:2
     """
     from pathlib import Path
 
@@ -525,6 +535,17 @@ def sweep_command(
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.SWEEP_FORMATS)}")
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
+    executor = None
+    if scheduler is not None or scheduler_file is not None:
+        from functools import partial
+
+        from lstm_cli import pool_dask
+
+        if jobs is not None:
+            raise BadInput("--jobs sets the local worker processes; with --scheduler the cluster's workers "
+                           "run the sweep (local:N for N of them)")
+        pool_dask.check_target(scheduler, scheduler_file)
+        executor = partial(pool_dask.run_jobs, address=scheduler, scheduler_file=scheduler_file)
     scenario = _load_scenario(scenario_path, sets)
     if list_runs:
         view.list_runs(scenario.points())
@@ -543,12 +564,13 @@ def sweep_command(
     def on_plan(todo, kept):
         progress.total = len(todo)
         workers = min(jobs or os.cpu_count() or 1, max(1, len(todo)))
+        where = f"Dask scheduler {scheduler or scheduler_file}" if executor else f"{workers} worker(s)"
         print(f"lstm-demo: sweep {scenario.name}: {len(todo)} run(s) to do"
-              + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)", file=sys.stderr)
+              + (f", {len(kept)} kept" if kept else "") + f", {where}", file=sys.stderr)
 
     try:
         result = sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume,
-                                    on_plan=on_plan, on_done=progress.done)
+                                    on_plan=on_plan, on_done=progress.done, executor=executor)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None

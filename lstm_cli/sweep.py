@@ -27,6 +27,7 @@ an *outcome* (not successful, counted in the summary's ``diverged`` column).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -259,6 +260,14 @@ def _same_config(run_dir: Path, config: dict) -> bool:
     return isinstance(stored, dict) and all(stored.get(k) == v for k, v in config.items())
 
 
+def finished_with(run_dir: Path, config: dict, record: dict | None = None) -> bool:
+    """Whether ``run_dir`` holds a finished record (``record``, or its result.json) made with ``config``."""
+    from lstm_cli import runs
+
+    record = record if record is not None else runs.read_result(run_dir)
+    return record is not None and record.get("status") in FINISHED and _same_config(run_dir, config)
+
+
 def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
     """(sweep dir, points, jobs to run, {index: kept result}) without running anything."""
     from lstm_cli import runs
@@ -272,7 +281,7 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
         record = runs.read_result(sweep_dir / point.key)
         if record is None:
             continue
-        if record.get("status") in FINISHED and _same_config(sweep_dir / point.key, configs[point.index]):
+        if finished_with(sweep_dir / point.key, configs[point.index], record):
             kept[point.index] = record
         else:
             stale.append(point.key)
@@ -285,8 +294,11 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None) -> SweepResult:
-    """Run every point of ``scenario`` not already finished; write and return the summary."""
+              on_done=None, executor=None) -> SweepResult:
+    """Run every point of ``scenario`` not already finished; write and return the summary.
+
+    ``executor(jobs, run=, on_start=, on_done=)`` runs the jobs instead of the local pool
+    (``pool_dask.run_jobs`` with its scheduler bound)."""
     from lstm_cli.runs import atomic_write_text
 
     if "train" not in scenario.parts:
@@ -301,10 +313,10 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
     if on_plan:
         on_plan(todo, kept)
-    workers = jobs or os.cpu_count() or 1
+    if executor is None:
+        executor = functools.partial(run_jobs, workers=jobs or os.cpu_count() or 1)
     # longest first, so that no worker is left alone with the slowest run at the end
-    done = run_jobs(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=on_start, on_done=on_done)
+    done = executor(sorted(todo, key=estimated_cost, reverse=True), run=run, on_start=on_start, on_done=on_done)
     outcomes = []
     for point in points:
         if point.index in kept:
