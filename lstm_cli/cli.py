@@ -496,7 +496,7 @@ def sweep_command(
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", metavar="ADDRESS",
         help="Run on a Dask cluster: local:N (N worker processes here) or a scheduler's tcp://HOST:PORT. "
-             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo[dask]\".")]
+             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo\\[dask]\".")]
         = None,
     scheduler_file: Annotated[Optional[str], typer.Option(
         "--scheduler-file", metavar="PATH", help="Run on the Dask scheduler that wrote PATH "
