@@ -78,46 +78,65 @@ def local_workers(address: str) -> int | None:
     return int(text)
 
 
-def check_target(address: str | None, scheduler_file: str | None) -> None:
-    """Validate what to connect to (BadInput), before anything is planned or started."""
+def check_target(address: str | None, scheduler_file: str | None) -> str:
+    """The address to connect to (``local:N`` as given), or BadInput, before anything is planned or started."""
     if (address is None) == (scheduler_file is None):
         raise BadInput("give exactly one of --scheduler ADDRESS and --scheduler-file PATH")
-    if address is not None and local_workers(address) is None and "://" not in address:
-        raise BadInput(f"--scheduler {address}: expected local:N or a Dask scheduler address "
-                       f"such as tcp://HOST:PORT")
-    if scheduler_file is not None and not Path(scheduler_file).is_file():
-        raise BadInput(f"--scheduler-file {scheduler_file}: no such file (dask scheduler --scheduler-file "
-                       f"PATH writes it)")
+    option = f"--scheduler {address}" if address else f"--scheduler-file {scheduler_file}"
+    if address is not None and local_workers(address) is not None:
+        check_available()
+        return address
+    if scheduler_file is not None:
+        address = _address_in(scheduler_file)
+    if "://" not in address:
+        raise BadInput(f"{option}: expected local:N or a Dask scheduler address such as tcp://HOST:PORT")
     check_available()
+    from distributed.comm import parse_address
+    from distributed.comm.registry import get_backend
+
+    try:
+        get_backend(parse_address(address)[0])
+    except ValueError as err:
+        raise BadInput(f"{option}: {_one_line(err)}") from None
+    return address
+
+
+def _address_in(scheduler_file: str) -> str:
+    """The scheduler's address from the JSON file that ``dask scheduler --scheduler-file`` writes."""
+    import json
+
+    try:
+        address = json.loads(Path(scheduler_file).read_text(encoding="utf-8")).get("address")
+    except FileNotFoundError:
+        raise BadInput(f"--scheduler-file {scheduler_file}: no such file (dask scheduler --scheduler-file "
+                       f"PATH writes it)") from None
+    except (OSError, ValueError, AttributeError) as err:
+        raise BadInput(f"--scheduler-file {scheduler_file}: not a Dask scheduler file: {_one_line(err)}") from None
+    if not isinstance(address, str):
+        raise BadInput(f'--scheduler-file {scheduler_file}: not a Dask scheduler file (no "address")')
+    return address
 
 
 @contextmanager
 def connect(address: str | None, scheduler_file: str | None = None):
     """A distributed.Client for the target; a ``local:N`` cluster lives as long as the client."""
-    check_target(address, scheduler_file)
+    option = f"--scheduler {address}" if address else f"--scheduler-file {scheduler_file}"
+    address = check_target(address, scheduler_file)
     import dask
     from distributed import Client, LocalCluster
 
-    n_workers = local_workers(address) if address else None
-    where = address or f"the scheduler of {scheduler_file}"
+    n_workers = local_workers(address)
     with ExitStack() as stack:
         if n_workers is not None:
             stack.enter_context(_blas_pinned())  # inherited by the spawned worker processes
             stack.enter_context(dask.config.set(ONE_RUN_PER_WORKER))
-            cluster = stack.enter_context(LocalCluster(
+            address = stack.enter_context(LocalCluster(
                 n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.CRITICAL))
-            target = {"address": cluster}
-        elif scheduler_file is not None:
-            target = {"scheduler_file": scheduler_file}
-        else:
-            target = {"address": address}
         try:
-            client = stack.enter_context(Client(**target))
+            client = stack.enter_context(Client(address))
         except (OSError, TimeoutError) as err:
-            raise RunFailed(f"cannot reach the Dask scheduler at {where}: {_one_line(err)}") from None
-        except ValueError as err:  # a scheduler file that is not one
-            raise BadInput(f"--scheduler-file {scheduler_file}: {_one_line(err)}") from None
+            raise RunFailed(f"{option}: cannot reach the Dask scheduler: {_one_line(err)}") from None
         yield client
 
 
@@ -190,7 +209,7 @@ def run_jobs(jobs: list[Job], address: str | None = None, run: Callable[[Job], d
     must be importable by the workers. On KeyboardInterrupt the jobs are cancelled and it
     is re-raised; a lost scheduler raises RunFailed.
     """
-    check_target(address, scheduler_file)
+    target = check_target(address, scheduler_file)
     outcomes: dict[int, tuple] = {}
     if not jobs:
         return outcomes
@@ -198,7 +217,7 @@ def run_jobs(jobs: list[Job], address: str | None = None, run: Callable[[Job], d
     jobs = [replace(job, sweep_dir=os.path.abspath(job.sweep_dir)) for job in jobs]
     by_index = {job.index: job for job in jobs}
     with _quiet_dask(), connect(address, scheduler_file) as client:
-        where = address or f"the address in {scheduler_file}"
+        where = address or f"{target} (from {scheduler_file})"
         topic = f"lstm-demo-{uuid.uuid4().hex}"  # this sweep's run starts; also its task keys
         starts: queue.SimpleQueue = queue.SimpleQueue()
         client.subscribe_topic(topic, lambda event: starts.put(event[1]))

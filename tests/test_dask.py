@@ -170,7 +170,7 @@ def record_elsewhere(job: sweep.Job) -> dict:
 
 
 def test_resume_after_a_killed_sweep_runs_only_the_rest(cluster, tmp_path):
-    path = small(tmp_path, gap=20, steps=600, last_seed=2, task="adding")  # 6 runs of ~0.5 s
+    path = small(tmp_path, gap=20, steps=300, last_seed=2, task="adding")  # 6 runs of ~0.3 s
     out = tmp_path / "runs"
     sweep_dir = out / "small"
     command = [sys.executable, "-m", "lstm_cli", "sweep", str(path), "--scheduler", cluster,
@@ -210,8 +210,9 @@ def test_external_scheduler_and_worker_processes(tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler_file = tmp_path / "scheduler.json"
     scheduler = subprocess.Popen([str(DASK_BIN), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-dashboard"], **quiet)
+                                  "--no-dashboard", "--scheduler-file", str(scheduler_file)], **quiet)
     worker = None
     try:
         worker = subprocess.Popen([str(DASK_BIN), "worker", address, "--nthreads", "1", "--nworkers", "1",
@@ -234,9 +235,10 @@ def test_external_scheduler_and_worker_processes(tmp_path):
         def kill_scheduler(job, record, error):
             scheduler.kill()
 
-        with pytest.raises(RunFailed, match=f"lost the Dask scheduler at {address} after .* of 4 runs.*--resume"):
-            sweep.run_sweep(scenario, other / "runs", executor=partial(pool_dask.run_jobs, address=address),
-                            on_done=kill_scheduler)
+        executor = partial(pool_dask.run_jobs, scheduler_file=str(scheduler_file))  # as --scheduler-file
+        with pytest.raises(RunFailed, match=f"lost the Dask scheduler at {address} .* after .* of 4 runs"
+                                            f".*--resume"):
+            sweep.run_sweep(scenario, other / "runs", executor=executor, on_done=kill_scheduler)
         worker.kill()
         worker.wait(timeout=30)
         kept = sum(s[0] == "completed" for s in _snapshot(other / "runs" / "small").values())

@@ -82,3 +82,12 @@ def test_help_gradients_train_and_a_plain_sweep_never_import_dask(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_a_file_that_is_not_a_scheduler_file_is_refused(tmp_path):
+    path = small(tmp_path)
+    (tmp_path / "s.json").write_text('{"id": "Scheduler-1"}')
+    result = runner.invoke(app, ["sweep", str(path), "--scheduler-file", str(tmp_path / "s.json")])
+    assert result.exit_code == 2
+    assert result.stderr == f'lstm-demo: error: --scheduler-file {tmp_path / "s.json"}: not a Dask scheduler file ' \
+                            f'(no "address")\n'
