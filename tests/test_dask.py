@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from typer.testing import CliRunner
 
 distributed = pytest.importorskip("distributed")
 
-from lstm_cli import pool_dask, runs, scenario as scenarios, sweep  # noqa: E402
+from lstm_cli import pool, pool_dask, runs, scenario as scenarios, sweep  # noqa: E402
 from lstm_cli.cli import app  # noqa: E402
 from lstm_cli.errors import RunFailed  # noqa: E402
 from test_cli_sweep import _snapshot, small  # noqa: E402
@@ -91,7 +90,7 @@ def blas_run(job: sweep.Job) -> dict:
     """A record of what the worker's environment says about BLAS threads."""
     run_dir = Path(job.sweep_dir) / job.key
     run_dir.mkdir(parents=True)
-    record = {"status": "completed", "key": job.key, "blas": [os.environ.get(n) for n in sweep.BLAS_THREADS]}
+    record = {"status": "completed", "key": job.key, "blas": [os.environ.get(n) for n in pool.BLAS_THREADS]}
     runs.atomic_write_text(run_dir / runs.RESULT, json.dumps(record))
     return record
 
@@ -117,7 +116,7 @@ def test_records_equal_those_of_jobs_1(tmp_path):
 def test_local_workers_pin_blas_and_every_run_is_started_then_done(cluster, tmp_path):
     jobs = [sweep.Job(i, f"run{i}", {}, str(tmp_path)) for i in range(4)]
     events = []
-    out = pool_dask.run_jobs(jobs, cluster, run=blas_run,
+    out = pool_dask.run_jobs(jobs, None, blas_run, address=cluster,
                              on_start=lambda job: events.append(("start", job.index)),
                              on_done=lambda job, record, error: events.append(("done", job.index, error)))
     assert sorted(out) == [0, 1, 2, 3]
@@ -129,7 +128,7 @@ def test_local_workers_pin_blas_and_every_run_is_started_then_done(cluster, tmp_
 
 def test_a_run_that_kills_its_worker_fails_alone(cluster, tmp_path):
     scenario = scenarios.load(small(tmp_path))  # 4 runs
-    executor = partial(pool_dask.run_jobs, address=cluster)
+    executor = pool_dask.executor(cluster)
     result = sweep.run_sweep(scenario, tmp_path / "runs", executor=executor, run=exit_on_one)
     assert [o.key for o in result.failures] == ["model=lstm,seed=0"]
     assert "KilledWorker" in result.failures[0].error
@@ -160,7 +159,7 @@ def test_a_record_written_where_the_client_cannot_see_it_fails(cluster, tmp_path
     """A worker whose --out is not the client's (no shared filesystem): the client says so."""
     monkeypatch.setattr(pool_dask, "ARRIVAL_SECONDS", 1.0)
     jobs = [sweep.Job(0, "elsewhere", {}, str(tmp_path))]
-    out = pool_dask.run_jobs(jobs, cluster, run=record_elsewhere)
+    out = pool_dask.run_jobs(jobs, None, record_elsewhere, address=cluster)
     record, error = out[0]
     assert record is None and f"did not arrive in {tmp_path / 'elsewhere'}" in error and "shared" in error
 
@@ -235,7 +234,7 @@ def test_external_scheduler_and_worker_processes(tmp_path):
         def kill_scheduler(job, record, error):
             scheduler.kill()
 
-        executor = partial(pool_dask.run_jobs, scheduler_file=str(scheduler_file))  # as --scheduler-file
+        executor = pool_dask.executor(scheduler_file=str(scheduler_file))  # as --scheduler-file
         with pytest.raises(RunFailed, match=f"lost the Dask scheduler at {address} .* after .* of 4 runs"
                                             f".*--resume"):
             sweep.run_sweep(scenario, other / "runs", executor=executor, on_done=kill_scheduler)
