@@ -160,12 +160,29 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs") -
 
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
-          on_plan: Callable | None = None, on_done: Callable | None = None):
-    """Run a scenario's sweep grid in worker processes (``pool.run_jobs``); returns a SweepResult."""
-    from lstm_cli import sweep as sweeping
+          on_plan: Callable | None = None, on_done: Callable | None = None,
+          scheduler: str | None = None, scheduler_file: str | None = None):
+    """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
+    scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult."""
+    from lstm_cli import pool, sweep as sweeping
 
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep")
-    return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done)
+    executor = executor_for(jobs, scheduler, scheduler_file) or pool.run_jobs
+    return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done,
+                              executor=executor)
+
+
+def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | None):
+    """The Dask executor for ``--scheduler`` / ``--scheduler-file``, None without them; BadInput when
+    the target is wrong or Dask is not installed."""
+    if scheduler is None and scheduler_file is None:
+        return None
+    from lstm_cli import pool_dask
+
+    if jobs is not None:
+        raise BadInput("--jobs sets the local worker processes; with --scheduler the cluster's workers "
+                       "run the sweep (local:N for N of them)")
+    return pool_dask.executor(scheduler, scheduler_file)

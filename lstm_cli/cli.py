@@ -297,6 +297,8 @@ def sweep_command(
         = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv (the summary).")] = "table",
     out: OutOpt = "runs",
+    scheduler: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help=helptext.SCHEDULER)] = None,
+    scheduler_file: Annotated[Optional[str], typer.Option(metavar="PATH", help=helptext.SCHEDULER_FILE)] = None,
 ) -> None:
     from pathlib import Path
 
@@ -319,9 +321,9 @@ def sweep_command(
         sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
-    progress = view.Progress(0, scenario=scenario, jobs=jobs)
+    progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file)
     try:
-        result = api.sweep(scenario, out, jobs=jobs, resume=resume, on_plan=progress.plan, on_done=progress.done)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None

@@ -92,7 +92,13 @@ lstm-demo sweep remember-gap --set seed=0..1 --set train.steps=500 --dry-run
 lstm-demo sweep remember-gap --resume --format csv > summary.csv
 
 lstm-demo sweep adding-100 --list-runs | wc -l
+
+lstm-demo sweep remember-gap --scheduler local:2
 """
+
+SCHEDULER = ("Run on a Dask cluster: local:N (N worker processes here) or a scheduler's tcp://HOST:PORT. "
+             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo\\[dask]\".")
+SCHEDULER_FILE = "Run on the Dask scheduler that wrote PATH (dask scheduler --scheduler-file PATH)."
 
 TRAIN = """\
 Train an RNN or LSTM on a long-gap task and see whether it learns the dependency.

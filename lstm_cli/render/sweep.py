@@ -90,10 +90,11 @@ def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] =
 class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
-    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None):
+    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None,
+                 scheduler: str | None = None):
         self.total, self.finished = total, 0
         self.stream = stream or sys.stderr
-        self.scenario, self.jobs = scenario, jobs
+        self.scenario, self.jobs, self.scheduler = scenario, jobs, scheduler
 
     def plan(self, todo, kept) -> None:
         """The sweep's first line: runs to do, kept and workers."""
@@ -101,8 +102,9 @@ class Progress:
 
         self.total = len(todo)
         workers = min(self.jobs or os.cpu_count() or 1, max(1, len(todo)))
+        where = f"Dask scheduler {self.scheduler}" if self.scheduler else f"{workers} worker(s)"
         self._say(f"lstm-demo: sweep {self.scenario.name}: {len(todo)} run(s) to do"
-                  + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)")
+                  + (f", {len(kept)} kept" if kept else "") + f", {where}")
 
     def finish(self, result) -> None:
         """The sweep's last line; RunFailed when a run failed."""
