@@ -155,7 +155,8 @@ def write_summary(result, scenario, fmt: str) -> None:
 
 # ---- lstm-demo run: the runs of a scenario ----
 
-RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step", "run_dir"]
+RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step",
+              "clipped_fraction", "run_dir"]
 
 
 def run_rows(points, records) -> list[dict]:
@@ -167,6 +168,7 @@ def run_rows(points, records) -> list[dict]:
         rows.append({"key": point.key, "status": record.get("status"), "success": record.get("success"),
                      "steps": record.get("steps"), "metric": metric, "value": record.get(metric),
                      "wall_time": record.get("wall_time"), "grad_first_step": grad_at_first_step(record),
+                     "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
                      "run_dir": record.get("run_dir")})
     return rows
 
@@ -188,15 +190,24 @@ def write_runs(scenario, points, records, fmt: str) -> None:
 
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad t=0: the gradient at the first step relative to the answer step, at "
-                              "initialisation (||dl/dc|| for the LSTM, ||dl/dh|| for the RNN)",
+                              "initialisation (||dl/dc|| for the LSTM, ||dl/dh|| for the RNN); clipped: the "
+                              "fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
                       caption_justify="left")
-        for column in ("run", "success", "steps", "held-out", "time", "grad t=0"):
+        for column in ("run", "success", "steps", "held-out", "time", "grad t=0", "clipped"):
             table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
-        for row in run_rows(points, records):
+        for row, record in zip(run_rows(points, records), records):
             outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
             table.add_row(row["key"], outcome, str(row["steps"]), f"{row['metric']} {_num(row['value'], 4)}",
-                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]))
+                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]), _clipped(record))
         console().print(table)
+
+
+def _clipped(record: dict) -> str:
+    """The fraction of steps clipped, as a percentage; "-" when clipping was off or no step was taken."""
+    clipping = record.get("clipping") or {}
+    if not clipping.get("steps") or not float(clipping.get("clip") or 0) > 0:
+        return "-"
+    return f"{100 * float(clipping['clipped_fraction']):.3g}%"
 
 
 def list_scenarios(entries, fmt: str = "table") -> None:
