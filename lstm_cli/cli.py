@@ -130,6 +130,9 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for peopl
 PlotOpt = Annotated[Optional[str], typer.Option(
     "--plot", metavar="FILE", help="Also write a log-scale plot to FILE.png, .svg or .pdf "
                                    '(needs the plot extra: pip install "lstm-demo\\[plot]").')]
+FigureOpt = Annotated[Optional[str], typer.Option(
+    "--plot", metavar="FILE", help="Also draw the figure to FILE.png, .svg or .pdf "
+                                   '(needs the plot extra: pip install "lstm-demo\\[plot]").')]
 FromOpt = Annotated[Optional[str], typer.Option(
     "--from", metavar="RUN_DIR", help="Probe the checkpoint of a training run (lstm-demo train) instead of a "
                                       "fresh initialisation, on a batch of the run's own task, gap, seed and "
@@ -383,8 +386,12 @@ def run_command(
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option(
         "--rows", help="Gradient table: steps back shown (default, all, or a list like 0,5,10).")] = "default",
+    plot: FigureOpt = None,
 ) -> None:
     """Run one experiment from a scenario file: its gradients probe and/or its training.
+
+    --plot FILE draws the training figure of a single run, or the success rate against the
+    swept axis when the runs form a sweep (as `lstm-demo sweep --plot`).
 
     A scenario with a sweep runs every point of its grid here, one after the other (use
     `lstm-demo sweep` for worker processes and a summary over seeds), or only the I-th
@@ -413,6 +420,12 @@ def run_command(
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.RUN_FORMATS)}")
     scenario = _load_scenario(scenario_path, sets)
     points = scenario.points() if index is None else [scenario.point(index)]
+    if plot is not None:
+        from lstm_cli.render import figures
+
+        if "train" not in scenario.parts:
+            raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
+        figures.prepare(plot)
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
         document["gradients"] = _scenario_gradients(points, fmt, rows, alone="train" not in scenario.parts)
@@ -422,6 +435,28 @@ def run_command(
         from lstm_cli.render import write_json
 
         write_json(document)
+    if plot is not None:
+        records = document["train"] if isinstance(document["train"], list) else [document["train"]]
+        if len(records) == 1:
+            _plot_training(records[0], plot)
+        else:
+            from lstm_cli import sweep as sweeping
+
+            summary, axes = sweeping.summarise(scenario, points, records)
+            figures.plot_sweep(summary, axes, plot, title=f"{scenario.name}: {scenario.description}")
+            print(f"lstm-demo: plot written to {plot}", file=sys.stderr)
+
+
+def _plot_training(record: dict, plot: str) -> None:
+    """The training figure of one run, from its records."""
+    from pathlib import Path
+
+    from lstm_cli import runs
+    from lstm_cli.render import figures
+
+    figures.plot_training(record, runs.read_metrics(Path(record["run_dir"])), plot,
+                          title=figures.training_title(record))
+    print(f"lstm-demo: plot written to {plot}", file=sys.stderr)
 
 
 def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
@@ -491,8 +526,11 @@ def sweep_command(
     list_runs: Annotated[bool, typer.Option(
         "--list-runs", help="Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`.")]
         = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv (the summary).")] = "table",
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, jsonl or csv (the summary); jsonl also prints a line per run as it "
+                               "finishes.")] = "table",
     out: OutOpt = "runs",
+    plot: FigureOpt = None,
 ) -> None:
     """Run a scenario's sweep grid in parallel worker processes and summarise it over seeds.
 
@@ -505,9 +543,16 @@ def sweep_command(
     summary.jsonl in the sweep directory. An interrupted sweep completes by running the
     same command with --resume.
 
+    --format jsonl streams: a {"type": "run", ...} line per run as it finishes (kept runs of
+    --resume first, "kept": true), then a {"type": "summary", ...} line per setting.
+    --plot FILE draws the success rate against the swept axis (the gap, normally), one line per
+    model with a 95% Wilson interval over the seeds, and the median steps to success.
+
     Examples:
 
-    lstm-demo sweep remember-gap --jobs 2
+    lstm-demo sweep remember-gap --jobs 2 --plot remember-gap.png
+
+    lstm-demo sweep remember-gap --format jsonl | jq -c 'select(.type == "run") | [.key, .success]'
 
     lstm-demo sweep remember-gap --set seed=0..1 --set train.steps=500 --dry-run
 
@@ -536,23 +581,38 @@ def sweep_command(
         sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
+    if plot is not None:
+        from lstm_cli.render import figures
+
+        figures.prepare(plot)
     import os
 
     progress = view.Progress(0)
+    lines = view.RunLines() if fmt == "jsonl" else None
 
     def on_plan(todo, kept):
         progress.total = len(todo)
         workers = min(jobs or os.cpu_count() or 1, max(1, len(todo)))
         print(f"lstm-demo: sweep {scenario.name}: {len(todo)} run(s) to do"
               + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)", file=sys.stderr)
+        if lines is not None:
+            lines.kept(scenario.points(), kept)
+
+    def on_done(job, record, error):
+        progress.done(job, record, error)
+        if lines is not None:
+            lines.done(job, record, error)
 
     try:
         result = sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume,
-                                    on_plan=on_plan, on_done=progress.done)
+                                    on_plan=on_plan, on_done=on_done)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
     view.write_summary(result, scenario, fmt)
+    if plot is not None:
+        figures.plot_sweep(result.summary, result.axes, plot, title=f"{scenario.name}: {scenario.description}")
+        print(f"lstm-demo: plot written to {plot}", file=sys.stderr)
     print(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and summary.jsonl "
           f"in {result.sweep_dir}/", file=sys.stderr)
     if result.failures:
@@ -600,6 +660,7 @@ def train_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people) or json (the result record).")]
         = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    plot: FigureOpt = None,
 ) -> None:
     """Train an RNN or LSTM on a long-gap task and see whether it learns the dependency.
 
@@ -612,7 +673,13 @@ def train_command(
     The record goes to OUT/NAME/: config.yaml, metrics.jsonl, result.json, checkpoint.npz
     (PyTorch parameter names). Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
 
+    --plot FILE draws the same as a figure: the heatmap of ||dL/dh|| (RNN) or the cell state's
+    ||dL/dc|| (LSTM), the profiles at init and at the end beside it, and the held-out metric
+    against the training step with the success threshold beneath it.
+
     Examples:
+
+    lstm-demo train --task remember --gap 50 --model rnn --plot rnn-gap50.png
 
     lstm-demo train --task remember --gap 50 --model lstm
 
@@ -641,6 +708,10 @@ def train_command(
 
     if fmt not in ("table", "json"):
         raise BadInput(f"unknown format {fmt!r}; choose one of: table, json")
+    if plot is not None:
+        from lstm_cli.render import figures
+
+        figures.prepare(plot)
     spec = parse_model(model, **model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                activation, dtype))
     given = {"steps": steps, "lr": lr, "eval_every": eval_every, "eval_size": eval_size}
@@ -652,8 +723,44 @@ def train_command(
         write_json(record)
     else:
         view.render_result(record, runs.read_metrics(Path(record["run_dir"])))
+    if plot is not None:
+        _plot_training(record, plot)
     if record["status"] == "diverged":
         raise RunFailed(view.divergence_note(record))
+
+
+# ---- lstm-demo runs ----
+
+@app.command("runs", cls=_PlainOptionsCommand)
+def runs_command(
+    directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are (default: runs).")]
+        = "runs",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    """List the run records under DIR: name, status, task, gap, model, metric, steps, time, when made.
+
+    Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
+    directory that is not a readable run record is reported on stderr in one line; the
+    listing goes on. Status: completed, diverged, interrupted, failed, running, "abandoned"
+    (says running, but its process on this host is gone) or "no result".
+
+    Examples:
+
+    lstm-demo runs
+
+    lstm-demo runs runs/remember-gap --format csv > runs.csv
+
+    lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
+    """
+    from pathlib import Path
+
+    from lstm_cli import records
+    from lstm_cli.errors import BadInput
+    from lstm_cli.render import records as view
+
+    if fmt not in view.FORMATS:
+        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.FORMATS)}")
+    view.write(records.list_records(Path(directory)), fmt, directory)
 
 
 def main() -> None:

@@ -81,6 +81,22 @@ def training_series(result: dict, evaluations: Sequence[dict]) -> TrainingSeries
         chance=_number(result["chance"]), criterion=result["criterion"])
 
 
+def prepare(path: str | Path) -> Path:
+    """Check ``--plot FILE`` before any work: a known suffix, an existing directory, matplotlib."""
+    path = check_target(path)
+    require_matplotlib()
+    return path
+
+
+def training_title(result: dict) -> str:
+    """e.g. "remember gap 50, lstm, seed 0: completed in 100 steps, accuracy 1 (success)"."""
+    metric = result.get("metric")
+    value = _number(result.get(metric)) if metric else math.nan
+    outcome = "success" if result.get("success") else "no success"
+    return (f"{result.get('task')} gap {result.get('gap')}, {result.get('model')}, seed {result.get('seed')}: "
+            f"{result.get('status')} after {result.get('steps')} steps, {metric} {value:.4g} ({outcome})")
+
+
 def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
                   title: str | None = None) -> TrainingSeries:
     """Write the training figure of one run to ``path`` (.png, .svg or .pdf); returns its series."""

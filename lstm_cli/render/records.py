@@ -8,6 +8,7 @@ import sys
 from lstm_cli.render import write_csv, write_json
 
 FORMATS = ("table", "json", "csv")
+SHORT = {"accuracy": "acc"}  # metric names in the table
 
 
 def _value(value, digits: int = 4) -> str:
@@ -44,15 +45,16 @@ def write(listing, fmt: str, directory) -> None:
                       box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         # at 80 columns name, model and metric fold; the rest keep their width
         for column in ("name", "status", "task", "gap", "model", "metric", "steps", "time", "made"):
-            folds = column in ("name", "model", "metric")
+            folds = column in ("name", "model", "metric", "made")
             table.add_column(column, justify="right" if column in ("gap", "steps", "time") else "left",
-                             no_wrap=not folds, overflow="fold", min_width=8 if folds else None)
+                             no_wrap=not folds, overflow="fold", min_width=6 if folds else None)
         for row in listing.rows:
-            metric = "-" if not row["metric"] else f"{row['metric']} {_value(row['value'])}"
+            metric = "-" if not row["metric"] else f"{SHORT.get(row['metric'], row['metric'])} {_value(row['value'])}"
             time = "-" if row["wall_time"] is None else f"{float(row['wall_time']):.1f} s"
             table.add_row(row["name"], row["status"], str(row["task"]), str(row["gap"]), str(row["model"]),
                           metric, _value(row["steps"], 9), time, _made(row["made"]))
         out = console()
         out.print(table)
-        out.print("metric: the held-out metric at the last evaluation; made: when the run started (UTC, "
+        out.print("metric: the held-out metric at the last evaluation (acc: accuracy); made: when the run "
+                  "started (UTC, "
                   "month-day hour:minute); --format json or csv: the seed and the whole time apart")

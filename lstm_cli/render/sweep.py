@@ -119,10 +119,48 @@ def summary_title(result, scenario) -> str:
             f"{result.wall_time:.0f} s wall; records in {result.sweep_dir}")
 
 
+# ---- sweep --format jsonl: a line per run as it finishes, then the summary ----
+#
+#   {"type": "run", ...}      one per run, written when the run finishes (or, with --resume, at
+#                             the start for each run kept from before: "kept": true); the fields
+#                             of RUN_LINE_FIELDS
+#   {"type": "summary", ...}  after the last run, one per setting: a row of summary.jsonl
+
+RUN_LINE_FIELDS = ["type", "index", "key", "kept", "status", "success", "steps", "metric", "value", "wall_time",
+                   "clipped_fraction", "run_dir", "error"]
+
+
+def run_line(index: int, key: str, record: dict | None, error: str | None, kept: bool = False) -> dict:
+    """The ``{"type": "run"}`` line of one finished run (``record`` None and ``error`` set: it failed)."""
+    record = record or {}
+    metric = record.get("metric")
+    return {"type": "run", "index": index, "key": key, "kept": kept,
+            "status": "failed" if error is not None else record.get("status"),
+            "success": record.get("success"), "steps": record.get("steps"), "metric": metric,
+            "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
+            "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
+            "run_dir": record.get("run_dir"), "error": error}
+
+
+class RunLines:
+    """Writes the run lines of ``sweep --format jsonl`` to stdout as the runs finish."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+
+    def kept(self, points, kept: dict) -> None:
+        """The runs a resumed sweep keeps, in grid order."""
+        write_jsonl([run_line(p.index, p.key, kept[p.index], None, kept=True) for p in points if p.index in kept],
+                    self.stream)
+
+    def done(self, job, record: dict | None, error: str | None) -> None:
+        write_jsonl([run_line(job.index, job.key, record, error)], self.stream)
+
+
 def write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
     if fmt == "jsonl":
-        write_jsonl(rows)
+        write_jsonl([{"type": "summary", **row} for row in rows])
     elif fmt == "csv":
         write_csv(rows)
     else:
