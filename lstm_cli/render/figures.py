@@ -44,6 +44,11 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
+def _log10(value: float) -> float:
+    """log10 of a positive finite number, else nan (a gap in the line)."""
+    return math.log10(value) if value > 0 and math.isfinite(value) else math.nan
+
+
 # ---- the training figure ----
 
 @dataclass
@@ -105,7 +110,7 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
     plt = require_matplotlib()
     import numpy as np
     from matplotlib.colors import LogNorm
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     name = CARRIER_NAMES[series.carrier]
     heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
@@ -137,13 +142,17 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
         ax_profile.legend(fontsize=7, loc="best")
         ax_profile.grid(True, which="major", alpha=0.3)
 
-        ax_metric.plot(series.steps, series.values, color="C2", marker=".", label=f"held-out {series.metric}")
-        ax_metric.axhline(series.threshold, color="C2", linestyle="--", linewidth=0.9,
+        # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
+        # it is drawn as log10 on a linear axis, labelled in powers of ten
+        scale = _log10 if series.metric == "mse" else float
+        ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
+                       label=f"held-out {series.metric}")
+        ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
                           label=f"success: {series.criterion}")
-        ax_metric.axhline(series.chance, color="grey", linestyle=":", linewidth=0.9,
+        ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
                           label=f"chance {series.chance:.3g}")
         if series.metric == "mse":
-            ax_metric.set_yscale("log")
+            ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
         ax_metric.set_xlabel("training step")
         ax_metric.set_ylabel(f"held-out {series.metric}")
         ax_metric.legend(fontsize=7, loc="best")

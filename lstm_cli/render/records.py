@@ -21,8 +21,8 @@ def _value(value, digits: int = 4) -> str:
 
 
 def _made(text) -> str:
-    """2026-11-28T01:02:03+00:00 -> 11-28 01:02 (UTC; the year is in json and csv)."""
-    return "-" if not text else str(text).replace("T", " ")[5:16]
+    """2026-11-28T01:02:03+00:00 -> 2026-11-28 01:02 (UTC; the seconds are in json and csv)."""
+    return "-" if not text else str(text).replace("T", " ")[:16]
 
 
 def write(listing, fmt: str, directory) -> None:
@@ -43,7 +43,7 @@ def write(listing, fmt: str, directory) -> None:
 
         table = Table(title=f"{directory}: {len(listing.rows)} run record(s)", title_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-        # at 80 columns name, model and metric fold; the rest keep their width
+        # on a narrow terminal name, model, metric and made fold; the rest keep their width
         for column in ("name", "status", "task", "gap", "model", "metric", "steps", "time", "made"):
             folds = column in ("name", "model", "metric", "made")
             table.add_column(column, justify="right" if column in ("gap", "steps", "time") else "left",
@@ -54,7 +54,8 @@ def write(listing, fmt: str, directory) -> None:
             table.add_row(row["name"], row["status"], str(row["task"]), str(row["gap"]), str(row["model"]),
                           metric, _value(row["steps"], 9), time, _made(row["made"]))
         out = console()
+        if not out.is_terminal:  # a pipe or a file: one line per run, however wide
+            out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
         out.print(table)
         out.print("metric: the held-out metric at the last evaluation (acc: accuracy); made: when the run "
-                  "started (UTC, "
-                  "month-day hour:minute); --format json or csv: the seed and the whole time apart")
+                  "started (UTC); --format json or csv: the seed too, and the time to the second")
