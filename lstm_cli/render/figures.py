@@ -252,6 +252,7 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
     path = check_target(path)
     series = sweep_series(summary, axes)
     plt = require_matplotlib()
+    from matplotlib.ticker import NullLocator
     categories = list(dict.fromkeys(x for line in series.lines for x in line.x))
     numbers, labels = _positions(categories)
     where = dict(zip(categories, numbers))
@@ -282,7 +283,10 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
             ax.grid(True, alpha=0.3)
             if labels is not None:
                 ax.set_xticks(numbers, labels)
-            elif series.axis == "gap":
+            else:
+                if min(numbers) > 0 and max(numbers) >= 10 * min(numbers):  # gaps 5 ... 100: evenly apart
+                    ax.set_xscale("log")
+                ax.xaxis.set_minor_locator(NullLocator())
                 ax.set_xticks(numbers, [f"{v:g}" for v in numbers])
         if title:
             fig.suptitle(title, fontsize=10)
