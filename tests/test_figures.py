@@ -63,9 +63,15 @@ def test_training_series_are_the_records(run):
     assert (series.metric, series.threshold, series.chance) == ("accuracy", 0.99, 0.25)  # remember's criterion
 
 
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    record = runs.run_training(_tiny("lstm"), tmp_path_factory.mktemp("runs"))
+    return record, runs.read_metrics(record["run_dir"])
+
+
 @pytest.mark.parametrize("suffix, size", [(".png", (1000, 700)), (".svg", ("720pt", "504pt"))])
-def test_training_figure_files(run, tmp_path, suffix, size):
-    record, metrics = run
+def test_training_figure_files(lstm_run, tmp_path, suffix, size):
+    record, metrics = lstm_run
     path = tmp_path / f"train{suffix}"
     drawn = figures.plot_training(record, metrics, path, title="remember gap 4")
     assert drawn == figures.training_series(record, metrics)
