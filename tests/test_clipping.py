@@ -96,3 +96,22 @@ def test_table_row_reads_the_numbers_of_the_record():
     assert view.clipping_text(off) == "off (clip 0); pre-clip ||g|| median 0.75, max 3.50e+07 over 208 steps"
     assert view.clipping_text({**clipping, "steps": 0}) is None  # nothing trained: no row
     assert view.clipping_text(None) is None  # a record made before clipping was recorded
+
+
+def test_run_exploding_reports_the_clipped_fraction(tmp_path):
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    result = CliRunner().invoke(app, ["run", "exploding", "--set", "train.steps=20", "--set", "train.eval_size=16",
+                                      "--set", "gradients.batch=4", "--set", "train.probe_size=4",
+                                      "--out", str(tmp_path)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stderr
+    clipped = runs.read_result(tmp_path / "exploding" / "clip=1")["clipping"]
+    unclipped = runs.read_result(tmp_path / "exploding" / "clip=0")["clipping"]
+    assert clipped["steps"] == 20 and clipped["clip"] == 1.0 and unclipped["clip"] == 0.0
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip().startswith("clip=")}
+    header = next(line.split() for line in result.stdout.splitlines() if "grad t=0" in line and "clipped" in line)
+    assert header[-1] == "clipped"
+    assert rows["clip=1"][-1] == f"{100 * clipped['clipped_fraction']:.3g}%"  # the fraction in the record
+    assert rows["clip=0"][-1] == "-"  # clipping off
