@@ -110,7 +110,7 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
     plt = require_matplotlib()
     import numpy as np
     from matplotlib.colors import LogNorm
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import NullFormatter
 
     name = CARRIER_NAMES[series.carrier]
     heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
@@ -142,21 +142,7 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
         ax_profile.legend(fontsize=7, loc="best")
         ax_profile.grid(True, which="major", alpha=0.3)
 
-        # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
-        # it is drawn as log10 on a linear axis, labelled in powers of ten
-        scale = _log10 if series.metric == "mse" else float
-        ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
-                       label=f"held-out {series.metric}")
-        ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
-                          label=f"success: {series.criterion}")
-        ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
-                          label=f"chance {series.chance:.3g}")
-        if series.metric == "mse":
-            ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
-        ax_metric.set_xlabel("training step")
-        ax_metric.set_ylabel(f"held-out {series.metric}")
-        ax_metric.legend(fontsize=7, loc="best")
-        ax_metric.grid(True, alpha=0.3)
+        _draw_metric(ax_metric, series)
 
         ax_bar.axis("off")
         bar = fig.colorbar(mesh, ax=ax_bar, orientation="horizontal", fraction=0.5, aspect=12,
@@ -167,6 +153,27 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
             fig.suptitle(title, fontsize=10)
         save_figure(fig, plt, path, DPI)
     return series
+
+
+def _draw_metric(ax_metric, series: TrainingSeries) -> None:
+    """The held-out metric against the training step, the success threshold and chance as lines."""
+    from matplotlib.ticker import FuncFormatter
+
+    # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
+    # it is drawn as log10 on a linear axis, labelled in powers of ten
+    scale = _log10 if series.metric == "mse" else float
+    ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
+                   label=f"held-out {series.metric}")
+    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
+                      label=f"success: {series.criterion}")
+    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
+                      label=f"chance {series.chance:.3g}")
+    if series.metric == "mse":
+        ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
+    ax_metric.set_xlabel("training step")
+    ax_metric.set_ylabel(f"held-out {series.metric}")
+    ax_metric.legend(fontsize=7, loc="best")
+    ax_metric.grid(True, alpha=0.3)
 
 
 # ---- the sweep figure ----
