@@ -27,6 +27,10 @@ def _made(text) -> str:
 
 def write(listing, fmt: str, directory) -> None:
     """The rows on stdout in ``fmt``; every problem on stderr, one line each."""
+    if fmt not in FORMATS:
+        from lstm_cli.errors import BadInput
+
+        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     for problem in listing.problems:
         print(f"lstm-demo: {directory}/{problem}", file=sys.stderr)
     if fmt == "json":

@@ -90,9 +90,34 @@ def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] =
 class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None, run_lines: bool = False):
         self.total, self.finished = total, 0
         self.stream = stream or sys.stderr
+        self.scenario, self.jobs = scenario, jobs
+        self.run_lines = run_lines  # sweep --format jsonl: also a {"type": "run"} line on stdout per run
+
+    def plan(self, todo, kept) -> None:
+        """The sweep's first line: runs to do, kept and workers (and the kept runs' lines)."""
+        import os
+
+        self.total = len(todo)
+        workers = min(self.jobs or os.cpu_count() or 1, max(1, len(todo)))
+        self._say(f"lstm-demo: sweep {self.scenario.name}: {len(todo)} run(s) to do"
+                  + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)")
+        if self.run_lines:
+            write_jsonl([run_line(p.index, p.key, kept[p.index], None, kept=True)
+                         for p in self.scenario.points() if p.index in kept])
+
+    def finish(self, result) -> None:
+        """The sweep's last line; RunFailed when a run failed."""
+        from lstm_cli.errors import RunFailed
+
+        self._say(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and "
+                  f"summary.jsonl in {result.sweep_dir}/")
+        if result.failures:
+            keys = ", ".join(o.key for o in result.failures[:3]) + (", ..." if len(result.failures) > 3 else "")
+            raise RunFailed(f"{len(result.failures)} of {len(result.outcomes)} runs failed ({keys}); "
+                            f"run the same command with --resume to retry them")
 
     def _say(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -100,6 +125,8 @@ class Progress:
 
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
+        if self.run_lines:
+            write_jsonl([run_line(job.index, job.key, record, error)])
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
@@ -110,6 +137,23 @@ class Progress:
             verdict = "success" if record.get("success") else "no success"
             self._say(f"{head}: {verdict} after {record.get('steps')} steps, {metric} "
                       f"{_num(record.get(metric), 4)} ({record.get('wall_time', 0):.1f} s)")
+
+
+def write_gradient_groups(groups, fmt: str, rows: str, alone: bool):
+    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s)."""
+    from lstm_cli.render import gradients as gradient_view
+
+    documents = [gradient_view.json_document(profiles, settings) for profiles, settings in groups]
+    for profiles, settings in groups:
+        if fmt == "jsonl" and alone:
+            write_jsonl(gradient_view.csv_rows(profiles))
+        elif fmt == "csv" and alone:
+            gradient_view.write(profiles, settings, "csv", rows)
+        elif fmt == "table":
+            gradient_view.write(profiles, settings, "table", rows)
+    if fmt == "json" and alone:
+        write_json(documents[0] if len(documents) == 1 else documents)
+    return documents[0] if len(documents) == 1 else documents
 
 
 # ---- the summary ----
@@ -140,21 +184,6 @@ def run_line(index: int, key: str, record: dict | None, error: str | None, kept:
             "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
             "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
             "run_dir": record.get("run_dir"), "error": error}
-
-
-class RunLines:
-    """Writes the run lines of ``sweep --format jsonl`` to stdout as the runs finish."""
-
-    def __init__(self, stream=None):
-        self.stream = stream
-
-    def kept(self, points, kept: dict) -> None:
-        """The runs a resumed sweep keeps, in grid order."""
-        write_jsonl([run_line(p.index, p.key, kept[p.index], None, kept=True) for p in points if p.index in kept],
-                    self.stream)
-
-    def done(self, job, record: dict | None, error: str | None) -> None:
-        write_jsonl([run_line(job.index, job.key, record, error)], self.stream)
 
 
 def write_summary(result, scenario, fmt: str) -> None:
