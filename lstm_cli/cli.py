@@ -173,7 +173,6 @@ def gradients(
     plot: PlotOpt = None,
     from_dir: FromOpt = None,
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import gradients as view
 
@@ -229,7 +228,6 @@ OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)
 def scenarios_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
@@ -248,13 +246,14 @@ def run_command(
     rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
     plot: PlotOpt = None,
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     if fmt not in view.RUN_FORMATS:
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(view.RUN_FORMATS)}")
     scenario = api.load_scenario(scenario_path, sets or [])
+    if plot is not None and "train" not in scenario.parts:
+        raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
     points = scenario.points() if index is None else [scenario.point(index)]
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
@@ -289,7 +288,7 @@ def sweep_command(
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import api, sweep as sweeping
+    from lstm_cli import sweep as sweeping
     from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
@@ -355,7 +354,7 @@ def train_command(
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import api, runs
+    from lstm_cli import runs
     from lstm_cli.errors import BadInput, RunFailed
     from lstm_cli.render import write_json
     from lstm_cli.render import train as view
@@ -384,7 +383,6 @@ def runs_command(
     directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.render import records as view
 
     view.write(api.list_runs(directory), fmt, directory)

@@ -136,3 +136,10 @@ def test_runs_lists_every_kind_of_record_and_exits_0(tmp_path):
         "name,status,task,gap,model,seed,metric,value,success,steps,wall_time,made")
     bad = runner.invoke(app, ["runs", str(out), "--format", "xml"])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+
+
+def test_run_plot_of_a_scenario_without_training_is_bad_input(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = runner.invoke(app, ["run", "vanishing", "--plot", str(tmp_path / "v.png"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == "lstm-demo: error: --plot draws training runs, and vanishing has no train: section\n"
