@@ -174,6 +174,14 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
                        failures=[o for o in outcomes if o.failed])
 
 
+def summarise(scenario, points, records: list[dict]) -> tuple[list[dict], list[str]]:
+    """The summary rows over seeds and their axes (short names) of records made by ``lstm-demo run``,
+    one per point, as ``run_sweep`` summarises its outcomes."""
+    outcomes = [RunOutcome(p.index, p.key, p.values, record) for p, record in zip(points, records)]
+    axes = [a for a in scenario.axes if a != "seed"]
+    return aggregate(outcomes, axes), [short_name(a) for a in axes]
+
+
 def estimated_cost(job: Job) -> float:
     """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, RNN 1)."""
     from lstm_cli.tasks import get_task

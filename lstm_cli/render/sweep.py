@@ -91,13 +91,14 @@ class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
     def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None,
-                 scheduler: str | None = None):
+                 scheduler: str | None = None, run_lines: bool = False):
         self.total, self.finished = total, 0
         self.stream = stream or sys.stderr
         self.scenario, self.jobs, self.scheduler = scenario, jobs, scheduler
+        self.run_lines = run_lines  # sweep --format jsonl: also a {"type": "run"} line on stdout per run
 
     def plan(self, todo, kept) -> None:
-        """The sweep's first line: runs to do, kept and workers."""
+        """The sweep's first line: runs to do, kept and workers (and the kept runs' lines)."""
         import os
 
         self.total = len(todo)
@@ -105,6 +106,9 @@ class Progress:
         where = f"Dask scheduler {self.scheduler}" if self.scheduler else f"{workers} worker(s)"
         self._say(f"lstm-demo: sweep {self.scenario.name}: {len(todo)} run(s) to do"
                   + (f", {len(kept)} kept" if kept else "") + f", {where}")
+        if self.run_lines:
+            write_jsonl([run_line(p.index, p.key, kept[p.index], None, kept=True)
+                         for p in self.scenario.points() if p.index in kept])
 
     def finish(self, result) -> None:
         """The sweep's last line; RunFailed when a run failed."""
@@ -123,6 +127,8 @@ class Progress:
 
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
+        if self.run_lines:
+            write_jsonl([run_line(job.index, job.key, record, error)])
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
@@ -159,10 +165,33 @@ def summary_title(result, scenario) -> str:
             f"{result.wall_time:.0f} s wall; records in {result.sweep_dir}")
 
 
+# ---- sweep --format jsonl: a line per run as it finishes, then the summary ----
+#
+#   {"type": "run", ...}      one per run, written when the run finishes (or, with --resume, at
+#                             the start for each run kept from before: "kept": true); the fields
+#                             of RUN_LINE_FIELDS
+#   {"type": "summary", ...}  after the last run, one per setting: a row of summary.jsonl
+
+RUN_LINE_FIELDS = ["type", "index", "key", "kept", "status", "success", "steps", "metric", "value", "wall_time",
+                   "clipped_fraction", "run_dir", "error"]
+
+
+def run_line(index: int, key: str, record: dict | None, error: str | None, kept: bool = False) -> dict:
+    """The ``{"type": "run"}`` line of one finished run (``record`` None and ``error`` set: it failed)."""
+    record = record or {}
+    metric = record.get("metric")
+    return {"type": "run", "index": index, "key": key, "kept": kept,
+            "status": "failed" if error is not None else record.get("status"),
+            "success": record.get("success"), "steps": record.get("steps"), "metric": metric,
+            "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
+            "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
+            "run_dir": record.get("run_dir"), "error": error}
+
+
 def write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
     if fmt == "jsonl":
-        write_jsonl(rows)
+        write_jsonl([{"type": "summary", **row} for row in rows])
     elif fmt == "csv":
         write_csv(rows)
     else:
@@ -195,7 +224,8 @@ def write_summary(result, scenario, fmt: str) -> None:
 
 # ---- lstm-demo run: the runs of a scenario ----
 
-RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step", "run_dir"]
+RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step",
+              "clipped_fraction", "run_dir"]
 
 
 def run_rows(points, records) -> list[dict]:
@@ -207,6 +237,7 @@ def run_rows(points, records) -> list[dict]:
         rows.append({"key": point.key, "status": record.get("status"), "success": record.get("success"),
                      "steps": record.get("steps"), "metric": metric, "value": record.get(metric),
                      "wall_time": record.get("wall_time"), "grad_first_step": grad_at_first_step(record),
+                     "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
                      "run_dir": record.get("run_dir")})
     return rows
 
@@ -229,16 +260,25 @@ def write_runs(scenario, points, records, fmt: str) -> None:
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad first input: the gradient at the first input (the most steps back) relative "
                               "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
-                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged",
+                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged; "
+                              "clipped: the fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
                       caption_justify="left")
-        for column in ("run", "success", "steps", "held-out", "time", "grad first input"):
+        for column in ("run", "success", "steps", "held-out", "time", "grad first input", "clipped"):
             table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
         for row, record in zip(run_rows(points, records), records):
             outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
             steps = record.get("diverged_at") if row["status"] == "diverged" else row["steps"]
             table.add_row(row["key"], outcome, str(steps), f"{row['metric']} {_num(row['value'], 4)}",
-                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]))
+                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]), _clipped(record))
         console().print(table)
+
+
+def _clipped(record: dict) -> str:
+    """The fraction of steps clipped, as a percentage; "-" when clipping was off or no step was taken."""
+    clipping = record.get("clipping") or {}
+    if not clipping.get("steps") or not float(clipping.get("clip") or 0) > 0:
+        return "-"
+    return f"{100 * float(clipping['clipped_fraction']):.3g}%"
 
 
 def list_scenarios(entries, fmt: str = "table") -> None:
