@@ -182,12 +182,75 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs") -
 
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
-          on_plan: Callable | None = None, on_done: Callable | None = None):
-    """Run a scenario's sweep grid in worker processes (``pool.run_jobs``); returns a SweepResult."""
-    from lstm_cli import sweep as sweeping
+          on_plan: Callable | None = None, on_done: Callable | None = None,
+          scheduler: str | None = None, scheduler_file: str | None = None):
+    """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
+    scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult."""
+    from lstm_cli import pool, sweep as sweeping
 
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep")
-    return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done)
+    executor = executor_for(jobs, scheduler, scheduler_file) or pool.run_jobs
+    return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done,
+                              executor=executor)
+
+
+def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | None):
+    """The Dask executor for ``--scheduler`` / ``--scheduler-file``, None without them; BadInput when
+    the target is wrong or Dask is not installed."""
+    if scheduler is None and scheduler_file is None:
+        return None
+    from lstm_cli import pool_dask
+
+    if jobs is not None:
+        raise BadInput("--jobs sets the local worker processes; with --scheduler the cluster's workers "
+                       "run the sweep (local:N for N of them)")
+    return pool_dask.executor(scheduler, scheduler_file)
+
+
+def list_runs(directory: str | Path = "runs"):
+    """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words)."""
+    from lstm_cli import records
+
+    return records.list_records(Path(directory))
+
+
+def prepare_plot(path: str | Path | None) -> Path | None:
+    """Check a figure's path before any work: a known suffix, an existing directory, matplotlib
+    installed (BadInput naming the plot extra otherwise). None: no figure asked for."""
+    from lstm_cli.render import figures
+
+    return None if path is None else figures.prepare(path)
+
+
+def plot_run(record: dict, path: str | Path) -> Path:
+    """Draw the training figure of one run from its result record and metrics.jsonl; returns the path."""
+    from lstm_cli import runs
+    from lstm_cli.render import figures
+
+    figures.plot_training(record, runs.read_metrics(Path(record["run_dir"])), path,
+                          title=figures.training_title(record))
+    return Path(path)
+
+
+def plot_runs(scenario, points, records: list[dict], path: str | Path) -> Path:
+    """``run --plot``: the training figure of a single run, else the success rate of the runs
+    against the swept axis (as ``sweep --plot``); returns the path."""
+    from lstm_cli import sweep as sweeping
+    from lstm_cli.render import figures
+
+    if len(records) == 1:
+        return plot_run(records[0], path)
+    summary, axes = sweeping.summarise(scenario, points, records)
+    figures.plot_sweep(summary, axes, path, title=f"{scenario.name}: {scenario.description}")
+    return Path(path)
+
+
+def plot_sweep(result, scenario, path: str | Path) -> Path:
+    """``sweep --plot``: the success rate against the swept axis, from a SweepResult's summary."""
+    from lstm_cli.render import figures
+
+    figures.plot_sweep(result.summary, result.axes, path, title=f"{scenario.name}: {scenario.description}")
+    return Path(path)

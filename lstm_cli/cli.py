@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from lstm_cli import __version__, config, helptext
+from lstm_cli import __version__, api, config, helptext
 from lstm_cli.errors import LstmDemoError
 
 
@@ -49,7 +49,6 @@ class _Group(TyperGroup):
 def _accept_click_completion_order() -> None:
     """Accept click's ``_LSTM_DEMO_COMPLETE=bash_source`` as well as typer's ``source_bash``."""
     import os
-
     shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
     if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
         os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
@@ -61,7 +60,6 @@ def _one_line(message: str) -> str:
 
 def _check_format(fmt: str, formats) -> None:
     from lstm_cli.errors import BadInput
-
     if fmt not in formats:
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(formats)}")
 
@@ -119,32 +117,29 @@ DtypeOpt = Annotated[str, _opt("model.dtype", "--dtype")]
 
 
 def model_defaults(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) -> dict:
-    """The shared model options as ``models.parse_model`` defaults."""
-    return dict(hidden=hidden, init=init, recurrent_scale=recurrent_scale, forget_bias=forget_bias,
-                chrono=chrono, activation=activation, dtype=dtype)
+    """The shared model options as ``models.parse_model`` defaults (exactly this function's parameters)."""
+    return dict(locals())
 
 
 # ---- lstm-demo gradients ----
 
-ModelOpt = Annotated[Optional[list[str]], typer.Option(
-    "--model", "-m", metavar="KIND[:KEY=VALUE,...]",
-    help=helptext.MODEL_OPTION)]
-GradientScaleOpt = Annotated[float, typer.Option(
-    "--recurrent-scale", help=helptext.GRADIENT_SCALE_OPTION)]
-RowsOpt = Annotated[str, typer.Option(
-    "--rows", help="Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
-                   "or a list like 0,5,10. JSON and CSV always hold every step.")]
+ModelOpt = Annotated[Optional[list[str]], typer.Option("--model", "-m", metavar="KIND[:KEY=VALUE,...]",
+                                                     help=helptext.MODEL_OPTION)]
+GradientScaleOpt = Annotated[float, typer.Option("--recurrent-scale", help=helptext.GRADIENT_SCALE_OPTION)]
+RowsOpt = Annotated[str, typer.Option("--rows", help=helptext.ROWS_OPTION)]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for programs).")]
-PlotOpt = Annotated[Optional[str], typer.Option(
-    "--plot", metavar="FILE", help="Also write a log-scale plot to FILE.png, .svg or .pdf "
-                                   '(needs the plot extra: pip install "lstm-demo\\[plot]").')]
-FromOpt = Annotated[Optional[str], typer.Option(
-    "--from", metavar="RUN_DIR", help=helptext.FROM_OPTION)]
+# --plot FILE is checked as the options are read, before any work
+PlotOpt = Annotated[Optional[str], typer.Option("--plot", metavar="FILE", help=helptext.PLOT_OPTION,
+                                                callback=lambda path: api.prepare_plot(path) and path)]
+
+
+def _wrote(path) -> None:
+    print(f"lstm-demo: plot written to {path}", file=sys.stderr)
+FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="RUN_DIR", help=helptext.FROM_OPTION)]
 
 # model-shaping options: they describe a fresh model, so they cannot be combined with --from
-_FRESH_MODEL_OPTIONS = {"model": "--model", "hidden": "--hidden", "init": "--init",
-                        "recurrent_scale": "--recurrent-scale", "forget_bias": "--forget-bias",
-                        "chrono": "--chrono", "activation": "--activation", "dtype": "--dtype"}
+_FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
+    "model", "hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype")}
 
 
 def single_threaded_blas() -> None:
@@ -177,15 +172,9 @@ def gradients(
     plot: PlotOpt = None,
     from_dir: FromOpt = None,
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.render import gradients as view
 
     _check_format(fmt, view.FORMATS)
-    if plot is not None:
-        from lstm_cli import plot as plotting
-
-        plotting.check_target(plot)
-        plotting.require_matplotlib()  # fail before computing, not after
     if from_dir is not None:
         profile, settings = api.probe_checkpoint(from_dir, **_checkpoint_overrides(
             ctx, task=task, gap=gap, batch=batch, seed=seed))
@@ -196,8 +185,9 @@ def gradients(
     view.parse_rows(rows, settings["sequence_length"] - 1)
     view.write(profiles, settings, fmt, rows)
     if plot is not None:
-        written = plotting.plot_profiles(profiles, plot, view.plot_title(settings))
-        print(f"lstm-demo: plot written to {written}", file=sys.stderr)
+        from lstm_cli import plot as plotting
+
+        _wrote(plotting.plot_profiles(profiles, plot, view.plot_title(settings)))
 
 
 def _checkpoint_overrides(ctx, **options) -> dict:
@@ -226,22 +216,16 @@ def _complete_scenario(incomplete: str) -> list[str]:
 ScenarioArg = Annotated[str, typer.Argument(
     metavar="SCENARIO", autocompletion=_complete_scenario,
     help="A scenario file, or the name of a bundled scenario (see: lstm-demo scenarios).")]
-SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", "-s", metavar="KEY=VALUE",
-    help="Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, gap=20); repeatable. "
-         "KEY=a,b,c, KEY=\\[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")]
-OutOpt = Annotated[str, typer.Option(
-    "--out", help="Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help=helptext.SET_OPTION)]
+OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)]
 
 
 @app.command("scenarios", help=helptext.SCENARIOS)
 def scenarios_command(
     action: Annotated[Optional[str], typer.Argument(metavar="show", help=helptext.SCENARIOS_SHOW)] = None,
-    name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario,
-                                                  help="A bundled scenario's name.")] = None,
+    name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
 ) -> None:
-    from lstm_cli import api
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
@@ -261,14 +245,16 @@ def run_command(
     index: Annotated[Optional[int], typer.Option("--index", "-i", help=helptext.INDEX_OPTION)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")] = "table",
     out: OutOpt = "runs",
-    rows: Annotated[str, typer.Option(
-        "--rows", help="Gradient table: steps back shown (default, all, or a list like 0,5,10).")] = "default",
+    rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
+    plot: PlotOpt = None,
 ) -> None:
-    from lstm_cli import api
+    from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     _check_format(fmt, view.RUN_FORMATS)
     scenario = api.load_scenario(scenario_path, sets or [])
+    if plot is not None and "train" not in scenario.parts:
+        raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
     points = scenario.points() if index is None else [scenario.point(index)]
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
@@ -281,6 +267,8 @@ def run_command(
             view.write_runs(scenario, points, records, fmt)
         print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
         document["train"] = records[0] if len(records) == 1 else records
+        if plot is not None:
+            _wrote(api.plot_runs(scenario, points, records, plot))
     if fmt == "json" and len(scenario.parts) == 2:
         from lstm_cli.render import write_json
 
@@ -294,15 +282,16 @@ def sweep_command(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
     resume: Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
-    list_runs: Annotated[bool, typer.Option(
-        "--list-runs", help="Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`.")]
-        = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv (the summary).")] = "table",
+    list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.SWEEP_FORMAT_OPTION)] = "table",
     out: OutOpt = "runs",
+    scheduler: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help=helptext.SCHEDULER)] = None,
+    scheduler_file: Annotated[Optional[str], typer.Option(metavar="PATH", help=helptext.SCHEDULER_FILE)] = None,
+    plot: PlotOpt = None,
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import api, sweep as sweeping
+    from lstm_cli import sweep as sweeping
     from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
@@ -320,21 +309,23 @@ def sweep_command(
         sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
-    progress = view.Progress(0, scenario=scenario, jobs=jobs)
+    progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
+                             run_lines=fmt == "jsonl")
     try:
-        result = api.sweep(scenario, out, jobs=jobs, resume=resume, on_plan=progress.plan, on_done=progress.done)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
     view.write_summary(result, scenario, fmt)
+    if plot is not None:
+        _wrote(api.plot_sweep(result, scenario, plot))
     progress.finish(result)
 
 
 # ---- lstm-demo train ----
 
-TrainModelOpt = Annotated[str, typer.Option(
-    "--model", "-m", metavar="KIND[:KEY=VALUE,...]",
-    help="rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0.")]
+TrainModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="KIND[:KEY=VALUE,...]",
+                                            help=helptext.TRAIN_MODEL_OPTION)]
 
 
 @app.command("train", help=helptext.TRAIN)
@@ -359,15 +350,14 @@ def train_command(
     activation: ActivationOpt = "tanh",
     dtype: DtypeOpt = "float64",
     out: Annotated[str, typer.Option("--out", help="Directory of run records.")] = "runs",
-    name: Annotated[Optional[str], typer.Option(
-        "--name", help="Run directory name (default: <task>-gap<gap>-<model>-seed<seed>).")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people) or json (the result record).")]
-        = "table",
+    name: Annotated[Optional[str], typer.Option("--name", help=helptext.NAME_OPTION)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.TRAIN_FORMAT_OPTION)] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    plot: PlotOpt = None,
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import api, runs
+    from lstm_cli import runs
     from lstm_cli.errors import RunFailed
     from lstm_cli.render import write_json
     from lstm_cli.render import train as view
@@ -384,8 +374,20 @@ def train_command(
         write_json(record)
     else:
         view.render_result(record, runs.read_metrics(Path(record["run_dir"])))
+    if plot is not None:
+        _wrote(api.plot_run(record, plot))
     if record["status"] == "diverged":
         raise RunFailed(view.divergence_note(record))
+
+
+@app.command("runs", help=helptext.RUNS)
+def runs_command(
+    directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+) -> None:
+    from lstm_cli.render import records as view
+
+    view.write(api.list_runs(directory), fmt, directory)
 
 
 def main() -> None:

@@ -6,8 +6,10 @@ Gradient norm per time step, RNN next to LSTM: watch the gradient vanish or expl
 Runs one forward and backward pass (backprop through time) on one batch of the task and
 shows, for each step back from the loss, ||dL/dh_t|| (and ||dL/dc_t|| for the LSTM)
 averaged over the batch, relative to the loss step and as a log-scale bar; the RNN's
-bound (gamma*sigma_max)^k and the LSTM's forget-gate product. Every model is probed at
-initialisation on the same batch (same --seed, same sequences).
+bound (gamma*sigma_max)^k and the split of its loss into tanh' and W_hh (in decades),
+the LSTM's dL/dc split into the direct path along the cell state and the rest (through
+h and the gates). Every model is probed at initialisation on the same batch (same
+--seed, same sequences). The text under the table is generated from these numbers.
 
 Verdict, read at the farthest step (the LSTM by its cell state ||dL/dc||): relative norm
 below 1e-3 vanishing, above 1e3 exploding, in between stable. The horizon is the first
@@ -61,9 +63,14 @@ OUT/<scenario>/<run key>/, the same place `lstm-demo sweep` keeps them, so
 A diverged run (NaN loss) is a result here, not an error: exit code 1 only when a
 run fails to run.
 
+--plot FILE draws the training figure of a single run, or the success rate against the
+swept axis when the runs form a sweep (as `lstm-demo sweep --plot`).
+
 Examples:
 
 lstm-demo run vanishing
+
+lstm-demo run exploding --index 1 --plot exploding.png
 
 lstm-demo run forget-gate --set train.steps=300
 
@@ -84,16 +91,29 @@ relative to the answer step at initialisation; also written to summary.csv and
 summary.jsonl in the sweep directory. An interrupted sweep completes by running the
 same command with --resume.
 
+--format jsonl streams: a {"type": "run", ...} line per run as it finishes (the runs kept
+by --resume first, "kept": true), then a {"type": "summary", ...} line per setting.
+--plot FILE draws the success rate against the swept axis (the gap, normally), one line per
+model with a 95% Wilson interval over the seeds, and the median steps to success.
+
 Examples:
 
-lstm-demo sweep remember-gap --jobs 2
+lstm-demo sweep remember-gap --jobs 2 --plot remember-gap.png
+
+lstm-demo sweep remember-gap --format jsonl | jq -c 'select(.type == "run") | [.key, .success]'
 
 lstm-demo sweep remember-gap --set seed=0..1 --set train.steps=500 --dry-run
 
 lstm-demo sweep remember-gap --resume --format csv > summary.csv
 
 lstm-demo sweep adding-100 --list-runs | wc -l
+
+lstm-demo sweep remember-gap --scheduler local:2
 """
+
+SCHEDULER = ("Run on a Dask cluster: local:N (N worker processes here) or a scheduler's tcp://HOST:PORT. "
+             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo\\[dask]\".")
+SCHEDULER_FILE = "Run on the Dask scheduler that wrote PATH (dask scheduler --scheduler-file PATH)."
 
 TRAIN = """\
 Train an RNN or LSTM on a long-gap task and see whether it learns the dependency.
@@ -107,9 +127,15 @@ and a heatmap (steps back x training step, log colour scale) of how the flow cha
 The record goes to OUT/NAME/: config.yaml, metrics.jsonl, result.json, checkpoint.npz
 (PyTorch parameter names). Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
 
+--plot FILE draws the same as a figure: the heatmap of ||dL/dh|| (RNN) or the cell state's
+||dL/dc|| (LSTM), the profiles at init and at the end beside it, and beneath it the held-out
+metric against the training step with the success threshold.
+
 Examples:
 
 lstm-demo train --task remember --gap 50 --model lstm
+
+lstm-demo train --task remember --gap 50 --model rnn --plot rnn-gap50.png
 
 lstm-demo train --task remember --gap 50 --model rnn
 
@@ -119,6 +145,39 @@ lstm-demo train --model lstm:forget_bias=0 --steps 500
 
 lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
+
+RUNS = """\
+List the run records under DIR: name, status, task, gap, model, metric, steps, time, when made.
+
+Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
+directory that is not a readable run record is reported on stderr in one line, and the
+listing goes on. Status: completed, diverged, interrupted, failed, running, abandoned
+(says running, but its process on this host is gone) or "no result".
+
+Examples:
+
+lstm-demo runs
+
+lstm-demo runs runs/remember-gap --format csv > runs.csv
+
+lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
+"""
+
+PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo\\[plot]").'
+ROWS_OPTION = ("Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
+               "or a list like 0,5,10. JSON and CSV always hold every step.")
+SET_OPTION = ("Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, gap=20); repeatable. "
+              "KEY=a,b,c, KEY=\\[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")
+INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `lstm-demo sweep SCENARIO --list-runs`)."
+JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
+RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."
+LIST_RUNS_OPTION = "Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`."
+SCENARIO_OUT_OPTION = "Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/."
+RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list like 0,5,10)."
+SWEEP_FORMAT_OPTION = "table, jsonl (a line per run as it finishes, then the summary) or csv."
+NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
+TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
+TRAIN_MODEL_OPTION = "rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0."
 
 MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn or lstm; the keys "
                 "(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) override the "
@@ -133,6 +192,3 @@ FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead
                "--gap, --batch, --seed override them).")
 
 SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
-INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `lstm-demo sweep SCENARIO --list-runs`)."
-JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
-RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."

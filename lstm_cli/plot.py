@@ -1,8 +1,9 @@
 """``--plot FILE``: the gradient flow as a log-scale figure (the optional ``plot`` extra).
 
 One line per model of the relative ||dL/dh_t|| (solid) and, for an LSTM, the
-relative ||dL/dc_t|| (dashed) against steps back, with the vanishing and
-exploding thresholds drawn in. matplotlib is imported only here and only
+relative ||dL/dc_t|| (dashed) and its direct path along the cell state
+(dotted: the belt, see ``lstm_cli.probes``) against steps back, with the
+vanishing and exploding thresholds drawn in. matplotlib is imported only here and only
 when a plot is asked for; without it the user gets one line naming the extra.
 """
 
@@ -61,8 +62,11 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
             if profile.dc is not None:
                 ax.plot(steps, _positive(profile.dc.rel), color=colour, linestyle="--",
                         label=f"{profile.label} ||dL/dc||")
-        ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":")
-        ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle=":")
+            if profile.belt_rel is not None:
+                ax.plot(steps, _positive(profile.belt_rel), color=colour, linestyle=":",
+                        label=f"{profile.label} ||dL/dc||, direct path (belt)")
+        ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":", label=f"vanishing below {VANISHING:g}")
+        ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle="-.", label=f"exploding above {EXPLODING:g}")
         ax.set_yscale("log")
         ax.set_xlabel("steps back from the loss step")
         ax.set_ylabel("gradient norm relative to the loss step")
@@ -71,10 +75,15 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        try:
-            fig.savefig(path)
-        except OSError as err:
-            raise BadInput(f"--plot {path}: cannot write it: {err.strerror or err}") from None
-        finally:
-            plt.close(fig)
+        save_figure(fig, plt, path)
     return path
+
+
+def save_figure(fig, plt, path: Path, dpi: float | None = None) -> None:
+    """Write ``fig`` to ``path`` and close it; a file that cannot be written is BadInput."""
+    try:
+        fig.savefig(path, dpi=dpi)
+    except OSError as err:
+        raise BadInput(f"--plot {path}: cannot write it: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)

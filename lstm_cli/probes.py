@@ -14,8 +14,44 @@ sequence b is that of its own loss l_b. Per step t, indexed by
   over sequences and units of prod_{s=t+1..T-1} f_s, the direct path of the
   cell state (the conveyor belt) back from the answer step;
 - ``h_abs`` (RNN): mean |h_t|, how saturated the tanh units are;
-- ``bound`` (RNN): (gamma * sigma_max(W_hh))^k, gamma = 1 for tanh and relu,
-  the upper bound of Pascanu, Mikolov & Bengio (2013) on ||dh_T/dh_t||.
+- ``bound`` (RNN): (gamma * sigma_max(W_hh))^k, gamma = max act' = 1 for tanh
+  and relu, the upper bound of Pascanu, Mikolov & Bengio (2013) on ||dh_T/dh_t||;
+  ``spectral_radius`` rho(W_hh) beside ``sigma_max``: over long products the
+  matrix's share of each step tends to rho, not to sigma_max.
+
+**Why, exactly: the split of each step back into its causes.**
+
+RNN. Per sequence, with a_t the pre-activation and u_t = act'(a_t) * dh_t the
+gradient at a_t, one step back where the head adds nothing is
+
+    ||dh_{t-1}|| / ||dh_t||  =  (||u_t|| / ||dh_t||)  x  (||W_hh^T u_t|| / ||u_t||)
+                                 the activation's share   the recurrent matrix's share
+
+The log10 of each factor, summed over the steps back and averaged over the
+batch, gives ``decades_activation`` and ``decades_recurrent`` per step back;
+they add up to ``decades_total``, the batch mean of log10 of each sequence's
+own ||dh_t|| / ||dh_s|| (a geometric mean, so it can differ from log10 of
+``dh_rel``, a ratio of batch means). s is the *earliest answer step*: where the
+head adds gradient at several steps (a loss at each of the last steps), the
+steps between the last answer and the earliest one are not split (NaN there)
+and the split starts at s, steps back ``split_from``; with one answer step at
+the end, s is the loss step (0 steps back). A norm that becomes exactly 0
+counts as -inf decades on the factor that zeroed it and 0 on every later step.
+``activation_slope`` is the mean act'(a_t) over the units, sequences and steps
+of the split; ``summary["decades"]`` holds the three totals at the farthest step.
+
+LSTM. dl/dc_t is split into the direct path along the cell state (the
+"conveyor belt") and the rest:
+
+    belt_t = f_{t+1} * belt_{t+1} + o_t * tanh'(c_t) * (the head's gradient at h_t)
+
+is what would reach c_t if h_{t-1} were detached before it feeds the gates of
+step t: with one answer step, dc_answer * prod f. ``gates_t`` = dc_t - belt_t
+arrives through h_t and the gates. ``belt`` and ``gates`` are their mean norms
+and ``belt_rel`` / ``gates_rel`` relative to ||dl/dc|| at the loss step, like
+``dc_rel``; ``summary`` holds both at the farthest step, the direct path's share
+there (belt_rel / dc_rel), and the belt factor's name and mean (f; a cell with
+another belt names its own).
 
 The summary is read off the *carrier* of long-term gradient: dl/dc for the
 LSTM, dl/dh for the RNN. ``decay`` is the per-step factor of a least-squares
@@ -116,7 +152,15 @@ class GradientProfile:
     forget_product: np.ndarray | None = None  # LSTM
     h_abs: np.ndarray | None = None  # RNN
     sigma_max: float | None = None  # RNN: largest singular value of W_hh
+    spectral_radius: float | None = None  # RNN: largest |eigenvalue| of W_hh
     bound: np.ndarray | None = None  # RNN
+    decades_activation: np.ndarray | None = None  # RNN: the split (module docstring)
+    decades_recurrent: np.ndarray | None = None
+    decades_total: np.ndarray | None = None
+    belt: np.ndarray | None = None  # LSTM: mean ||direct path of dl/dc_t||
+    belt_rel: np.ndarray | None = None
+    gates: np.ndarray | None = None  # LSTM: mean ||dl/dc_t - direct path||
+    gates_rel: np.ndarray | None = None
     summary: dict = field(default_factory=dict)
 
     @property
@@ -135,13 +179,17 @@ class GradientProfile:
             if stats is not None:
                 for part in ("mean", "p10", "p50", "p90", "rel"):
                     steps[f"{name}_{part}"] = getattr(stats, part).tolist()
-        for name in ("dw", "dw_rel", "forget", "forget_product", "h_abs", "bound"):
+        for name in STEP_ARRAYS:
             value = getattr(self, name)
             if value is not None:
                 steps[name] = value.tolist()
         return {"label": self.label, "model": self.model, "task": self.task, "gap": self.gap,
                 "batch": self.batch, "loss": self.loss, "sigma_max": self.sigma_max,
-                "summary": self.summary, "steps": steps}
+                "spectral_radius": self.spectral_radius, "summary": self.summary, "steps": steps}
+
+
+STEP_ARRAYS = ("dw", "dw_rel", "forget", "forget_product", "h_abs", "bound", "decades_activation",
+               "decades_recurrent", "decades_total", "belt", "belt_rel", "gates", "gates_rel")
 
 
 def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
@@ -152,6 +200,7 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
     grads = models.backward(params, cache, dout)
     B, T, _ = grads.dh.shape
     core = cache.core
+    first_answer = min(s % T for s in cache.answer_steps)  # time index of the earliest answer step
     h_prev = core.states[:-1]  # (T, B, H) h_{t-1}, time-major
     dpre = grads.dpre.transpose(1, 0, 2)  # (T, B, G*H)
     # step t's share of dL/dW_hh (L = batch mean): dpre_t^T h_{t-1} / B
@@ -169,13 +218,73 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         after = np.ones_like(f)
         after[:-1] = np.cumprod(f[:0:-1], axis=0)[::-1]
         profile.forget_product = after.mean(axis=(1, 2))[::-1]
+        belt = belt_path(core, models.head_gradient(params, cache, dout))  # (T, B, H)
+        dc_tm = grads.dc.transpose(1, 0, 2)  # (T, B, H)
+        at_loss = profile.dc.mean[0]
+        profile.belt = safe_norm(belt).mean(axis=1)[::-1]
+        profile.gates = safe_norm(dc_tm - belt).mean(axis=1)[::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            profile.belt_rel, profile.gates_rel = profile.belt / at_loss, profile.gates / at_loss
     else:
         profile.h_abs = np.abs(core.states[1:]).mean(axis=(1, 2))[::-1]
-        profile.sigma_max = float(np.linalg.norm(params["weight_hh"].astype(np.float64), 2))
+        w_hh = params["weight_hh"].astype(np.float64)
+        profile.sigma_max = float(np.linalg.norm(w_hh, 2))
+        profile.spectral_radius = float(np.max(np.abs(np.linalg.eigvals(w_hh))))
         with np.errstate(over="ignore"):
             profile.bound = profile.sigma_max ** profile.steps_back.astype(np.float64)
+        profile.decades_activation, profile.decades_recurrent, profile.decades_total = recurrent_split(
+            grads.dh.transpose(1, 0, 2), grads.dpre.transpose(1, 0, 2), first_answer)
     profile.summary = summarise(profile)
+    profile.summary["split_from"] = T - 1 - first_answer
+    if profile.decades_total is not None:
+        h = core.states[1:first_answer + 1]  # h_t of the steps the split crosses, t = 1 .. s
+        slope = 1.0 - h * h if spec.activation == "tanh" else (h > 0).astype(h.dtype)  # act'(a_t)
+        profile.summary["activation_slope"] = float(slope.mean()) if slope.size else None
     return profile
+
+
+def recurrent_split(dh: np.ndarray, u: np.ndarray, first_answer: int) -> tuple[np.ndarray, ...]:
+    """The RNN's split (module docstring): dh, u (T, B, H) time-major, u_t = act'(a_t) * dh_t.
+
+    Returns the batch-mean cumulative decades (activation, recurrent, total), each (T,) in
+    steps-back order, 0 at the earliest answer step and NaN between it and the loss step.
+    """
+    T = dh.shape[0]
+    s = first_answer
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_dh = np.log10(safe_norm(dh))  # (T, B)
+        log_u = np.log10(safe_norm(u))
+        # step t -> t-1 for t = s .. 1: ||u_t|| / ||dh_t|| and ||dh_{t-1}|| / ||u_t||; 0 / 0 is no loss
+        activation = np.where(np.isneginf(log_dh[1:s + 1]) & np.isneginf(log_u[1:s + 1]), 0.0,
+                              log_u[1:s + 1] - log_dh[1:s + 1])
+        recurrent = np.where(np.isneginf(log_u[1:s + 1]) & np.isneginf(log_dh[:s]), 0.0,
+                             log_dh[:s] - log_u[1:s + 1])
+        total = log_dh[:s + 1] - log_dh[s]  # (s+1, B) each sequence's own log10 ||dh_t|| / ||dh_s||
+    out = []
+    for per_step in (activation, recurrent):
+        cumulative = np.zeros((s + 1, per_step.shape[1]))
+        cumulative[:-1] = np.cumsum(per_step[::-1], axis=0)[::-1]  # summed from step s back to t
+        out.append(cumulative)
+    out.append(total)
+    result = []
+    for cumulative in out:
+        by_step = np.full(T, np.nan)
+        by_step[T - 1 - s:] = cumulative.mean(axis=1)[::-1]  # steps back T-1-s .. T-1
+        result.append(by_step)
+    return tuple(result)
+
+
+def belt_path(core, dh_head: np.ndarray) -> np.ndarray:
+    """(T, B, H) the LSTM's direct cell-state path (module docstring), time-major;
+    dh_head (T, B, H) is the head's gradient at each h_t."""
+    f = core.gate("f")  # (T, B, H)
+    tanh_c = core.tanh_c.transpose(0, 2, 1)  # (T, B, H)
+    local = core.gate("o") * (1.0 - tanh_c * tanh_c) * dh_head  # through h_t = o_t tanh(c_t) only
+    belt = np.empty_like(local)
+    belt[-1] = local[-1]
+    for t in range(len(local) - 2, -1, -1):
+        belt[t] = f[t + 1] * belt[t + 1] + local[t]  # c_{t+1} = f_{t+1} c_t + ...: the belt
+    return belt
 
 
 def summarise(profile: GradientProfile) -> dict:
@@ -200,8 +309,18 @@ def summarise(profile: GradientProfile) -> dict:
         verdict = "exploding"
     else:
         verdict = "stable"
-    return {"carrier": profile.carrier, "relative_at_first_step": far, "steps_back_max": int(k[-1]),
-            "decay_per_step": decay, "horizon": horizon, "verdict": verdict}
+    summary = {"carrier": profile.carrier, "relative_at_first_step": far, "steps_back_max": int(k[-1]),
+               "decay_per_step": decay, "horizon": horizon, "verdict": verdict}
+    if profile.decades_total is not None:
+        summary["decades"] = {"activation": float(profile.decades_activation[-1]),
+                              "recurrent": float(profile.decades_recurrent[-1]),
+                              "total": float(profile.decades_total[-1])}
+    if profile.belt_rel is not None:
+        summary.update(belt_rel=float(profile.belt_rel[-1]), gates_rel=float(profile.gates_rel[-1]),
+                       belt_share=float(profile.belt_rel[-1] / rel[-1]) if rel[-1] > 0 else None,
+                       belt_factor="f", belt_gate="forget gate",
+                       belt_factor_mean=float(np.mean(profile.forget)))
+    return summary
 
 
 def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed: int,

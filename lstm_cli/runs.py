@@ -33,7 +33,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from lstm_cli import __version__, models, train
+from lstm_cli import __version__, models, provenance, train
 from lstm_cli.errors import BadInput, Interrupted
 from lstm_cli.models import ModelSpec
 from lstm_cli.plain import to_json
@@ -165,10 +165,12 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
 # ---- running ----
 
 def config_record(config: TrainConfig, name: str) -> dict:
-    """What config.yaml holds: every resolved setting, the seed and the package version."""
+    """What config.yaml holds: every resolved setting, the seed and the package version, and under
+    ``provenance`` where, when and how the run was made (``lstm_cli.provenance``; never a setting)."""
     task = get_task(config.task)
     return {"name": name, "version": __version__, "numpy_version": np.__version__, **config.to_dict(),
-            "sequence_length": task.length(config.gap), "criterion": task.criterion, "chance": task.chance}
+            "sequence_length": task.length(config.gap), "criterion": task.criterion, "chance": task.chance,
+            "provenance": provenance.collect()}
 
 
 def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
@@ -191,6 +193,8 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"cannot create run directory {run_dir}: {err.strerror}") from None
+    for torn in run_dir.glob(".*.tmp"):  # left by a writer killed between its temporary file and the rename
+        torn.unlink(missing_ok=True)
     task = get_task(cfg.task)
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config_record(cfg, name), sort_keys=False))
     atomic_write_text(run_dir / METRICS, "")
@@ -209,10 +213,12 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     first: train.Evaluation | None = None
     last: train.Evaluation | None = None
     step = 0
+    clip_log = train.ClipLog(cfg.clip)
     try:
         for event in train.train(cfg):
             if isinstance(event, train.Step):
                 step = event.step
+                clip_log.add(event)
             elif isinstance(event, train.Evaluation):
                 first = first or event
                 last = event
@@ -229,16 +235,23 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
                 on_event(event)
     except KeyboardInterrupt:
         record.update(status="interrupted", steps=step)
-        _finish(record, first, last, start, run_dir)
+        _finish(record, first, last, start, run_dir, clip_log)
         raise Interrupted(f"interrupted at step {step}; partial record in {run_dir}") from None
-    _finish(record, first, last, start, run_dir)
+    _finish(record, first, last, start, run_dir, clip_log)
     return record
 
 
 def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation | None,
-            start: float, run_dir: Path) -> None:
-    """Fill the final metrics into ``record`` and write result.json."""
+            start: float, run_dir: Path, clip_log: train.ClipLog) -> None:
+    """Fill the final metrics and the clipping totals into ``record``, stamp the end time into
+    config.yaml, and write result.json."""
+    import yaml
+
     record["wall_time"] = time.perf_counter() - start
+    record["clipping"] = clip_log.summary()
+    config = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+    config["provenance"]["end_time"] = provenance.now()
+    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
     if last is not None:
         record["success"] = bool(last.success) and record["status"] == "completed"
         record["evaluated_at"] = last.step
@@ -268,4 +281,7 @@ def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> dict:
         "steps_back": after.steps_back.tolist(),
         "dh_rel_before": rel(before.dh), "dh_rel": rel(after.dh),
         "dc_rel_before": rel(before.dc), "dc_rel": rel(after.dc),
+        "decades_before": before.summary.get("decades"), "decades": after.summary.get("decades"),
+        "activation_slope_before": before.summary.get("activation_slope"),
+        "activation_slope": after.summary.get("activation_slope"),
     }

@@ -70,10 +70,17 @@ class SweepResult:
 # ---- the worker side: what each job runs ----
 
 def train_job(job: Job) -> dict:
-    """The default run function: train ``job.config`` into ``sweep_dir/key``."""
+    """The default run function: train ``job.config`` into ``sweep_dir/key``.
+
+    A record there that finished with this config is returned as it is: the plan never
+    schedules such a run, so it is this job's own, from an executor that ran the job twice
+    (Dask does when the worker holding a result dies before the client fetched it)."""
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
+    run_dir = Path(job.sweep_dir) / job.key
+    if finished_with(run_dir, job.config):
+        return runs.read_result(run_dir)
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key)
 
 
@@ -94,6 +101,14 @@ def _same_config(run_dir: Path, config: dict) -> bool:
     return isinstance(stored, dict) and all(stored.get(k) == v for k, v in config.items())
 
 
+def finished_with(run_dir: Path, config: dict, record: dict | None = None) -> bool:
+    """Whether ``run_dir`` holds a finished record (``record``, or its result.json) made with ``config``."""
+    from lstm_cli import runs
+
+    record = record if record is not None else runs.read_result(run_dir)
+    return record is not None and record.get("status") in FINISHED and _same_config(run_dir, config)
+
+
 def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
     """(sweep dir, points, jobs to run, {index: kept result}) without running anything."""
     from lstm_cli import runs
@@ -107,7 +122,7 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
         record = runs.read_result(sweep_dir / point.key)
         if record is None:
             continue
-        if record.get("status") in FINISHED and _same_config(sweep_dir / point.key, configs[point.index]):
+        if finished_with(sweep_dir / point.key, configs[point.index], record):
             kept[point.index] = record
         else:
             stale.append(point.key)
@@ -157,6 +172,14 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
                        wall_time=time.perf_counter() - start, ran=len(todo), skipped=len(kept),
                        failures=[o for o in outcomes if o.failed])
+
+
+def summarise(scenario, points, records: list[dict]) -> tuple[list[dict], list[str]]:
+    """The summary rows over seeds and their axes (short names) of records made by ``lstm-demo run``,
+    one per point, as ``run_sweep`` summarises its outcomes."""
+    outcomes = [RunOutcome(p.index, p.key, p.values, record) for p, record in zip(points, records)]
+    axes = [a for a in scenario.axes if a != "seed"]
+    return aggregate(outcomes, axes), [short_name(a) for a in axes]
 
 
 def estimated_cost(job: Job) -> float:

@@ -10,7 +10,10 @@ One training step, with L the batch-mean loss at the answer step::
 Every ``eval_every`` steps (and at step 0 and the last step) the loop measures
 the task's metric on a fixed held-out set and records the gradient profile
 (``probes.probe``) on a fixed probe batch; it stops early as soon as the
-held-out metric meets the task's success criterion.
+held-out metric meets the task's success criterion. Each evaluation also
+carries Pascanu et al.'s clipping numbers over the steps since the one before:
+the median and maximum pre-clip ||g|| and the fraction of steps where clipping
+fired (``ClipLog``).
 
 Randomness comes only from named seed streams (``seeds.stream``): "params"
 for the initial weights (so ``gradients --seed S`` probes exactly the model
@@ -189,11 +192,16 @@ def global_norm(grads: dict[str, np.ndarray]) -> float:
         return float(math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values())))
 
 
+def clipped(norm: float, max_norm: float) -> bool:
+    """Whether clipping at ``max_norm`` scales a gradient of global norm ``norm`` (0 disables it)."""
+    return max_norm > 0 and norm > max_norm
+
+
 def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float,
                         norm: float | None = None) -> dict[str, np.ndarray]:
     """Scale every gradient by min(1, max_norm / ||g||) (Pascanu et al. 2013); max_norm 0 disables."""
     norm = global_norm(grads) if norm is None else norm
-    if max_norm <= 0 or not norm > max_norm:
+    if not clipped(norm, max_norm):
         return grads
     scale = max_norm / norm
     return {k: g * scale for k, g in grads.items()}
@@ -212,6 +220,30 @@ class Step:
     step: int
     loss: float  # batch-mean training loss before this update
     grad_norm: float  # global gradient norm before clipping
+    clipped: bool  # whether clipping scaled this step's gradient down (grad_norm > clip > 0)
+
+
+class ClipLog:
+    """The pre-clip global gradient norms of the steps taken and whether clipping fired
+    (Pascanu et al. 2013 report how often it does); ``summary`` over all of them or the last ones."""
+
+    def __init__(self, max_norm: float) -> None:
+        self.max_norm = max_norm  # the clipping threshold (0: clipping disabled)
+        self.norms: list[float] = []
+        self.clipped: list[bool] = []
+
+    def add(self, step: Step) -> None:
+        self.norms.append(step.grad_norm)
+        self.clipped.append(step.clipped)
+
+    def summary(self, since: int = 0) -> dict[str, Any]:
+        """Over the steps from index ``since`` on: the threshold, how many steps, how many clipped,
+        their fraction, the median and maximum pre-clip norm (None when there are no steps)."""
+        norms, clipped = self.norms[since:], self.clipped[since:]
+        return {"clip": self.max_norm, "steps": len(norms), "clipped_steps": sum(clipped),
+                "clipped_fraction": sum(clipped) / len(norms) if norms else None,
+                "grad_norm_median": float(np.median(norms)) if norms else None,
+                "grad_norm_max": max(norms) if norms else None}
 
 
 @dataclass
@@ -223,6 +255,7 @@ class Evaluation:
     value: float  # the held-out metric
     success: bool  # value meets the task's success criterion
     profile: probes.GradientProfile  # on the fixed probe batch
+    clipping: dict[str, Any]  # ClipLog.summary of the steps since the previous evaluation
 
     @property
     def dh_ratio(self) -> float:
@@ -240,6 +273,8 @@ class Evaluation:
              "dh_ratio_first_step": self.dh_ratio, "dc_ratio_first_step": self.dc_ratio,
              "verdict": self.profile.summary["verdict"], "decay_per_step": self.profile.summary["decay_per_step"],
              "dh_rel": self.profile.dh.rel.tolist()}
+        for key in ("grad_norm_median", "grad_norm_max", "clipped_fraction"):
+            d[key] = self.clipping.get(key)
         if self.profile.dc is not None:
             d["dc_rel"] = self.profile.dc.rel.tolist()
         return d
@@ -283,15 +318,18 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
     yield Started(config=cfg, total_steps=cfg.steps)
 
     since_eval: list[float] = []
+    clip_log, window_start = ClipLog(cfg.clip), 0
 
     def evaluation(step: int) -> Evaluation:
+        nonlocal window_start
         with np.errstate(all="ignore"):  # a diverging model's inf and nan are reported, not warned about
             held_loss, value = evaluate(spec, params, task, x_held, y_held)
             profile = probes.probe(spec, params, task, x_probe, y_probe, cfg.gap, label=spec.label())
         train_loss = float(np.mean(since_eval)) if since_eval else None
         since_eval.clear()
+        clipping, window_start = clip_log.summary(window_start), len(clip_log.norms)
         return Evaluation(step=step, train_loss=train_loss, heldout_loss=held_loss, metric=task.metric,
-                          value=value, success=task.succeeded(value), profile=profile)
+                          value=value, success=task.succeeded(value), profile=profile, clipping=clipping)
 
     result = evaluation(0)
     yield result
@@ -314,7 +352,9 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
             params, state = update(cfg.optimizer, params, clip_by_global_norm(grads, cfg.clip, norm), state,
                                    cfg.lr, cfg.momentum)
         since_eval.append(loss)
-        yield Step(step=step, loss=loss, grad_norm=norm)
+        event = Step(step=step, loss=loss, grad_norm=norm, clipped=clipped(norm, cfg.clip))
+        clip_log.add(event)
+        yield event
         if step % cfg.eval_every == 0 or step == cfg.steps:
             result = evaluation(step)
             yield result

@@ -98,7 +98,9 @@ def test_sweep_summary_records_and_formats(tmp_path):
     out = tmp_path / "runs"
     result = runner.invoke(app, ["sweep", str(path), "--jobs", "2", "--format", "jsonl", "--out", str(out)])
     assert result.exit_code == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["type"] for line in lines] == ["run"] * 4 + ["summary"] * 2  # a line per run, then the summary
+    rows = [{k: v for k, v in line.items() if k != "type"} for line in lines[4:]]
     assert [(r["model"], r["runs"]) for r in rows] == [("rnn", 2), ("lstm", 2)]
     sweep_dir = out / "small"
     for key in ("model=rnn,seed=0", "model=rnn,seed=1", "model=lstm,seed=0", "model=lstm,seed=1"):
@@ -129,7 +131,9 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
     failed = [line for line in result.stderr.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and "model=rnn,seed=1: FAILED: BadInput: cannot create run directory" in failed[0]
     assert result.stderr.splitlines()[-1].startswith("lstm-demo: error: 1 of 4 runs failed (model=rnn,seed=1)")
-    assert [r["failed"] for r in map(json.loads, result.stdout.splitlines())] == [1, 0]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["failed"] for r in lines if r["type"] == "summary"] == [1, 0]
+    assert [r["status"] for r in lines if r["type"] == "run" and r["key"] == "model=rnn,seed=1"] == ["failed"]
     for key in ("model=rnn,seed=0", "model=lstm,seed=0", "model=lstm,seed=1"):
         assert runs.read_result(out / "small" / key)["status"] == "completed"
 
@@ -196,7 +200,7 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     assert len(after) == 8 and all(v[0] == "completed" for v in after.values())
     for key in finished:  # not run again: the very same bytes, not rewritten
         assert after[key][1:] == before[key][1:]
-    rows = [json.loads(line) for line in resumed.stdout.splitlines()]
+    rows = [r for r in map(json.loads, resumed.stdout.splitlines()) if r["type"] == "summary"]
     assert [(r["model"], r["runs"], r["failed"]) for r in rows] == [("rnn", 4, 0), ("lstm", 4, 0)]
     for run_dir in sweep_dir.iterdir():
         if run_dir.is_dir():

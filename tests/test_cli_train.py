@@ -40,7 +40,8 @@ def test_table_shows_outcome_chance_profile_and_heatmap(tmp_path):
     assert "chance 0.25" in out
     assert "at init" in out and "||dL/dc||" in out  # profiles before and after
     assert "steps back (rows) x training step" in out  # the heatmap
-    assert "from _0 .1e-12 :1e-9" in out  # its legend, as characters without colour
+    # without colour (a pipe), one glyph per decade; the legend says which: the top decade is 1
+    assert '"_" 0' in out and ".1e-8 :1e-7 -1e-6" in out and "%0.1 @1" in out
     assert (tmp_path / "mine" / "result.json").exists()
 
 

@@ -29,7 +29,8 @@ def test_svg_has_one_line_per_norm_and_model(tmp_path, profiles):
     assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
     # text is kept as text (svg.fonttype none): the legend names what is drawn
     for label in ("rnn ||dL/dh||", "lstm:forget_bias=0 ||dL/dh||", "lstm:forget_bias=0 ||dL/dc||",
-                  "remember, gap 12", "steps back from the loss step"):
+                  "lstm:forget_bias=0 ||dL/dc||, direct path (belt)", "remember, gap 12",
+                  "steps back from the loss step"):
         assert label in svg, label
     assert "rnn ||dL/dc||" not in svg  # the RNN has no cell state
 

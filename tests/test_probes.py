@@ -233,3 +233,147 @@ def test_percentiles_match_numpy_linear_method():
     edge = np.array([[np.inf, np.nan, 0.0], [np.inf, 1.0, 0.0], [np.inf, 2.0, 1e-300]])
     p10, p50, p90 = probes.percentiles(edge, (10, 50, 90))
     assert p50[0] == np.inf and np.isnan(p50[1]) and p10[2] == 0.0 and p90[2] > 0
+
+
+
+# --- why, exactly: the split of each step back into its causes -----------------------------
+
+def split_by_hand(params, x, y, task, activation, answer_steps=(-1,)):
+    """Per sequence, log10 of ||u_t|| / ||dh_t|| and ||dh_{t-1}|| / ||u_t|| (np.linalg.norm),
+    summed from the earliest answer step s back to each step t; batch means, for t = s .. 0."""
+    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    _, dout = losses.loss_and_grad(task.loss, out, y, reduction="sum")
+    grads = models.backward(params, cache, dout)
+    s = min(a % x.shape[1] for a in answer_steps)
+    h = cache.core.states[1:].transpose(1, 0, 2)  # (B, T, H)
+    slope = 1 - h ** 2 if activation == "tanh" else (h > 0).astype(float)
+    dh_norm = np.linalg.norm(grads.dh, axis=-1)  # (B, T)
+    u_norm = np.linalg.norm(slope * grads.dh, axis=-1)
+    activation_share = np.log10(u_norm / dh_norm)  # (B, T): step t -> t-1, at index t
+    recurrent_share = np.log10(dh_norm[:, :-1] / u_norm[:, 1:])  # at index t-1
+    rows = []
+    for t in range(s, -1, -1):
+        rows.append((activation_share[:, t + 1:s + 1].sum(axis=1).mean(),
+                     recurrent_share[:, t:s].sum(axis=1).mean(),
+                     np.log10(dh_norm[:, t] / dh_norm[:, s]).mean()))
+    return np.array(rows).T  # (3, s + 1): activation, recurrent, total by steps back from s
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("task_name", sorted(tasks.TASKS))
+def test_the_split_adds_up_and_matches_a_hand_computation(task_name, activation):
+    """Acceptance: a + w = t to 1e-9 in float64, for the tanh and relu RNN on every task."""
+    task = tasks.get_task(task_name)
+    gap = max(task.min_gap, 6)
+    spec = models.parse_model(f"rnn:activation={activation}", hidden=8)
+    params = models.init_params(spec, task.input_size, task.output_size, np.random.default_rng(7))
+    x, y = task.generate(np.random.default_rng(8), 3, gap)
+    profile = probes.probe(spec, params, task, x, y, gap)
+    a, w, t = profile.decades_activation, profile.decades_recurrent, profile.decades_total
+    assert np.all(np.isfinite(t)) and t[-1] < 0
+    np.testing.assert_allclose(a + w, t, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(np.array([a, w, t]), split_by_hand(params, x, y, task, activation),
+                               rtol=0, atol=1e-9)
+    d = profile.to_dict()["summary"]["decades"]
+    assert d == {"activation": a[-1], "recurrent": w[-1], "total": t[-1]}
+    assert abs(d["activation"] + d["recurrent"] - d["total"]) < 1e-9
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_orthogonal_w_hh_loses_nothing(seed):
+    """Acceptance: an orthogonal matrix preserves norms, so the recurrent share is 0."""
+    profile = at_init("rnn:init=orthogonal,recurrent_scale=1", seed)
+    assert profile.spectral_radius == pytest.approx(1.0, abs=1e-12)
+    assert np.max(np.abs(profile.decades_recurrent)) < 1e-9
+    assert profile.summary["decades"]["activation"] < -1  # tanh' < 1 loses the rest
+
+
+def test_default_init_loses_most_to_w_hh_with_spectral_radius_below_sigma_max():
+    profile = at_init("rnn", 0)
+    w_hh = profile_params("rnn", 0)["weight_hh"]
+    assert profile.spectral_radius == pytest.approx(max(abs(np.linalg.eigvals(w_hh))), rel=1e-12)
+    assert profile.spectral_radius < 0.8 < 1 < profile.sigma_max
+    d = profile.summary["decades"]
+    assert d["recurrent"] < 5 * d["activation"] < 0  # W_hh's share is the larger loss
+    assert 0.9 < profile.summary["activation_slope"] < 1
+
+
+def profile_params(text, seed):
+    spec = models.parse_model(text, hidden=HIDDEN, dtype="float64")
+    return models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, stream(seed, "params"))
+
+
+def test_split_with_several_answer_steps_starts_at_the_earliest():
+    """Where the head adds gradient at the last 3 steps, the split covers the steps back
+    from the earliest answer step (steps back 2) and is NaN between it and the loss step."""
+    spec = models.parse_model("rnn", hidden=5)
+    params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(1))
+    x, _ = REMEMBER.generate(np.random.default_rng(2), 3, 8)
+    y = np.random.default_rng(3).integers(0, REMEMBER.output_size, size=(3, 3))
+    answers = (-3, -2, -1)
+    out, cache = models.forward(params, x, answer_steps=answers)
+    _, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="sum")
+    grads = models.backward(params, cache, dout)
+    T = x.shape[1]
+    a, w, t = probes.recurrent_split(grads.dh.transpose(1, 0, 2), grads.dpre.transpose(1, 0, 2), T - 3)
+    assert np.all(np.isnan(np.array([a, w, t])[:, :2])) and a[2] == w[2] == t[2] == 0
+    np.testing.assert_allclose(np.array([a, w, t])[:, 2:], split_by_hand(params, x, y, REMEMBER, "tanh", answers),
+                               rtol=0, atol=1e-9)
+
+
+def test_a_zeroed_gradient_counts_as_minus_infinity_on_the_factor_that_zeroed_it():
+    """A relu RNN whose units are all off at step 2: relu' = 0 there takes everything."""
+    T, B, H = 4, 1, 2
+    dh = np.ones((T, B, H))
+    u = np.ones((T, B, H))
+    u[2] = 0.0  # act' = 0 at step 2
+    dh[:2] = 0.0  # so nothing reaches steps 1 and 0
+    u[:2] = 0.0
+    a, w, t = probes.recurrent_split(dh, u, T - 1)
+    assert a.tolist() == [0.0, 0.0, -np.inf, -np.inf]
+    assert w.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert t.tolist() == [0.0, 0.0, -np.inf, -np.inf]
+
+
+def test_lstm_belt_is_dc_times_the_forget_product_and_gates_the_rest():
+    spec = models.parse_model("lstm:forget_bias=1", hidden=5)
+    params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(4))
+    x, y = REMEMBER.generate(np.random.default_rng(5), 3, 7)
+    profile = probes.probe(spec, params, REMEMBER, x, y, 7)
+    out, cache = models.forward(params, x)
+    _, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="sum")
+    dc = models.backward(params, cache, dout).dc  # (B, T, H)
+    f = cache.core.gate("f").transpose(1, 0, 2)  # (B, T, H)
+    T = x.shape[1]
+    belt = np.stack([dc[:, -1] * np.prod(f[:, t + 1:], axis=1) for t in range(T)], axis=1)  # (B, T, H)
+    at_loss = np.linalg.norm(dc[:, -1], axis=-1).mean()
+    np.testing.assert_allclose(profile.belt_rel, np.linalg.norm(belt, axis=-1).mean(axis=0)[::-1] / at_loss,
+                               rtol=1e-12)
+    np.testing.assert_allclose(profile.gates_rel, np.linalg.norm(dc - belt, axis=-1).mean(axis=0)[::-1] / at_loss,
+                               rtol=1e-9, atol=1e-15)
+    s = profile.to_dict()["summary"]
+    assert s["belt_rel"] == profile.belt_rel[-1] and s["gates_rel"] == profile.gates_rel[-1]
+    assert s["belt_share"] == pytest.approx(profile.belt_rel[-1] / profile.dc.rel[-1], rel=1e-14)
+    assert s["belt_factor"] == "f" and s["belt_factor_mean"] == pytest.approx(f.mean(), rel=1e-14)
+    assert "decades" not in s and "decades" in at_init("rnn", 0).summary
+
+
+def test_lstm_without_recurrent_weights_carries_everything_on_the_belt():
+    """With W_hh = 0, h_{t-1} never reaches the gates: dl/dc_t is the direct path alone."""
+    spec = models.parse_model("lstm", hidden=4)
+    params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(6))
+    params["weight_hh"][:] = 0.0
+    x, y = REMEMBER.generate(np.random.default_rng(7), 3, 9)
+    profile = probes.probe(spec, params, REMEMBER, x, y, 9)
+    assert np.all(profile.gates_rel == 0.0)
+    np.testing.assert_allclose(profile.belt_rel, profile.dc.rel, rtol=1e-14)
+    assert profile.summary["belt_share"] == pytest.approx(1.0, rel=1e-14)
+
+
+def test_json_names_of_the_split():
+    rnn, lstm = at_init("rnn", 0).to_dict(), at_init("lstm", 0).to_dict()
+    assert set(rnn["summary"]["decades"]) == {"activation", "recurrent", "total"}
+    assert rnn["spectral_radius"] < rnn["sigma_max"]
+    assert {"decades_activation", "decades_recurrent", "decades_total"} <= set(rnn["steps"])
+    assert {"belt_rel", "gates_rel"} <= set(lstm["summary"]) and lstm["spectral_radius"] is None
+    assert {"belt", "belt_rel", "gates", "gates_rel"} <= set(lstm["steps"])

@@ -223,7 +223,7 @@ def test_index_out_of_range_is_bad_input(small):
 def test_bundled_scenarios_are_found_and_described():
     entries = scenarios.bundled()
     assert [name for name, _, _ in entries] == ["adding-100", "agreement", "exploding", "forget-gate",
-                                                "remember-gap", "vanishing"]
+                                                "remember-gap", "tanh-saturation", "vanishing"]
     for name, path, description in entries:
         assert path.parent == BUNDLED
         assert description and "\n" not in description, name
@@ -236,7 +236,7 @@ def test_scenarios_command_lists_every_bundled_one():
     result = runner.invoke(app, ["scenarios"])
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
     assert lines[-1].split()[0] == "vanishing" and "gap 50" in lines[-1]
 
 

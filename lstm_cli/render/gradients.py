@@ -18,7 +18,9 @@ import math
 import re
 from typing import Any, Sequence
 
+from lstm_cli import explain
 from lstm_cli.errors import BadInput
+from lstm_cli.explain import sci
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
 from lstm_cli.render import write_csv, write_json
 
@@ -63,17 +65,6 @@ def parse_rows(text: str, farthest: int) -> list[int]:
 
 
 # ---- numbers and words ----
-
-def sci(value: float | None) -> str:
-    """Scientific notation with two significant digits; inf, nan and 0 spelled out."""
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return "0" if value == 0 else f"{value:.1e}"
-
 
 def log_bar(value: float, low: int, high: int, width: int = BAR_WIDTH) -> str:
     """A bar whose length is log10(value) on the scale [low, high] decades (eighth-cell steps)."""
@@ -120,7 +111,8 @@ def init_words(profile: GradientProfile) -> str:
     else:
         if m.get("activation", "tanh") != "tanh":
             words.insert(0, f"{m['activation']} activation")
-        words.append(f"sigma_max(W_hh) {_number(profile.sigma_max)}")
+        words.append(f"sigma_max(W_hh) {_number(profile.sigma_max)}, "
+                     f"spectral radius {_number(profile.spectral_radius)}")
     words.append(f"H {m['hidden']}")
     return ", ".join(words)
 
@@ -143,56 +135,8 @@ def summary_line(profile: GradientProfile, trained: bool = False) -> str:
 
 
 def explanation(profile: GradientProfile, trained: bool = False) -> str:
-    """Two sentences on what the numbers mean, in the article's terms (advice on the init only
-    for a fresh model: a trained one is what training made of it)."""
-    s, m = profile.summary, profile.model
-    verdict, far = s["verdict"], s["steps_back_max"]
-    rel = sci(s["relative_at_first_step"])
-    if verdict in ("overflow", "nan"):
-        what = "overflowed to inf" if verdict == "overflow" else "became NaN"
-        return (f"{profile.label}: the gradient {what} on the way back: the per-step factors are so large "
-                f"that {m['dtype']} cannot hold their product. Lower the recurrent scale, or clip the "
-                f"gradient when training.")
-    if m["kind"] == "rnn":
-        sigma = profile.sigma_max if profile.sigma_max is not None else float("nan")
-        act = m.get("activation", "tanh")
-        slope = "1 - h^2 <= 1" if act == "tanh" else "0 or 1"
-        head = (f"{profile.label}: every step back multiplies the gradient by W_hh "
-                f"(sigma_max {sigma:.3g}) and by the derivative of {act}, {slope}")
-        if verdict == "vanishing":
-            cause = (f"the bound (gamma*sigma_max)^k = {sigma:.3g}^k already forces it down"
-                     if sigma < 1 else f"the {act} derivatives pull each factor below 1")
-            consequence = ("the first input barely reaches the loss" if trained else
-                           "the first input of the sequence cannot teach this RNN anything")
-            return (f"{head}; {cause}, {_factor(s['decay_per_step'])} per step on average. Multiplied "
-                    f"{far} times that leaves {rel} of the gradient: {consequence} (the long-term "
-                    f"dependency problem).")
-        if verdict == "exploding":
-            return (f"{head}; with weights this large the {act} derivatives cannot pull the factors below 1, "
-                    f"so the gradient grows {_factor(s['decay_per_step'])} per step, to {rel} times its size "
-                    f"{far} steps back: one update of that size throws the weights away, which is why "
-                    f"RNN training clips gradients.")
-        advice = "" if trained else " That balance is fragile: try --recurrent-scale 0.5 or 3."
-        return (f"{head}; here the factors stay close to 1, so the gradient keeps {rel} of its size over "
-                f"{far} steps.{advice}")
-    gate = _mean(profile.forget) if profile.forget is not None else float("nan")
-    belt = sci(float(profile.forget_product[-1])) if profile.forget_product is not None else "n/a"
-    if verdict == "vanishing":
-        state = "half closed" if gate < 0.6 else "only partly open"
-        advice = ("" if trained else " An LSTM alone is not enough, its forget gate must be open: "
-                  "--forget-bias 3 (or --model lstm:forget_bias=3).")
-        return (f"{profile.label}: with the forget gates {state} (mean f = {gate:.2f}) the conveyor belt "
-                f"leaks: each step back multiplies the cell-state gradient by about f, the forget-gate "
-                f"product over {far} steps is {belt}, and it vanishes like an RNN's ({rel}).{advice}")
-    if verdict == "exploding":
-        return (f"{profile.label}: the direct path of the cell state multiplies by the forget gate, never "
-                f"more than 1 per step (product {belt} over {far} steps), so the growth to {rel} comes "
-                f"from the paths through h_(t-1) and the large recurrent weights into the gates.")
-    consequence = "still reaches the loss" if trained else "can still be learned"
-    return (f"{profile.label}: the cell state runs along the chain like a conveyor belt; one step back "
-            f"multiplies its gradient by the forget gate f alone, with no squashing derivative in the way. "
-            f"With the forget gates open (mean f = {gate:.2f}) the product over {far} steps is {belt} "
-            f"and the cell-state gradient keeps {rel} of its size, so the first input {consequence}.")
+    """What the numbers mean (``lstm_cli.explain``), in one paragraph per model."""
+    return " ".join(explain.sentences(profile, trained))
 
 
 # ---- machine formats ----
@@ -221,7 +165,8 @@ def csv_rows(profiles: Sequence[GradientProfile]) -> list[dict]:
 CSV_FIELDS = ["label", "kind", "task", "gap", "verdict", "steps_back",
               "dh_mean", "dh_p10", "dh_p50", "dh_p90", "dh_rel",
               "dc_mean", "dc_p10", "dc_p50", "dc_p90", "dc_rel",
-              "dw", "dw_rel", "forget", "forget_product", "h_abs", "bound"]
+              "dw", "dw_rel", "forget", "forget_product", "h_abs", "bound", "decades_activation",
+              "decades_recurrent", "decades_total", "belt", "belt_rel", "gates", "gates_rel"]
 
 
 # ---- the table ----
@@ -233,17 +178,30 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     cols = [("||dL/dh||", [sci(v) for v in profile.dh.mean]), ("dh rel", [sci(v) for v in profile.dh.rel])]
     if profile.dc is not None:
         cols += [("||dL/dc||", [sci(v) for v in profile.dc.mean]), ("dc rel", [sci(v) for v in profile.dc.rel]),
-                 (bar_header, None), ("prod f", [sci(v) for v in profile.forget_product])]
+                 (bar_header, None)]
     else:
         cols += [(bar_header, None), ("bound", [sci(v) for v in profile.bound])]
+    if profile.decades_total is not None:
+        act = profile.model.get("activation", "tanh")
+        cols += [(f"{act}'", [_decades(v) for v in profile.decades_activation]),
+                 ("W_hh", [_decades(v) for v in profile.decades_recurrent])]
+    if profile.belt_rel is not None:
+        cols += [("belt", [sci(v) for v in profile.belt_rel]), ("gates", [sci(v) for v in profile.gates_rel])]
     hidden = set()
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "prod f"} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "gates"} | ({"dh rel"} if profile.dc is not None else set())
     if level >= 3:
-        hidden.add(bar_header)
+        hidden |= {bar_header, "belt", "W_hh", f"{profile.model.get('activation', 'tanh')}'"}
     return [c for c in cols if c[0] not in hidden]
+
+
+def _decades(value: float) -> str:
+    """A share of the split in decades, signed, one decimal; empty where the split does not apply."""
+    if math.isnan(value):
+        return ""
+    return f"{value:+.1f}" if math.isfinite(value) else ("-inf" if value < 0 else "inf")
 
 
 def wrap_label(label: str, width: int = 10) -> list[str]:
@@ -301,10 +259,8 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
         if needed(table) <= console.width:
             break
     console.print(table)
-    if level < 3:
-        console.print(Text(f"log: a bar of log10 of the relative norm, empty at 1e{low:+03d}, full at "
-                           f"1e{high:+03d} (||dL/dh|| for an RNN, the cell state's ||dL/dc|| for an LSTM)",
-                           style="dim"))
+    for line in legend(profiles, low, high, level):
+        console.print(Text(line, style="dim"))
     if level > 0:
         console.print(Text("(narrow terminal: some columns hidden; widen it, or use --format json)", style="dim"))
     styles = {"vanishing": "bold yellow", "exploding": "bold red", "overflow": "bold red",
@@ -317,9 +273,41 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
     console.print()
     for profile in profiles:
         console.print(Text(explanation(profile, trained)))
-    console.print(Text(f"Verdicts: relative norm at the farthest step below {VANISHING:g} vanishing, "
-                       f"above {EXPLODING:g} exploding, else stable (the LSTM is judged by ||dL/dc||).",
-                       style="dim"))
+
+
+def legend(profiles: Sequence[GradientProfile], low: int, high: int, level: int = 0) -> list[str]:
+    """The lines that define the table's columns: only those shown at this level of detail
+    (see ``_columns``), only for the kinds of model shown."""
+    rnns = [p for p in profiles if p.decades_total is not None]
+    belts = [p for p in profiles if p.belt_rel is not None]
+    carriers = (["||dL/dh|| for an RNN"] if rnns else []) + (["the cell state's ||dL/dc|| for an LSTM"]
+                                                              if belts else [])
+    lines = []
+    if level < 3:
+        lines.append(f"log: a bar of log10 of the relative norm, empty at 1e{low:+03d}, full at 1e{high:+03d}"
+                     + (f" ({', '.join(carriers)})" if carriers else ""))
+    if rnns and level < 3:
+        acts = "/".join(sorted({f"{p.model.get('activation', 'tanh')}'" for p in rnns}))
+        starts = sorted({p.summary.get("split_from", 0) for p in rnns})
+        start = ("the loss step" if starts == [0] else
+                 f"the earliest answer step ({', '.join(map(str, starts))} steps back; the head adds gradient "
+                 f"at the steps before it, which are not split)")
+        lines.append(f"{acts}, W_hh: the split of dh rel into its causes, decades summed from {start}, batch mean "
+                     f"per sequence (- lost, + gained): log10 ||u_t||/||dh_t|| for the activation, u_t = act'(a_t) "
+                     f"* dh_t, and log10 ||W_hh^T u_t||/||u_t|| for the recurrent matrix; their sum is the "
+                     f"decades lost per sequence that the text below quotes.")
+    if rnns and level < 2:
+        lines.append("bound: (gamma * sigma_max(W_hh))^k with gamma = max act' = 1 for tanh and relu, the upper "
+                     "bound on ||dh_T/dh_t|| over k steps back (Pascanu, Mikolov & Bengio 2013); over long "
+                     "products the recurrent share tends to the spectral radius, not to sigma_max.")
+    if belts and level < 3:
+        lines.append(f"belt, gates: dL/dc split into the direct path along the cell state (the conveyor belt of "
+                     f"the article, {explain.ARTICLE}: what arrives with h detached before it feeds the gates) "
+                     f"and the rest, through h and the gates; each relative to ||dL/dc|| at the loss step.")
+    judged = " (the LSTM is judged by ||dL/dc||)" if belts else ""
+    lines.append(f"Verdicts: relative norm at the farthest step below {VANISHING:g} vanishing, above "
+                 f"{EXPLODING:g} exploding, else stable{judged}.")
+    return lines
 
 
 def table_title(settings: dict) -> str:

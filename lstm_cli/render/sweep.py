@@ -18,7 +18,7 @@ RUN_FORMATS = ("table", "json", "jsonl", "csv")
 SUMMARY_HEADINGS = {
     "runs": "runs", "success_rate": "success", "median_steps_to_success": "steps to success",
     "median_seconds_to_success": "time to success", "median_final_metric": "final metric",
-    "median_grad_first_step": "grad at t=0 (init)", "diverged": "diverged", "failed": "failed",
+    "median_grad_first_step": "grad at first input (init)", "diverged": "diverged", "failed": "failed",
 }
 
 
@@ -90,19 +90,25 @@ def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] =
 class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
-    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None):
+    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None,
+                 scheduler: str | None = None, run_lines: bool = False):
         self.total, self.finished = total, 0
         self.stream = stream or sys.stderr
-        self.scenario, self.jobs = scenario, jobs
+        self.scenario, self.jobs, self.scheduler = scenario, jobs, scheduler
+        self.run_lines = run_lines  # sweep --format jsonl: also a {"type": "run"} line on stdout per run
 
     def plan(self, todo, kept) -> None:
-        """The sweep's first line: runs to do, kept and workers."""
+        """The sweep's first line: runs to do, kept and workers (and the kept runs' lines)."""
         import os
 
         self.total = len(todo)
         workers = min(self.jobs or os.cpu_count() or 1, max(1, len(todo)))
+        where = f"Dask scheduler {self.scheduler}" if self.scheduler else f"{workers} worker(s)"
         self._say(f"lstm-demo: sweep {self.scenario.name}: {len(todo)} run(s) to do"
-                  + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)")
+                  + (f", {len(kept)} kept" if kept else "") + f", {where}")
+        if self.run_lines:
+            write_jsonl([run_line(p.index, p.key, kept[p.index], None, kept=True)
+                         for p in self.scenario.points() if p.index in kept])
 
     def finish(self, result) -> None:
         """The sweep's last line; RunFailed when a run failed."""
@@ -121,6 +127,8 @@ class Progress:
 
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
+        if self.run_lines:
+            write_jsonl([run_line(job.index, job.key, record, error)])
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
@@ -157,10 +165,33 @@ def summary_title(result, scenario) -> str:
             f"{result.wall_time:.0f} s wall; records in {result.sweep_dir}")
 
 
+# ---- sweep --format jsonl: a line per run as it finishes, then the summary ----
+#
+#   {"type": "run", ...}      one per run, written when the run finishes (or, with --resume, at
+#                             the start for each run kept from before: "kept": true); the fields
+#                             of RUN_LINE_FIELDS
+#   {"type": "summary", ...}  after the last run, one per setting: a row of summary.jsonl
+
+RUN_LINE_FIELDS = ["type", "index", "key", "kept", "status", "success", "steps", "metric", "value", "wall_time",
+                   "clipped_fraction", "run_dir", "error"]
+
+
+def run_line(index: int, key: str, record: dict | None, error: str | None, kept: bool = False) -> dict:
+    """The ``{"type": "run"}`` line of one finished run (``record`` None and ``error`` set: it failed)."""
+    record = record or {}
+    metric = record.get("metric")
+    return {"type": "run", "index": index, "key": key, "kept": kept,
+            "status": "failed" if error is not None else record.get("status"),
+            "success": record.get("success"), "steps": record.get("steps"), "metric": metric,
+            "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
+            "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
+            "run_dir": record.get("run_dir"), "error": error}
+
+
 def write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
     if fmt == "jsonl":
-        write_jsonl(rows)
+        write_jsonl([{"type": "summary", **row} for row in rows])
     elif fmt == "csv":
         write_csv(rows)
     else:
@@ -173,13 +204,13 @@ def write_summary(result, scenario, fmt: str) -> None:
         metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
         table = Table(title=summary_title(result, scenario), title_justify="left", box=box.SIMPLE_HEAD,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
-                              f"final held-out {metric}; grad t=0: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
-                              f"the first step relative to the answer step, at initialisation; div, fail: "
-                              f"runs that diverged (NaN loss), failed to run",
+                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
+                              f"the first input (the most steps back) relative to the answer step (0 steps back), "
+                              f"at initialisation; div, fail: runs that diverged (NaN loss), failed to run",
                       caption_justify="left")
         for axis in result.axes:
             table.add_column(axis, no_wrap=True)
-        for heading in ("success", "steps", "time", metric, "grad t=0", "div", "fail"):
+        for heading in ("success", "steps", "time", metric, "grad first input", "div", "fail"):
             table.add_column(heading, justify="right", no_wrap=True)
         for row in rows:
             table.add_row(*(str(row[a]) for a in result.axes), _rate(row),
@@ -193,7 +224,8 @@ def write_summary(result, scenario, fmt: str) -> None:
 
 # ---- lstm-demo run: the runs of a scenario ----
 
-RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step", "run_dir"]
+RUN_FIELDS = ["key", "status", "success", "steps", "metric", "value", "wall_time", "grad_first_step",
+              "clipped_fraction", "run_dir"]
 
 
 def run_rows(points, records) -> list[dict]:
@@ -205,6 +237,7 @@ def run_rows(points, records) -> list[dict]:
         rows.append({"key": point.key, "status": record.get("status"), "success": record.get("success"),
                      "steps": record.get("steps"), "metric": metric, "value": record.get(metric),
                      "wall_time": record.get("wall_time"), "grad_first_step": grad_at_first_step(record),
+                     "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
                      "run_dir": record.get("run_dir")})
     return rows
 
@@ -225,16 +258,27 @@ def write_runs(scenario, points, records, fmt: str) -> None:
         from rich import box
 
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
-                      caption="grad t=0: the gradient at the first step relative to the answer step, at "
-                              "initialisation (||dl/dc|| for the LSTM, ||dl/dh|| for the RNN)",
+                      caption="grad first input: the gradient at the first input (the most steps back) relative "
+                              "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
+                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged; "
+                              "clipped: the fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
                       caption_justify="left")
-        for column in ("run", "success", "steps", "held-out", "time", "grad t=0"):
+        for column in ("run", "success", "steps", "held-out", "time", "grad first input", "clipped"):
             table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
-        for row in run_rows(points, records):
+        for row, record in zip(run_rows(points, records), records):
             outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
-            table.add_row(row["key"], outcome, str(row["steps"]), f"{row['metric']} {_num(row['value'], 4)}",
-                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]))
+            steps = record.get("diverged_at") if row["status"] == "diverged" else row["steps"]
+            table.add_row(row["key"], outcome, str(steps), f"{row['metric']} {_num(row['value'], 4)}",
+                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]), _clipped(record))
         console().print(table)
+
+
+def _clipped(record: dict) -> str:
+    """The fraction of steps clipped, as a percentage; "-" when clipping was off or no step was taken."""
+    clipping = record.get("clipping") or {}
+    if not clipping.get("steps") or not float(clipping.get("clip") or 0) > 0:
+        return "-"
+    return f"{100 * float(clipping['clipped_fraction']):.3g}%"
 
 
 def list_scenarios(entries, fmt: str = "table") -> None:

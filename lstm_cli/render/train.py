@@ -17,13 +17,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-# log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (red)
-_PALETTE = [  # (lower edge of log10, colour, character without colour): dark = vanished, pale = exploding
-    (-math.inf, "#000004", "_"), (-12, "#1b0c41", "."), (-9, "#3b0f70", ":"), (-6, "#641a80", "-"),
-    (-3, "#8c2981", "="), (-2, "#b73779", "+"), (-1, "#de4968", "*"), (0, "#f7705c", "#"),
-    (1, "#fe9f6d", "%"), (3, "#fcfdbf", "@"),
+from lstm_cli.explain import training_sentence
+from lstm_cli.probes import VANISHING
+
+# log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (pale)
+_PALETTE = [  # (lower edge of log10, colour): dark = vanished, pale = exploding
+    (-math.inf, "#000004"), (-12, "#1b0c41"), (-9, "#3b0f70"), (-6, "#641a80"), (-3, "#8c2981"),
+    (-2, "#b73779"), (-1, "#de4968"), (0, "#f7705c"), (1, "#fe9f6d"), (3, "#fcfdbf"),
 ]
-_NAN = ("grey50", "?")
+_NAN = "grey50"
+# Below 256 colours the palette collapses (xterm's 16 colours show 0 and 1e-12 both as black,
+# 1e-3 and 0.01 as one magenta), so the heatmap draws one glyph per decade instead.
+RAMP = " .:-=+*#%@"  # the top decade present gets "@", each decade below the glyph before it
+ZERO_GLYPH, INF_GLYPH, NAN_GLYPH = "_", "!", "?"
+COLOUR_SYSTEMS = ("256", "truecolor")  # rich's names of the colour systems the palette needs
+BAR_FLOOR = 1e-16  # a profile bar is empty at this relative norm
 
 
 def _num(value: Any) -> float:
@@ -44,21 +52,56 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-def _level(value: Any) -> tuple[str, str]:
-    """(colour, character) of a relative norm on the log scale of ``_PALETTE``."""
+def _log10(value: Any) -> float:
+    """log10 of a relative norm (-inf for 0, inf for inf, nan for nan or a negative number)."""
     v = _num(value)
-    if math.isnan(v):
-        return _NAN
-    if v <= 0:
-        return _PALETTE[0][1:]
-    level = math.log10(v) if math.isfinite(v) else math.inf
+    if math.isnan(v) or v < 0:
+        return math.nan
+    if v == 0 or math.isinf(v):
+        return -math.inf if v == 0 else math.inf
+    level = math.log10(v)
     # a relative norm of exactly 1 (the answer step) may round to 0.999...: count it as 1
-    level = 0.0 if abs(level) < 1e-9 else level
-    return [entry[1:] for entry in _PALETTE if level >= entry[0]][-1]
+    return 0.0 if abs(level) < 1e-9 else level
 
 
 def _colour(value: Any) -> str:
-    return _level(value)[0]
+    """The colour of a relative norm on the log scale of ``_PALETTE``."""
+    level = _log10(value)
+    if math.isnan(level):
+        return _NAN
+    return [tint for edge, tint in _PALETTE if level >= edge][-1]
+
+
+class GlyphScale:
+    """One glyph of ``RAMP`` per decade, the top one for the highest decade of the values shown
+    (at least the answer step's 1); everything ten or more decades below it is " "."""
+
+    def __init__(self, values: Sequence[Any]):
+        decades = [math.floor(level) for level in map(_log10, values) if math.isfinite(level)]
+        self.top = max([0, *decades])
+
+    def glyph(self, value: Any) -> str:
+        level = _log10(value)
+        if math.isnan(level):
+            return NAN_GLYPH
+        if level == -math.inf:
+            return ZERO_GLYPH
+        if level == math.inf:
+            return INF_GLYPH
+        return RAMP[max(0, len(RAMP) - 1 - (self.top - math.floor(level)))]
+
+    def legend(self) -> list[str]:
+        """What each glyph means, in two lines: the ramp's bottom and the special values, then
+        each glyph with the decade it starts at (``.1e-8 :1e-7 ... @1``)."""
+        lowest = self.top - len(RAMP) + 2  # the decade of RAMP[1]
+        return [f'one glyph per decade, from: "{RAMP[0]}" below {_decade(lowest)}, '
+                f'"{ZERO_GLYPH}" 0, "{INF_GLYPH}" inf, "{NAN_GLYPH}" nan,',
+                " ".join(f"{glyph}{_decade(lowest + i)}" for i, glyph in enumerate(RAMP[1:]))]
+
+
+def _decade(k: float) -> str:
+    """10^k as a short label: 0.01 ... 100, else 1e-12."""
+    return f"{10.0 ** k:g}" if -3 < k < 3 else f"1e{k:g}"
 
 
 def outcome_table(result: dict) -> Table:
@@ -82,9 +125,12 @@ def outcome_table(result: dict) -> Table:
     table.add_row(f"held-out {metric}", f"{fmt(value, 4)}  (chance {fmt(result['chance'], 3)}, "
                                         f"success {result['criterion']}; {better} is better)")
     table.add_row("held-out loss", fmt(result.get("heldout_loss"), 4))
-    table.add_row("steps", f"{result['steps']} of {result['max_steps']}"
-                  + ("  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"]
-                     else ""))
+    if result["status"] == "diverged":  # the step count that stderr and the outcome say too
+        steps = f"{result.get('diverged_at')} of {result['max_steps']}  (diverged at this step)"
+    else:
+        steps = f"{result['steps']} of {result['max_steps']}" + (
+            "  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"] else "")
+    table.add_row("steps", steps)
     table.add_row("wall time", f"{_num(result['wall_time']):.1f} s")
     grad = result.get("gradient")
     if grad:
@@ -94,6 +140,9 @@ def outcome_table(result: dict) -> Table:
         if grad.get("dc_ratio_first_step") is not None:
             table.add_row(f"||dL/dc|| {k} steps back", f"{fmt(grad['dc_ratio_first_step_before'])} at init -> "
                           f"{fmt(grad['dc_ratio_first_step'])} at step {result['evaluated_at']}")
+    clipping = clipping_text(result.get("clipping"))
+    if clipping:
+        table.add_row("gradient clipping", clipping)
     why = explanation(result)
     if why:
         table.add_row("why", why)
@@ -101,25 +150,53 @@ def outcome_table(result: dict) -> Table:
     return table
 
 
+def clipping_text(clipping: dict | None) -> str | None:
+    """How often clipping fired and the pre-clip global gradient norms (Pascanu et al. 2013)."""
+    if not clipping or not clipping.get("steps"):
+        return None
+    norms = f"pre-clip ||g|| median {fmt(clipping['grad_norm_median'])}, max {fmt(clipping['grad_norm_max'])}"
+    if not _num(clipping["clip"]) > 0:
+        return f"off (clip 0); {norms} over {clipping['steps']} steps"
+    return (f"fired on {clipping['clipped_steps']} of {clipping['steps']} steps "
+            f"({100 * _num(clipping['clipped_fraction']):.3g}%) at clip {fmt(clipping['clip'])}; {norms}")
+
+
 def explanation(result: dict) -> str | None:
     """One sentence on why a run did not succeed, read from its gradient at the first step."""
     grad = result.get("gradient")
     if result["status"] == "diverged":
-        return divergence_note(result)
+        return ". ".join(filter(None, [divergence_note(result), collapse_note(result)]))
     if result["success"] or result["status"] != "completed" or not grad:
         return None
     carrier = grad["carrier"]
     ratio = _num(grad[f"{carrier}_ratio_first_step"])
     name = "||dL/dc||" if carrier == "dc" else "||dL/dh||"
     k = grad["steps_back_first_step"]
-    if ratio < 1e-3:
-        return (f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient vanishes "
-                f"before it reaches the information, so the long dependency is (almost) never learned "
-                f"(Bengio et al. 1994); compare --model lstm")
+    if ratio < VANISHING:
+        return " ".join(filter(None, [
+            f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient does not reach "
+            f"the first input, so the long dependency is not learned (Bengio et al. 1994); compare --model lstm.",
+            collapse_note(result)]))
     if ratio > 1e3 or not math.isfinite(ratio):
         return f"{name} {k} steps back is {fmt(ratio)} times its size at the answer step: exploding gradients"
     return (f"the gradient still reaches the first step ({name} ratio {fmt(ratio)}); "
             f"the budget of {result['max_steps']} steps may be too short: try --steps")
+
+
+def collapse_note(result: dict) -> str | None:
+    """Why a trained RNN's gradient at the first input is what it is: the split of its last probe
+    next to the one at init (saturation shows as the activation's share), when it vanished."""
+    grad = result.get("gradient") or {}
+    if grad.get("decades") is None or not _num(grad.get("dh_ratio_first_step")) < VANISHING:
+        return None
+    activation = result["model"].partition("activation=")[2].split(",")[0] or "tanh"
+
+    def numbers(split):
+        return None if split is None else {k: _num(v) for k, v in split.items()}
+
+    slopes = [None if grad.get(k) is None else _num(grad[k]) for k in ("activation_slope_before", "activation_slope")]
+    return training_sentence(activation, result.get("evaluated_at"), numbers(grad.get("decades_before")),
+                             numbers(grad["decades"]), *slopes)
 
 
 def _rows_to_show(n: int, limit: int = 14) -> list[int]:
@@ -133,14 +210,21 @@ def _rows_to_show(n: int, limit: int = 14) -> list[int]:
     return picks + [n - 1]
 
 
-def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
-    """A log-scale bar: full at 1 (or above), empty at ``floor``."""
+def _bar(value: Any, floor: float = BAR_FLOOR, ceiling: float = 1.0, width: int = 8) -> Text:
+    """A log-scale bar: empty at ``floor``, full at ``ceiling`` (1, or above 1 when a norm grew)."""
     v = _num(value)
     if not math.isfinite(v):
-        return Text(str(v).ljust(width), style=_NAN[0] if math.isnan(v) else "bold red")
-    fill = 0 if v <= 0 else (math.log10(max(v, floor)) - math.log10(floor)) / -math.log10(floor)
+        return Text(str(v).ljust(width), style=_NAN if math.isnan(v) else "bold red")
+    low, high = math.log10(floor), math.log10(ceiling)
+    fill = 0 if v <= 0 else (min(max(math.log10(v), low), high) - low) / (high - low)
     cells = max(0, min(width, round(fill * width)))
     return Text("█" * cells + "·" * (width - cells), style=_colour(v))
+
+
+def bar_ceiling(values: Sequence[Any]) -> float:
+    """1, or the power of ten at or above the largest finite value: bars keep growing above 1."""
+    finite = [_num(v) for v in values if v is not None and math.isfinite(_num(v)) and _num(v) > 0]
+    return 10.0 ** max(0, math.ceil(math.log10(max(finite)))) if finite else 1.0
 
 
 def profile_table(result: dict) -> Table | None:
@@ -155,21 +239,28 @@ def profile_table(result: dict) -> Table | None:
         table.add_column(f"{label}\nat init", justify="right", no_wrap=True)
         table.add_column(f"{label}\nat step {result['evaluated_at']}", justify="right", no_wrap=True)
     steps_back = grad["steps_back"]
+    ceiling = profile_ceiling(grad)
     for i in _rows_to_show(len(steps_back)):
         cells: list[Any] = [str(steps_back[i])]
         for key, _ in names:
             for when in ("_before", ""):
                 value = grad[f"{key}_rel{when}"][i]
-                cells.append(Text.assemble(_bar(value), " ", fmt(value).rjust(8)))
+                cells.append(Text.assemble(_bar(value, ceiling=ceiling), " ", fmt(value).rjust(8)))
         table.add_row(*cells)
     return table
+
+
+def profile_ceiling(grad: dict) -> float:
+    return bar_ceiling([v for key in ("dh_rel_before", "dh_rel", "dc_rel_before", "dc_rel")
+                        for v in (grad.get(key) or [])])
 
 
 def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, max_rows: int = 12,
             colour: bool = True):
     """Steps back (rows) x training step (columns) of relative ||dL/dh||, on a log colour scale.
 
-    Without colour (NO_COLOR, or not a terminal) each cell is a character of a ramp instead.
+    Without ``colour`` (fewer than 256 colours, NO_COLOR, not a terminal) each cell is a glyph
+    of its decade instead (``GlyphScale``), and the legend says what each glyph means.
     """
     rows_with = [e for e in evaluations if e.get("dh_rel")]
     if len(rows_with) < 2:
@@ -179,24 +270,27 @@ def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, ma
         rows_with = [rows_with[i] for i in pick]
     n = len(rows_with[0]["dh_rel"])
     width = max(len(str(n - 1)), 4)
+    shown = list(reversed(_rows_to_show(n, max_rows)))
+    glyphs = GlyphScale([e["dh_rel"][k] for e in rows_with for k in shown])
     lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x training step (columns, one per "
                   "evaluation), log scale", style="bold")]
-    for k in reversed(_rows_to_show(n, max_rows)):
+    for k in shown:
         line = Text(str(k).rjust(width) + " ")
         for e in rows_with:
-            tint, char = _level(e["dh_rel"][k])
-            line.append("█", style=tint) if colour else line.append(char)
+            value = e["dh_rel"][k]
+            line.append("█", style=_colour(value)) if colour else line.append(glyphs.glyph(value))
         lines.append(line)
     first, last = f"step {rows_with[0]['step']}", f"step {rows_with[-1]['step']}"
     pad = max(1, len(rows_with) - len(first) - len(last))
     lines.append(Text(" " * (width + 1) + first + " " * pad + last, style="dim"))
-    legend = Text(" " * (width + 1) + "from ", style="dim")
-    for edge, tint, char in [*_PALETTE, (math.nan, *_NAN)]:
-        legend.append("█" if colour else char, style=tint if colour else "")
-        label = ("nan" if math.isnan(edge) else "0" if edge == -math.inf
-                 else f"{10.0 ** edge:g}" if -3 < edge < 3 else f"1e{edge:g}")
-        legend.append(label + " ")
-    lines.append(legend)
+    if colour:
+        legend = Text(" " * (width + 1) + "from ", style="dim")
+        for edge, tint in [*_PALETTE, (math.nan, _NAN)]:
+            legend.append("█", style=tint)
+            legend.append(("nan" if math.isnan(edge) else "0" if edge == -math.inf else _decade(edge)) + " ")
+        lines.append(legend)
+    else:
+        lines += [Text(" " * (width + 1) + line, style="dim") for line in glyphs.legend()]
     return Group(*lines)
 
 
@@ -216,10 +310,14 @@ def render_result(result: dict, evaluations: Sequence[dict], console: Console | 
     out.print(outcome_table(result))
     table = profile_table(result)
     if table is not None:
-        out.print(Text("Gradient reaching each step back, relative to the answer step, before and after "
-                       "training (bars: log scale, empty at 1e-16, full at 1)", style="bold"))
+        ceiling = profile_ceiling(result["gradient"])
+        out.print(Text(f"Gradient reaching each step back, relative to the answer step, before and after "
+                       f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:g}"
+                       + (f", 1 at {math.log10(1 / BAR_FLOOR) / math.log10(ceiling / BAR_FLOOR):.0%} of the bar"
+                          if ceiling > 1 else "")
+                       + ")", style="bold"))
         out.print(table)
-    hm = heatmap(result, evaluations, colour=out.color_system is not None)
+    hm = heatmap(result, evaluations, colour=out.color_system in COLOUR_SYSTEMS)
     if hm is not None:
         out.print(hm)
 

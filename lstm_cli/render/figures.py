@@ -1,0 +1,303 @@
+"""Figures of a training run and of a sweep (``train --plot``, ``sweep --plot``; the plot extra).
+
+The training figure, from a run's result.json and metrics.jsonl:
+
+    +-------------------------------------+---------+
+    | heatmap: steps back (y) x training  | profile |  the carrier's relative norm (||dL/dh||
+    | step (x), log colour                | at init |  for the RNN, the cell state's ||dL/dc||
+    |                                     | and end |  for the LSTM), log axes
+    +-------------------------------------+---------+
+    | held-out metric x training step,    | colour  |
+    | success threshold and chance marked | bar     |
+    +-------------------------------------+---------+
+
+The sweep figure, from a sweep's summary rows: the success rate against the
+swept axis (the gap, normally), one line per model (and per setting of the
+other axes), with a 95% Wilson score interval over the seeds; beside it the
+median steps to success, when any run succeeded.
+
+Each ``plot_*`` function takes the records, computes the series it draws with
+the matching ``*_series`` function (plain lists, no matplotlib), draws exactly
+those and returns them, so a test can check every plotted number against the
+record it came from. matplotlib is imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from lstm_cli.errors import BadInput
+from lstm_cli.plot import _positive, check_target, require_matplotlib, save_figure
+
+DPI = 100
+TRAINING_SIZE = (10.0, 7.0)  # inches: 1000 x 700 pixels at DPI, 720 x 504 pt in an SVG
+SWEEP_SIZE = (10.0, 4.5)  # 1000 x 450 pixels, 720 x 324 pt
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
+CARRIER_NAMES = {"dh": "||dL/dh||", "dc": "||dL/dc|| (cell state)"}
+
+
+def _number(value: Any) -> float:
+    """A number from a record (JSON keeps inf and nan as strings; None is a gap)."""
+    return math.nan if value is None else float(value)
+
+
+def _log10(value: float) -> float:
+    """log10 of a positive finite number, else nan (a gap in the line)."""
+    return math.log10(value) if value > 0 and math.isfinite(value) else math.nan
+
+
+# ---- the training figure ----
+
+@dataclass
+class TrainingSeries:
+    """What the training figure draws, read from one run's records."""
+
+    carrier: str  # "dh" or "dc": whose relative norm the heatmap and the profiles show
+    steps: list[int]  # the training step of every evaluation (x)
+    steps_back: list[int]  # (y)
+    heat: list[list[float]]  # heat[i][k]: the carrier's relative norm k steps back at evaluation i
+    profile_init: list[float]  # the first evaluation's row of ``heat``
+    profile_end: list[float]  # the last evaluation's row
+    metric: str  # "accuracy" or "mse"
+    values: list[float]  # the held-out metric at every evaluation
+    threshold: float  # the task's success threshold on the metric
+    chance: float  # the metric of a model that knows nothing
+    criterion: str  # e.g. "accuracy >= 0.99"
+
+
+def training_series(result: dict, evaluations: Sequence[dict]) -> TrainingSeries:
+    """The series of the training figure from result.json and the metrics.jsonl rows."""
+    from lstm_cli.tasks import get_task
+
+    gradient = result.get("gradient") or {}
+    carrier = gradient.get("carrier")
+    rows = [e for e in evaluations if carrier and e.get(f"{carrier}_rel")]
+    if len(rows) < 1:
+        raise BadInput(f"{result.get('run_dir', 'the run')}: no evaluation with a gradient profile to plot")
+    metric = result["metric"]
+    heat = [[_number(v) for v in e[f"{carrier}_rel"]] for e in rows]
+    return TrainingSeries(
+        carrier=carrier, steps=[int(e["step"]) for e in rows], steps_back=[int(k) for k in gradient["steps_back"]],
+        heat=heat, profile_init=heat[0], profile_end=heat[-1], metric=metric,
+        values=[_number(e.get(metric)) for e in rows], threshold=get_task(result["task"]).success,
+        chance=_number(result["chance"]), criterion=result["criterion"])
+
+
+def prepare(path: str | Path) -> Path:
+    """Check ``--plot FILE`` before any work: a known suffix, an existing directory, matplotlib."""
+    path = check_target(path)
+    require_matplotlib()
+    return path
+
+
+def training_title(result: dict) -> str:
+    """e.g. "remember gap 50, lstm, seed 0: completed in 100 steps, accuracy 1 (success)"."""
+    metric = result.get("metric")
+    value = _number(result.get(metric)) if metric else math.nan
+    outcome = "success" if result.get("success") else "no success"
+    return (f"{result.get('task')} gap {result.get('gap')}, {result.get('model')}, seed {result.get('seed')}: "
+            f"{result.get('status')} after {result.get('steps')} steps, {metric} {value:.4g} ({outcome})")
+
+
+def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
+                  title: str | None = None) -> TrainingSeries:
+    """Write the training figure of one run to ``path`` (.png, .svg or .pdf); returns its series."""
+    path = check_target(path)
+    series = training_series(result, evaluations)
+    plt = require_matplotlib()
+    import numpy as np
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import NullFormatter
+
+    name = CARRIER_NAMES[series.carrier]
+    heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
+    finite = heat[np.isfinite(heat)]
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig = plt.figure(figsize=TRAINING_SIZE, dpi=DPI)
+        grid = fig.add_gridspec(2, 2, width_ratios=(4, 1.2), height_ratios=(3, 1.3), hspace=0.35, wspace=0.08)
+        ax_heat = fig.add_subplot(grid[0, 0])
+        ax_profile = fig.add_subplot(grid[0, 1], sharey=ax_heat)
+        ax_metric = fig.add_subplot(grid[1, 0], sharex=ax_heat)
+        ax_bar = fig.add_subplot(grid[1, 1])
+
+        cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
+        mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
+                                  norm=norm, shading="nearest")
+        ax_heat.set_ylabel("steps back from the answer step")
+        ax_heat.set_title(f"{name} relative to the answer step, per evaluation"
+                          + ("; grey: 0, inf or nan" if finite.size < heat.size else ""), fontsize=9)
+        ax_heat.tick_params(labelbottom=False)
+
+        ax_profile.plot(_positive(series.profile_init), series.steps_back, color="C0",
+                        label=f"step {series.steps[0]}")
+        ax_profile.plot(_positive(series.profile_end), series.steps_back, color="C3",
+                        label=f"step {series.steps[-1]}")
+        ax_profile.set_xscale("log")
+        ax_profile.set_xlabel(f"relative {name.split()[0]}", fontsize=8)
+        ax_profile.tick_params(labelleft=False, labelsize=7)
+        ax_profile.legend(fontsize=7, loc="best")
+        ax_profile.grid(True, which="major", alpha=0.3)
+
+        _draw_metric(ax_metric, series)
+
+        ax_bar.axis("off")
+        bar = fig.colorbar(mesh, ax=ax_bar, orientation="horizontal", fraction=0.5, aspect=12,
+                           label=f"relative {name.split()[0]} (log)")
+        for axis in (ax_profile.xaxis, bar.ax.xaxis):  # within one decade, minor labels overprint each other
+            axis.set_minor_formatter(NullFormatter())
+        if title:
+            fig.suptitle(title, fontsize=10)
+        save_figure(fig, plt, path, DPI)
+    return series
+
+
+def _draw_metric(ax_metric, series: TrainingSeries) -> None:
+    """The held-out metric against the training step, the success threshold and chance as lines."""
+    from matplotlib.ticker import FuncFormatter
+
+    # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
+    # it is drawn as log10 on a linear axis, labelled in powers of ten
+    scale = _log10 if series.metric == "mse" else float
+    ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
+                   label=f"held-out {series.metric}")
+    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
+                      label=f"success: {series.criterion}")
+    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
+                      label=f"chance {series.chance:.3g}")
+    if series.metric == "mse":
+        ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
+    ax_metric.set_xlabel("training step")
+    ax_metric.set_ylabel(f"held-out {series.metric}")
+    ax_metric.legend(fontsize=7, loc="best")
+    ax_metric.grid(True, alpha=0.3)
+
+
+# ---- the sweep figure ----
+
+def wilson_interval(successes: int, runs: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (Wilson 1927): unlike p +- z sqrt(p(1-p)/n) it
+    stays inside [0, 1] and is not empty at 0/n or n/n, the usual outcomes of a few seeds."""
+    if runs <= 0:
+        return math.nan, math.nan
+    p = successes / runs
+    denominator = 1 + z * z / runs
+    centre = (p + z * z / (2 * runs)) / denominator
+    half = z * math.sqrt(p * (1 - p) / runs + z * z / (4 * runs * runs)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class SweepLine:
+    label: str  # the model (and the other axes' values), e.g. "lstm" or "rnn, clip=0"
+    x: list[Any]  # values of the swept axis, as in the summary
+    runs: list[int]
+    succeeded: list[int]
+    rate: list[float]  # succeeded / runs
+    low: list[float]  # the 95% Wilson interval
+    high: list[float]
+    median_steps: list[float]  # median steps to success (nan where no run succeeded)
+
+
+@dataclass
+class SweepSeries:
+    axis: str  # the swept axis on x
+    lines: list[SweepLine] = field(default_factory=list)
+
+    @property
+    def has_steps(self) -> bool:
+        return any(math.isfinite(v) for line in self.lines for v in line.median_steps)
+
+
+def sweep_axis(axes: Sequence[str]) -> str:
+    """The axis on x: the gap when it is swept, else the first axis that is not the model."""
+    if "gap" in axes:
+        return "gap"
+    return next((a for a in axes if a != "model"), axes[0] if axes else "")
+
+
+def sweep_series(summary: Sequence[dict], axes: Sequence[str]) -> SweepSeries:
+    """One line per setting of the axes other than the x axis, from the sweep's summary rows
+    (``sweep.aggregate``: one row per setting with ``runs``, ``succeeded`` and
+    ``median_steps_to_success``)."""
+    if not summary or not axes:
+        raise BadInput("nothing to plot: the sweep has no axis besides the seed")
+    axis = sweep_axis(axes)
+    others = [a for a in axes if a != axis]
+    series = SweepSeries(axis=axis)
+    lines: dict[str, SweepLine] = {}
+    for row in summary:
+        label = ", ".join(str(row[a]) if a == "model" else f"{a}={row[a]}" for a in others) or "all runs"
+        line = lines.setdefault(label, SweepLine(label, [], [], [], [], [], [], []))
+        runs, succeeded = int(row["runs"]), int(row["succeeded"])
+        low, high = wilson_interval(succeeded, runs)
+        line.x.append(row[axis])
+        line.runs.append(runs)
+        line.succeeded.append(succeeded)
+        line.rate.append(succeeded / runs if runs else math.nan)
+        line.low.append(low)
+        line.high.append(high)
+        line.median_steps.append(_number(row.get("median_steps_to_success")))
+    series.lines = list(lines.values())
+    return series
+
+
+def _positions(values: Sequence[Any]) -> tuple[list[float], list[str] | None]:
+    """Numbers on a numeric axis, or 0, 1, 2 ... and the labels for a categorical one."""
+    try:
+        return [float(v) for v in values], None
+    except (TypeError, ValueError):
+        return list(map(float, range(len(values)))), [str(v) for v in values]
+
+
+def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
+               title: str | None = None) -> SweepSeries:
+    """Write the sweep figure to ``path`` (.png, .svg or .pdf); returns its series."""
+    path = check_target(path)
+    series = sweep_series(summary, axes)
+    plt = require_matplotlib()
+    from matplotlib.ticker import NullLocator
+    categories = list(dict.fromkeys(x for line in series.lines for x in line.x))
+    numbers, labels = _positions(categories)
+    where = dict(zip(categories, numbers))
+    with plt.rc_context({"svg.fonttype": "none"}):
+        fig = plt.figure(figsize=SWEEP_SIZE, dpi=DPI)
+        panels = fig.subplots(1, 2 if series.has_steps else 1, squeeze=False)[0]
+        ax_rate = panels[0]
+        for n, line in enumerate(series.lines):
+            x = [where[v] for v in line.x]
+            ax_rate.plot(x, line.rate, color=f"C{n}", marker="o", label=line.label)
+            ax_rate.fill_between(x, line.low, line.high, color=f"C{n}", alpha=0.15, linewidth=0)
+        seeds = sorted({r for line in series.lines for r in line.runs})
+        ax_rate.set_ylim(-0.03, 1.03)
+        ax_rate.set_ylabel("success rate")
+        ax_rate.set_title(f"shaded: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point",
+                          fontsize=8)
+        ax_rate.legend(fontsize=8, loc="best")
+        if series.has_steps:
+            ax_steps = panels[1]
+            for n, line in enumerate(series.lines):
+                ax_steps.plot([where[v] for v in line.x], line.median_steps, color=f"C{n}", marker="o",
+                              label=line.label)
+            ax_steps.set_ylabel("median steps to success")
+            ax_steps.set_title("over the runs that succeeded", fontsize=8)
+            ax_steps.set_ylim(bottom=0)
+        for ax in panels:
+            ax.set_xlabel(series.axis)
+            ax.grid(True, alpha=0.3)
+            if labels is not None:
+                ax.set_xticks(numbers, labels)
+            else:
+                if min(numbers) > 0 and max(numbers) >= 10 * min(numbers):  # gaps 5 ... 100: evenly apart
+                    ax.set_xscale("log")
+                ax.xaxis.set_minor_locator(NullLocator())
+                ax.set_xticks(numbers, [f"{v:g}" for v in numbers])
+        if title:
+            fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+        save_figure(fig, plt, path, DPI)
+    return series
+
