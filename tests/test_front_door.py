@@ -38,7 +38,7 @@ def test_gradients_to_a_file_holds_every_column_and_columns_80_hides_some(tmp_pa
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "out.txt").read_text(encoding="utf-8")
     header = next(line for line in text.splitlines() if line.lstrip().startswith("back"))
-    assert header.count(ABSOLUTE_NORM) == 2 and "||dL/dc||" in header and "bound" in header and "prod f" in header
+    assert header.count(ABSOLUTE_NORM) == 2 and "||dL/dc||" in header and "bound" in header and "belt" in header
     assert "narrow terminal" not in text
     assert max(len(line.rstrip()) for line in text.splitlines()) > 100
 
@@ -47,6 +47,15 @@ def test_gradients_to_a_file_holds_every_column_and_columns_80_hides_some(tmp_pa
     assert ABSOLUTE_NORM not in next(line for line in narrow.stdout.splitlines() if line.lstrip().startswith("back"))
     assert "(narrow terminal: some columns hidden" in narrow.stdout
     assert max(len(line.rstrip()) for line in narrow.stdout.splitlines()) <= 80
+
+
+def test_train_to_a_file_keeps_every_digit_of_its_profiles(tmp_path):
+    with open(tmp_path / "out.txt", "w") as out:
+        done = subprocess.run([*LSTM_DEMO, "train", "--gap", "5", "--steps", "4", "--eval-every", "2", "--quiet"],
+                              cwd=tmp_path, stdout=out, text=True, stderr=subprocess.PIPE,
+                              env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR")})
+    assert done.returncode == 0, done.stderr
+    assert "…" not in (tmp_path / "out.txt").read_text(encoding="utf-8")  # no cell cut short
 
 
 def test_one_label_per_model_in_the_gradient_and_training_tables(tmp_path):

@@ -19,12 +19,19 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
-def widen_unless_terminal(console, width: int) -> None:
-    """Lay a stdout ``console`` out ``width`` columns wide when stdout is a file or a pipe and COLUMNS
-    is unset (rich would assume 80), so a saved table keeps every column; a terminal or COLUMNS keeps
-    its width, and so does a console writing elsewhere."""
+def natural_width(console, renderable) -> int:
+    """The width ``renderable`` takes when nothing limits it (Measurement.get clamps to the width given)."""
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options.update_width(10_000), renderable).maximum
+
+
+def widen_unless_terminal(console, renderable) -> None:
+    """Lay a stdout ``console`` out as wide as ``renderable`` needs when stdout is a file or a pipe and
+    COLUMNS is unset (rich would assume 80), so a saved table keeps every column and every digit; a
+    terminal or COLUMNS keeps its width, and so does a console writing elsewhere."""
     import os
     import sys
 
     if console.file is sys.stdout and not os.environ.get("COLUMNS") and not sys.stdout.isatty():
-        console.width = max(console.width, width)
+        console.width = max(console.width, natural_width(console, renderable))

@@ -242,21 +242,17 @@ def _build_table(profiles, steps, low, high, level, width):
 def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], title: str, console,
                  trained: bool = False) -> None:
     """The table, then one summary line per model, then the explanation, on ``console``."""
-    from rich.measure import Measurement
     from rich.text import Text
 
-    from lstm_cli.render import widen_unless_terminal
-
-    def needed(table) -> int:  # Measurement.get clamps to the width it is given
-        return Measurement.get(console, console.options.update_width(10_000), table).maximum
+    from lstm_cli.render import natural_width, widen_unless_terminal
 
     low, high = bar_scale([float(v) for p in profiles for v in p.carrier_rel])
-    widen_unless_terminal(console, needed(_build_table(profiles, steps, low, high, 0, BAR_WIDTH)))
+    widen_unless_terminal(console, _build_table(profiles, steps, low, high, 0, BAR_WIDTH))
     console.print(Text(title, style="bold"))
     # drop detail columns (not rows, not verdicts) until the table fits the terminal
     for level, width in ((0, BAR_WIDTH), (0, 10), (1, 10), (2, 10), (2, 6), (3, 0)):
         table = _build_table(profiles, steps, low, high, level, width)
-        if needed(table) <= console.width:
+        if natural_width(console, table) <= console.width:
             break
     console.print(table)
     for line in legend(profiles, low, high, level):

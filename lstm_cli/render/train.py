@@ -304,12 +304,13 @@ def divergence_note(result: dict) -> str:
 
 def render_result(result: dict, evaluations: Sequence[dict], console: Console | None = None) -> None:
     """The table for people: outcome, profiles before and after, heatmap."""
-    from lstm_cli.render import console as make_console
+    from lstm_cli.render import console as make_console, widen_unless_terminal
 
     out = console or make_console()
     out.print(outcome_table(result))
     table = profile_table(result)
     if table is not None:
+        widen_unless_terminal(out, table)  # to a file or a pipe, every digit of the profiles
         ceiling = profile_ceiling(result["gradient"])
         out.print(Text(f"Gradient reaching each step back, relative to the answer step, before and after "
                        f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:g}"
