@@ -328,6 +328,9 @@ SetOpt = Annotated[Optional[list[str]], typer.Option(
          "KEY=a,b,c, KEY=\\[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")]
 OutOpt = Annotated[str, typer.Option(
     "--out", help="Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/.")]
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace an existing run record of the same name (refused without it, so that "
+                        "no result is lost).")]
 
 
 def _load_scenario(path: str, sets: Optional[list[str]]):
@@ -383,6 +386,7 @@ def run_command(
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option(
         "--rows", help="Gradient table: steps back shown (default, all, or a list like 0,5,10).")] = "default",
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Run one experiment from a scenario file: its gradients probe and/or its training.
 
@@ -417,7 +421,7 @@ def run_command(
     if "gradients" in scenario.parts:
         document["gradients"] = _scenario_gradients(points, fmt, rows, alone="train" not in scenario.parts)
     if "train" in scenario.parts:
-        document["train"] = _scenario_training(scenario, points, fmt, out)
+        document["train"] = _scenario_training(scenario, points, fmt, out, overwrite)
     if fmt == "json" and len(scenario.parts) == 2:
         from lstm_cli.render import write_json
 
@@ -456,7 +460,7 @@ def _scenario_gradients(points, fmt: str, rows: str, alone: bool):
     return documents[0] if len(documents) == 1 else documents
 
 
-def _scenario_training(scenario, points, fmt: str, out: str):
+def _scenario_training(scenario, points, fmt: str, out: str, overwrite: bool):
     """Train every run in this process (records under OUT/<scenario>/<key>/); render the results."""
     from pathlib import Path
 
@@ -468,7 +472,8 @@ def _scenario_training(scenario, points, fmt: str, out: str):
     progress = view.Progress(len(points))
     records = []
     for point in points:
-        record = runs.run_training(point.train_config(), sweep_dir, name=point.key)
+        record = runs.run_training(point.train_config(), sweep_dir, name=point.key,
+                                   existing="overwrite" if overwrite else "refuse")
         progress.done(point, record, None)
         records.append(record)
     if fmt != "json" or len(scenario.parts) == 1:
@@ -548,7 +553,7 @@ def sweep_command(
 
     try:
         result = sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume,
-                                    on_plan=on_plan, on_done=progress.done)
+                                    on_plan=on_plan, on_done=progress.done, on_note=progress.note)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
@@ -600,6 +605,7 @@ def train_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people) or json (the result record).")]
         = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Train an RNN or LSTM on a long-gap task and see whether it learns the dependency.
 
@@ -647,7 +653,8 @@ def train_command(
     config = TrainConfig(task=task, gap=gap, model=spec, batch=batch, optimizer=optimizer, momentum=momentum,
                          clip=clip, seed=seed, **{k: v for k, v in given.items() if v is not None})
     with view.TrainProgress(quiet=quiet) as progress:
-        record = runs.run_training(config, Path(out), name=name, on_event=progress)
+        record = runs.run_training(config, Path(out), name=name, on_event=progress,
+                                   existing="overwrite" if overwrite else "refuse")
     if fmt == "json":
         write_json(record)
     else:

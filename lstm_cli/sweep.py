@@ -16,9 +16,17 @@ SIGKILL) exits on its own instead of racing a resumed sweep for the same run.
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
 NaN) *with the same configuration* is kept; anything else ("running" from a
-killed sweep, "interrupted", a crash, no record) is run again from scratch.
+killed sweep, "interrupted", "failed", no record) is run again from scratch.
 Every file is written atomically, so a kill leaves either the old or the new
 record, never half of one.
+
+Two sweeps into one ``--out`` at once: each run directory has a lock
+(``runs.locked``) that its writer holds. A worker that finds a run locked by
+another process waits for it (its sweep says so on stderr) and then keeps the
+record when it finished with the same settings, so every run is done once. A
+run that is being written elsewhere is not counted as an existing record
+when the sweep is planned. The sweep's own files (sweep.json, the summaries)
+are written under the lock of the sweep directory.
 
 A run that raises is a *failure*: it is reported on stderr when it happens,
 the other runs go on, and the sweep's exit code is 1. A run that diverges is
@@ -39,10 +47,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lstm_cli.errors import BadInput
+from lstm_cli.errors import BadInput, RunFailed
 
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-FINISHED = ("completed", "diverged")
 SWEEP_FILE, SUMMARY_CSV, SUMMARY_JSONL = "sweep.json", "summary.csv", "summary.jsonl"
 
 
@@ -84,12 +91,24 @@ class SweepResult:
 
 # ---- the worker side ----
 
+_note: Callable[[str], None] | None = None  # in a worker: tells the parent about the current job
+
+
 def train_job(job: Job) -> dict:
-    """The default run function: train ``job.config`` into ``sweep_dir/key``."""
+    """The default run function: train ``job.config`` into ``sweep_dir/key``.
+
+    A record that another process is writing is waited for, then kept when it finished with
+    the same settings (a ``runs.KeptRecord``); any other record there is replaced (the plan
+    already refused existing records unless --resume was given)."""
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
-    return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key)
+    def waiting(holder: str) -> None:
+        if _note is not None:
+            _note(f"waiting: another process ({holder}) is writing this run")
+
+    return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
+                             existing="resume", wait=True, on_wait=waiting)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -122,6 +141,7 @@ class _Results:
 
 
 def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
+    global _note
     for name in BLAS_THREADS:
         os.environ[name] = "1"
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -134,6 +154,7 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
             # before the queue's feeder thread sends the "start" message
             current[slot] = job.index
             results.put(("start", job.index, os.getpid()))
+            _note = lambda text, index=job.index: results.put(("note", index, text))  # noqa: E731
             try:
                 record = run(job)
                 results.put(("done", job.index, record))
@@ -150,11 +171,15 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
 
 def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_job,
              on_start: Callable[[Job], None] | None = None,
-             on_done: Callable[[Job, dict | None, str | None], None] | None = None) -> dict[int, tuple]:
+             on_done: Callable[[Job, dict | None, str | None], None] | None = None,
+             on_note: Callable[[Job, str], None] | None = None) -> dict[int, tuple]:
     """Run ``jobs`` in ``workers`` spawned processes; {index: (record or None, error or None)}.
 
     ``run`` must be importable by the workers (a module-level function). Failures
-    do not stop the others. On KeyboardInterrupt the workers are stopped and it is re-raised.
+    do not stop the others; ``on_note`` receives what a run reports on the way (it waits
+    for another writer). On KeyboardInterrupt (Ctrl-C reaches the workers too: they
+    record their runs as interrupted) the workers get a few seconds to finish writing,
+    then are stopped, and it is re-raised.
     """
     outcomes: dict[int, tuple] = {}
     if not jobs:
@@ -181,17 +206,23 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
             try:
                 message = result_queue.get(timeout=0.5)
             except queue.Empty:
-                _drain(result_queue, running, outcomes, by_index, on_start, on_done)
+                _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note)
                 _reap_dead(procs, current, outcomes, by_index, on_done)
                 if all(not p.is_alive() for p in procs) and len(outcomes) < len(jobs):
-                    _drain(result_queue, running, outcomes, by_index, on_start, on_done)
+                    _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note)
                     for job in jobs:  # every worker is gone: what is left cannot run
                         if job.index not in outcomes:
                             outcomes[job.index] = (None, "not run: every worker process exited")
                             if on_done:
                                 on_done(job, None, outcomes[job.index][1])
                 continue
-            _handle(message, running, outcomes, by_index, on_start, on_done)
+            _handle(message, running, outcomes, by_index, on_start, on_done, on_note)
+    except KeyboardInterrupt:
+        # the workers got the same SIGINT and are writing "interrupted" records: let them
+        # finish, so that no temporary file is cut short by a SIGTERM
+        for proc in procs:
+            proc.join(timeout=5)
+        raise
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -206,9 +237,13 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
     return outcomes
 
 
-def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
+def _handle(message, running, outcomes, by_index, on_start, on_done, on_note) -> None:
     kind, index, payload = message
     job = by_index[index]
+    if kind == "note":
+        if on_note:
+            on_note(job, payload)
+        return
     if kind == "start":
         running[payload] = index
         if on_start:
@@ -222,10 +257,10 @@ def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
         on_done(job, *outcomes[index])
 
 
-def _drain(result_queue, running, outcomes, by_index, on_start, on_done) -> None:
+def _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note) -> None:
     while True:
         try:
-            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done)
+            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done, on_note)
         except queue.Empty:
             return
 
@@ -245,36 +280,33 @@ def _reap_dead(procs, current, outcomes, by_index, on_done) -> None:
 # ---- a sweep of a scenario ----
 
 def sweep_dir_of(scenario, out: Path) -> Path:
+    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/")."""
+    from lstm_cli.runs import check_name
+
+    check_name(scenario.name, "scenario name")
     return Path(out) / scenario.name
 
 
-def _same_config(run_dir: Path, config: dict) -> bool:
-    """Whether the record in ``run_dir`` was made with ``config`` (resolved ``TrainConfig.to_dict``)."""
-    import yaml
-
-    try:
-        stored = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(stored, dict) and all(stored.get(k) == v for k, v in config.items())
-
-
 def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
-    """(sweep dir, points, jobs to run, {index: kept result}) without running anything."""
+    """(sweep dir, points, jobs to run, {index: kept result}) without running anything.
+
+    A record that another process is writing now (its lock is held) is neither kept nor
+    stale: its job waits for that writer (``train_job``)."""
     from lstm_cli import runs
 
     points = scenario.points()
     sweep_dir = sweep_dir_of(scenario, out)
+    for point in points:
+        runs.check_name(point.key, "run key")
     configs = {p.index: p.train_config().resolved().to_dict() for p in points}
     kept: dict[int, dict] = {}
     stale = []
     for point in points:
-        record = runs.read_result(sweep_dir / point.key)
-        if record is None:
-            continue
-        if record.get("status") in FINISHED and _same_config(sweep_dir / point.key, configs[point.index]):
+        run_dir = sweep_dir / point.key
+        record = runs.finished_record(run_dir, configs[point.index])
+        if record is not None:
             kept[point.index] = record
-        else:
+        elif runs.has_record(run_dir) and not runs.is_locked(run_dir):
             stale.append(point.key)
     if (kept or stale) and not resume:
         raise BadInput(f"{sweep_dir} already holds {len(kept) + len(stale)} run record(s) of this sweep; "
@@ -285,40 +317,62 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None) -> SweepResult:
+              on_done=None, on_note=None) -> SweepResult:
     """Run every point of ``scenario`` not already finished; write and return the summary."""
-    from lstm_cli.runs import atomic_write_text
-
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
                        f"(use `lstm-demo run {scenario.name}` for a gradients-only scenario)")
+    from lstm_cli import runs
+
     start = time.perf_counter()
     sweep_dir, points, todo, kept = plan(scenario, out, resume)
     try:
         sweep_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise BadInput(f"cannot create sweep directory {sweep_dir}: {err.strerror}") from None
-    atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    for index in kept:  # temporaries a killed writer left beside a finished record
+        run_dir = sweep_dir / points[index].key
+        try:
+            with runs.locked(run_dir):
+                runs.remove_stray_temporaries(run_dir)
+        except BadInput:  # another process holds it: it cleans up itself
+            pass
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
     # longest first, so that no worker is left alone with the slowest run at the end
     done = run_jobs(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=on_start, on_done=on_done)
+                    on_start=on_start, on_done=on_done, on_note=on_note)
     outcomes = []
     for point in points:
         if point.index in kept:
             outcomes.append(RunOutcome(point.index, point.key, point.values, kept[point.index], skipped=True))
         else:
             record, error = done[point.index]
-            outcomes.append(RunOutcome(point.index, point.key, point.values, record, error))
+            outcomes.append(RunOutcome(point.index, point.key, point.values, record, error,
+                                       skipped=bool(getattr(record, "kept", False))))
     axes = [a for a in scenario.axes if a != "seed"]
     summary = aggregate(outcomes, axes)
     axes = [short_name(a) for a in axes]
     write_summary(sweep_dir, summary)
+    skipped = sum(o.skipped for o in outcomes)
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
-                       wall_time=time.perf_counter() - start, ran=len(todo), skipped=len(kept),
+                       wall_time=time.perf_counter() - start, ran=len(outcomes) - skipped, skipped=skipped,
                        failures=[o for o in outcomes if o.failed])
+
+
+def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
+    """Write one of the sweep's own files atomically, under the sweep directory's lock (another
+    sweep into the same directory may be writing it too); stray temporaries go first."""
+    from lstm_cli import runs
+
+    try:
+        with runs.locked(sweep_dir, wait=True):
+            runs.remove_stray_temporaries(sweep_dir)
+            runs.atomic_write_text(sweep_dir / name, text)
+    except OSError as err:
+        raise RunFailed(f"cannot write {sweep_dir / name}: {err.strerror}") from None
 
 
 def estimated_cost(job: Job) -> float:
@@ -369,6 +423,8 @@ def _median(values: list[float]) -> float | None:
 
 def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
     """One row per setting (the axes other than seed), in grid order."""
+    from lstm_cli.runs import FINISHED
+
     groups: dict[tuple, list[RunOutcome]] = {}
     for outcome in outcomes:
         values = dict(outcome.values)
@@ -414,9 +470,8 @@ def write_summary(sweep_dir: Path, summary: list[dict]) -> None:
     import io
 
     from lstm_cli.render import write_csv, write_jsonl
-    from lstm_cli.runs import atomic_write_text
 
     for name, writer in ((SUMMARY_CSV, write_csv), (SUMMARY_JSONL, write_jsonl)):
         buffer = io.StringIO()
         writer(summary, buffer)
-        atomic_write_text(sweep_dir / name, buffer.getvalue())
+        write_sweep_file(sweep_dir, name, buffer.getvalue())
