@@ -68,3 +68,22 @@ def check(need: float, what: str) -> None:
     if bytes_allowed is not None and need > bytes_allowed:
         raise BadInput(f"{what} needs about {human(need)} of memory, more than the limit of "
                        f"{human(bytes_allowed)} ({source}; set {ENV} to change it)")
+
+
+# ---- estimates (bytes, float64; measured with tracemalloc and rounded up: see docs/hardening.md) ----
+
+def probe_bytes(kind: str, hidden: int, batch: int, length: int, input_size: int) -> float:
+    """A gradient probe of one model: the forward and backward caches of the batch plus each
+    step's share of dL/dW_hh, a (G*H, H) matrix per step."""
+    gates = 4 if kind == "lstm" else 1
+    return 8.0 * length * (3 * gates * hidden * hidden + 8 * batch * gates * hidden + batch * input_size)
+
+
+def train_bytes(kind: str, hidden: int, length: int, input_size: int, batch: int, eval_size: int,
+                probe_size: int) -> float:
+    """A training run: the largest of a training step, the held-out evaluation (its data kept
+    for the whole run) and the gradient probe."""
+    gates = 4 if kind == "lstm" else 1
+    step = 8.0 * length * (8 * batch * gates * hidden + batch * input_size)
+    heldout = 8.0 * length * (8 * eval_size * gates * hidden + 2 * eval_size * input_size)
+    return max(step, heldout, probe_bytes(kind, hidden, probe_size, length, input_size))

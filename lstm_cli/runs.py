@@ -387,16 +387,28 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
     unreadable, or anything in it is not what a checkpoint of its model holds.
 
     Checked before any array is loaded: the member names (exactly the six parameters plus
-    ``model`` and ``config``), each .npy header's dtype (float32 or float64, one for all, the
-    model's dtype) and shape (what the model's kind and hidden size dictate, the input and
-    output widths of its task when the config names one), each member's size against its
-    header, and the whole against the memory limit."""
+    ``model`` and ``config``), each .npy header's dtype (the model's float32 or float64) and
+    shape (what the model's kind and hidden size dictate, and the input and output widths of
+    its task when the config names one), each member's size against its header, and the
+    whole against the memory limit."""
+    spec, config, arrays = _read_checkpoint(Path(run_dir), load=True)
+    params = {(k[:-3] if k.endswith("_l0") else k): v for k, v in arrays.items()}
+    return Checkpoint(spec=spec, params=params, config=config)
+
+
+def inspect_checkpoint(run_dir: Path) -> tuple[ModelSpec, TrainConfig | None]:
+    """(model, training config or None) of a checkpoint, every check of ``load_checkpoint``
+    made, without loading its parameters."""
+    spec, config, _ = _read_checkpoint(Path(run_dir), load=False)
+    return spec, config
+
+
+def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | None, dict | None]:
     import zipfile
 
     from lstm_cli import memory
     from lstm_cli.files import NotRegular
 
-    path = Path(run_dir)
     if path.is_dir():
         path = path / CHECKPOINT
     if not path.exists():
@@ -435,7 +447,9 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
                                    f"{spec.label()} needs {shape}")
                 if dtype != np.dtype(spec.dtype):
                     raise BadInput(f"checkpoint {path}: {name} is {dtype}, its model is {spec.dtype}")
-            memory.check(3 * sum(headers[name][2] for name in want), f"loading checkpoint {path}")
+            if not load:
+                return spec, config, None
+            memory.check(2 * sum(headers[name][2] for name in want), f"loading checkpoint {path}")
             arrays = {name: data[name] for name in want}
     except NotRegular as err:
         raise BadInput(str(err)) from None
@@ -444,8 +458,7 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
     except (ValueError, zipfile.BadZipFile, EOFError, KeyError, RecursionError, TypeError) as err:
         # a foreign or truncated file, a broken header, bad JSON
         raise BadInput(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    params = {(k[:-3] if k.endswith("_l0") else k): v for k, v in arrays.items()}
-    return Checkpoint(spec=spec, params=params, config=config)
+    return spec, config, arrays
 
 
 def probe_checkpoint(run_dir: Path, task: str | None = None, gap: int | None = None,
@@ -453,17 +466,20 @@ def probe_checkpoint(run_dir: Path, task: str | None = None, gap: int | None = N
     """The gradient profile of a trained checkpoint, on a batch of the run's own task, gap,
     probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
     an argument that is not None overrides the run's setting. Returns (profile, settings)."""
-    from lstm_cli import probes
+    from lstm_cli import memory, probes
     from lstm_cli.seeds import stream
     from lstm_cli.tasks import check_gap
 
-    checkpoint = load_checkpoint(run_dir)
-    own = checkpoint.config or TrainConfig()  # a bare checkpoint: the training defaults
+    spec, own = inspect_checkpoint(run_dir)
+    own = own or TrainConfig()  # a bare checkpoint: the training defaults
     task_spec = get_task(task if task is not None else own.task)
     gap = own.gap if gap is None else gap
     batch = own.probe_size if batch is None else batch
     seed = own.seed if seed is None else seed
     check_gap(task_spec, gap)
+    memory.check(memory.probe_bytes(spec.kind, spec.hidden, batch, task_spec.length(gap), task_spec.input_size),
+                 f"probing the checkpoint in {run_dir} at gap {gap} with batch {batch}")
+    checkpoint = load_checkpoint(run_dir)
     params = checkpoint.params
     if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
         raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
@@ -480,6 +496,17 @@ def config_record(config: TrainConfig, name: str) -> dict:
     task = get_task(config.task)
     return {"name": name, "version": __version__, "numpy_version": np.__version__, **config.to_dict(),
             "sequence_length": task.length(config.gap), "criterion": task.criterion, "chance": task.chance}
+
+
+def check_memory(config: TrainConfig) -> None:
+    """BadInput naming the size and the limit when ``config`` cannot train in the memory allowed."""
+    from lstm_cli import memory
+
+    task, spec = get_task(config.task), config.model
+    need = memory.train_bytes(spec.kind, spec.hidden, task.length(config.gap), task.input_size, config.batch,
+                              config.eval_size, config.probe_size)
+    memory.check(need, f"training {spec.label()} at gap {config.gap} (batch {config.batch}, "
+                       f"eval size {config.eval_size})")
 
 
 class KeptRecord(dict):
@@ -514,6 +541,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     cfg = config.resolved()
     name = name or default_name(cfg)
     check_name(name)
+    check_memory(cfg)
     run_dir = Path(out_dir) / name
     try:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -296,9 +296,12 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
     points = scenario.points()
     sweep_dir = sweep_dir_of(scenario, out)
-    for point in points:
+    configs = {}
+    for point in points:  # every run must be possible before any starts
         runs.check_name(point.key, "run key")
-    configs = {p.index: p.train_config().resolved().to_dict() for p in points}
+        config = point.train_config().resolved()
+        runs.check_memory(config)
+        configs[point.index] = config.to_dict()
     kept: dict[int, dict] = {}
     stale = []
     for point in points:
