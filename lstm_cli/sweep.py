@@ -10,8 +10,11 @@
 Workers are processes of the ``spawn`` start method, started with
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1 in their
 environment (before numpy loads BLAS), so N workers use N cores and do not
-fight over them. A worker that outlives its parent (the sweep was killed with
-SIGKILL) exits on its own instead of racing a resumed sweep for the same run.
+fight over them. Workers ignore SIGINT: on Ctrl-C the parent stops them with
+SIGTERM, which each turns into an orderly stop (its run recorded as
+"interrupted", no file cut short). A worker that outlives its parent (the
+sweep was killed with SIGKILL) stops the same way on its own instead of racing
+a resumed sweep for the same run.
 
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
@@ -40,6 +43,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import statistics
 import threading
 import time
@@ -47,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lstm_cli.errors import BadInput, RunFailed
+from lstm_cli.errors import BadInput, Interrupted, RunFailed
 
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 SWEEP_FILE, SUMMARY_CSV, SUMMARY_JSONL = "sweep.json", "summary.csv", "summary.jsonl"
@@ -112,11 +116,20 @@ def train_job(job: Job) -> dict:
 
 
 def _watch_parent(parent_pid: int) -> None:
-    """Exit when the sweep process is gone (SIGKILL leaves its workers orphaned)."""
+    """Stop when the sweep process is gone (SIGKILL leaves its workers orphaned): SIGTERM to
+    itself records the run as interrupted (``_stop``); a worker stuck for 5 s more just exits."""
     while True:
         if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
             os._exit(1)
         time.sleep(0.5)
+
+
+def _stop(signum, frame) -> None:
+    """A worker's SIGTERM: stop the run as Ctrl-C would (its record says "interrupted"), so a
+    worker is never cut off in the middle of writing a file."""
+    raise KeyboardInterrupt
 
 
 class _Results:
@@ -144,6 +157,10 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
     global _note
     for name in BLAS_THREADS:
         os.environ[name] = "1"
+    # Ctrl-C reaches the whole process group; the parent alone decides, and stops its workers
+    # with SIGTERM, which they turn into an orderly stop
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         while True:
@@ -158,7 +175,7 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
             try:
                 record = run(job)
                 results.put(("done", job.index, record))
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, Interrupted):  # stopped by the parent: its record says so
                 return
             except BaseException as err:  # reported by the parent; this worker goes on
                 message = " ".join(str(err).split()) or type(err).__name__
@@ -177,9 +194,9 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
 
     ``run`` must be importable by the workers (a module-level function). Failures
     do not stop the others; ``on_note`` receives what a run reports on the way (it waits
-    for another writer). On KeyboardInterrupt (Ctrl-C reaches the workers too: they
-    record their runs as interrupted) the workers get a few seconds to finish writing,
-    then are stopped, and it is re-raised.
+    for another writer). On KeyboardInterrupt the workers are sent SIGTERM, which each
+    turns into an orderly stop (its run recorded as interrupted, no file cut short), and
+    it is re-raised; a worker that has not stopped 5 s later is killed.
     """
     outcomes: dict[int, tuple] = {}
     if not jobs:
@@ -217,18 +234,15 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
                                 on_done(job, None, outcomes[job.index][1])
                 continue
             _handle(message, running, outcomes, by_index, on_start, on_done, on_note)
-    except KeyboardInterrupt:
-        # the workers got the same SIGINT and are writing "interrupted" records: let them
-        # finish, so that no temporary file is cut short by a SIGTERM
-        for proc in procs:
-            proc.join(timeout=5)
-        raise
     finally:
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()
         for proc in procs:
             proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
