@@ -185,6 +185,9 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     assert _snapshot(sweep_dir) == before, "a worker of the killed sweep is still running"
     finished = {k for k, v in before.items() if v[0] == "completed"}
     assert 2 <= len(finished) < 8, before.keys()
+    if how == signal.SIGINT:  # an orderly stop: no file cut short, even before --resume cleans up
+        assert not list(sweep_dir.rglob("*.tmp"))
+        assert {v[0] for v in before.values()} <= {"completed", "interrupted"}
 
     resumed = subprocess.run([*command, "--resume", "--format", "jsonl"], capture_output=True, text=True,
                              timeout=120)
