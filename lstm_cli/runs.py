@@ -153,6 +153,18 @@ def remove_stray_temporaries(directory: Path) -> list[str]:
     return removed
 
 
+def make_directory(path: Path, what: str) -> None:
+    """Create ``path`` (and its parents); BadInput naming it when that fails or when it exists as
+    anything but a real directory (a file, a FIFO, a symbolic link that would lead the writes
+    outside the output directory)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BadInput(f"cannot create {what} {path}: {err.strerror}") from None
+    if path.is_symlink() or not path.is_dir():
+        raise BadInput(f"cannot create {what} {path}: it exists and is not a directory")
+
+
 # ---- the writer's lock ----
 
 class Busy(BadInput):
@@ -543,12 +555,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     check_name(name)
     check_memory(cfg)
     run_dir = Path(out_dir) / name
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create run directory {run_dir}: {err.strerror}") from None
-    if not run_dir.is_dir() or run_dir.is_symlink():
-        raise BadInput(f"cannot create run directory {run_dir}: it exists and is not a directory")
+    make_directory(run_dir, "run directory")
     with locked(run_dir, wait=wait, on_wait=on_wait):
         if existing == "resume":
             kept = finished_record(run_dir, cfg.to_dict())

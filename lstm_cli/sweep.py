@@ -343,10 +343,7 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
 
     start = time.perf_counter()
     sweep_dir, points, todo, kept = plan(scenario, out, resume)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create sweep directory {sweep_dir}: {err.strerror}") from None
+    runs.make_directory(sweep_dir, "sweep directory")
     write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
     for index in kept:  # temporaries a killed writer left beside a finished record
         run_dir = sweep_dir / points[index].key
