@@ -553,7 +553,7 @@ def sweep_command(
 
     try:
         result = sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume,
-                                    on_plan=on_plan, on_done=progress.done, on_note=progress.note)
+                                    on_plan=on_plan, on_done=progress.done)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None

@@ -208,13 +208,12 @@ def is_locked(directory: Path) -> bool:
 
 
 @contextlib.contextmanager
-def locked(directory: Path, wait: bool = False,
-           on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+def locked(directory: Path, wait: bool = False) -> Iterator[None]:
     """Hold the exclusive lock of ``directory`` (``lock_path``, flock) for the ``with`` block.
 
     Taken at once when free; when another process holds it, ``wait=False`` raises ``Busy``
-    and ``wait=True`` calls ``on_wait(holder)`` and blocks until it is released (a process
-    that dies releases it: the kernel closes its files)."""
+    and ``wait=True`` blocks until it is released (a process that dies releases it: the
+    kernel closes its files)."""
     directory = Path(directory)
     try:
         fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
@@ -226,8 +225,6 @@ def locked(directory: Path, wait: bool = False,
         except BlockingIOError:
             if not wait:
                 raise Busy(directory, _holder(fd)) from None
-            if on_wait is not None:
-                on_wait(_holder(fd))
             fcntl.flock(fd, fcntl.LOCK_EX)
         with contextlib.suppress(OSError):  # the pid is only for messages: a full disk may refuse it
             os.ftruncate(fd, 0)
@@ -530,7 +527,7 @@ class KeptRecord(dict):
 
 def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
                  on_event: Callable[[Any], None] | None = None, existing: str = "refuse",
-                 wait: bool = False, on_wait: Callable[[str], None] | None = None) -> dict:
+                 wait: bool = False) -> dict:
     """Train ``config`` and keep its record in ``out_dir/name``; return the result record.
 
     The returned dict is identical to result.json. A diverged run returns with
@@ -544,7 +541,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     (BadInput), "overwrite" (replace it) or "resume" (keep it, returned as a
     ``KeptRecord``, when it finished with the same settings; else replace it). The
     directory's lock is held throughout: when another process holds it, ``wait``
-    chooses between waiting for it (after ``on_wait(holder)``) and ``Busy``.
+    chooses between waiting for it and ``Busy`` (BadInput naming the holder's pid).
     """
     import yaml
 
@@ -556,7 +553,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     check_memory(cfg)
     run_dir = Path(out_dir) / name
     make_directory(run_dir, "run directory")
-    with locked(run_dir, wait=wait, on_wait=on_wait):
+    with locked(run_dir, wait=wait):
         if existing == "resume":
             kept = finished_record(run_dir, cfg.to_dict())
             if kept is not None:

@@ -26,7 +26,8 @@ record, never half of one.
 Two sweeps into one ``--out`` at once: each run directory has a lock
 (``runs.locked``) that its writer holds. A worker that finds a run locked by
 another process waits for it (its sweep says so on stderr) and then keeps the
-record when it finished with the same settings, so every run is done once. A
+record when it finished with the same settings (its progress line says
+"kept: finished by another process"), so every run is done once. A
 run that is being written elsewhere is not counted as an existing record
 when the sweep is planned. The sweep's own files (sweep.json, the summaries)
 are written under the lock of the sweep directory.
@@ -95,24 +96,18 @@ class SweepResult:
 
 # ---- the worker side ----
 
-_note: Callable[[str], None] | None = None  # in a worker: tells the parent about the current job
-
-
 def train_job(job: Job) -> dict:
     """The default run function: train ``job.config`` into ``sweep_dir/key``.
 
     A record that another process is writing is waited for, then kept when it finished with
-    the same settings (a ``runs.KeptRecord``); any other record there is replaced (the plan
-    already refused existing records unless --resume was given)."""
+    the same settings (a ``runs.KeptRecord``, which the progress line names); any other
+    record there is replaced (the plan already refused existing records unless --resume
+    was given)."""
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
-    def waiting(holder: str) -> None:
-        if _note is not None:
-            _note(f"waiting: another process ({holder}) is writing this run")
-
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
-                             existing="resume", wait=True, on_wait=waiting)
+                             existing="resume", wait=True)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -154,7 +149,6 @@ class _Results:
 
 
 def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
-    global _note
     for name in BLAS_THREADS:
         os.environ[name] = "1"
     # Ctrl-C reaches the whole process group; the parent alone decides, and stops its workers
@@ -171,7 +165,6 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
             # before the queue's feeder thread sends the "start" message
             current[slot] = job.index
             results.put(("start", job.index, os.getpid()))
-            _note = lambda text, index=job.index: results.put(("note", index, text))  # noqa: E731
             try:
                 record = run(job)
                 results.put(("done", job.index, record))
@@ -188,13 +181,11 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
 
 def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_job,
              on_start: Callable[[Job], None] | None = None,
-             on_done: Callable[[Job, dict | None, str | None], None] | None = None,
-             on_note: Callable[[Job, str], None] | None = None) -> dict[int, tuple]:
+             on_done: Callable[[Job, dict | None, str | None], None] | None = None) -> dict[int, tuple]:
     """Run ``jobs`` in ``workers`` spawned processes; {index: (record or None, error or None)}.
 
     ``run`` must be importable by the workers (a module-level function). Failures
-    do not stop the others; ``on_note`` receives what a run reports on the way (it waits
-    for another writer). On KeyboardInterrupt the workers are sent SIGTERM, which each
+    do not stop the others. On KeyboardInterrupt the workers are sent SIGTERM, which each
     turns into an orderly stop (its run recorded as interrupted, no file cut short), and
     it is re-raised; a worker that has not stopped 5 s later is killed.
     """
@@ -223,17 +214,17 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
             try:
                 message = result_queue.get(timeout=0.5)
             except queue.Empty:
-                _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note)
+                _drain(result_queue, running, outcomes, by_index, on_start, on_done)
                 _reap_dead(procs, current, outcomes, by_index, on_done)
                 if all(not p.is_alive() for p in procs) and len(outcomes) < len(jobs):
-                    _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note)
+                    _drain(result_queue, running, outcomes, by_index, on_start, on_done)
                     for job in jobs:  # every worker is gone: what is left cannot run
                         if job.index not in outcomes:
                             outcomes[job.index] = (None, "not run: every worker process exited")
                             if on_done:
                                 on_done(job, None, outcomes[job.index][1])
                 continue
-            _handle(message, running, outcomes, by_index, on_start, on_done, on_note)
+            _handle(message, running, outcomes, by_index, on_start, on_done)
     finally:
         for proc in procs:
             if proc.is_alive():
@@ -251,13 +242,9 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_j
     return outcomes
 
 
-def _handle(message, running, outcomes, by_index, on_start, on_done, on_note) -> None:
+def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
     kind, index, payload = message
     job = by_index[index]
-    if kind == "note":
-        if on_note:
-            on_note(job, payload)
-        return
     if kind == "start":
         running[payload] = index
         if on_start:
@@ -271,10 +258,10 @@ def _handle(message, running, outcomes, by_index, on_start, on_done, on_note) ->
         on_done(job, *outcomes[index])
 
 
-def _drain(result_queue, running, outcomes, by_index, on_start, on_done, on_note) -> None:
+def _drain(result_queue, running, outcomes, by_index, on_start, on_done) -> None:
     while True:
         try:
-            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done, on_note)
+            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done)
         except queue.Empty:
             return
 
@@ -334,7 +321,7 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None, on_note=None) -> SweepResult:
+              on_done=None) -> SweepResult:
     """Run every point of ``scenario`` not already finished; write and return the summary."""
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
@@ -357,7 +344,7 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     workers = jobs or os.cpu_count() or 1
     # longest first, so that no worker is left alone with the slowest run at the end
     done = run_jobs(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=on_start, on_done=on_done, on_note=on_note)
+                    on_start=on_start, on_done=on_done)
     outcomes = []
     for point in points:
         if point.index in kept:

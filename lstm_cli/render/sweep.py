@@ -98,9 +98,6 @@ class Progress:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def note(self, job, text: str) -> None:
-        self._say(f"{job.key}: {text}")
-
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
         head = f"[{self.finished}/{self.total}] {job.key}"
