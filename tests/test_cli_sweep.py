@@ -168,7 +168,10 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     out = tmp_path / "runs"
     sweep_dir = out / "small"
     command = [sys.executable, "-m", "lstm_cli", "sweep", str(path), "--jobs", "2", "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C delivers it, even when pytest itself runs in the background
+    # of a script (where the shell starts it, and so the sweep, with SIGINT ignored)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for two finished runs, then kill the sweep process
         if sum(s[0] == "completed" for s in _snapshot(sweep_dir).values()) >= 2 if sweep_dir.exists() else False:
