@@ -778,3 +778,108 @@ def test_a_sweep_directory_that_is_a_symlink_out_of_out(tmp_path):
     assert_clean(code, stderr, 2)
     assert "out/linked" in stderr
     assert tree(tmp_path) == before
+
+
+# ---- class 5: output streams ----
+
+STREAM_COMMANDS = [["gradients", "--gap", "20"], ["gradients", "--gap", "20", "--format", "json"],
+                   ["gradients", "--gap", "20", "--format", "csv"], ["scenarios"],
+                   ["sweep", "remember-gap", "--list-runs"], ["sweep", "remember-gap", "--dry-run"]]
+
+
+@pytest.mark.parametrize("args", STREAM_COMMANDS, ids=" ".join)
+def test_stdout_closed_is_one_line_exit_1(args):
+    proc = subprocess.run([sys.executable, "-m", "lstm_cli", *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=60,
+                          preexec_fn=lambda: os.close(1))
+    assert_clean(proc.returncode, proc.stderr, 1)
+    assert "stdout" in proc.stderr
+
+
+@pytest.mark.parametrize("args", STREAM_COMMANDS, ids=" ".join)
+def test_a_full_stdout_is_one_line_exit_1(args):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lstm_cli", *args], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60)
+    assert_clean(proc.returncode, proc.stderr, 1)
+    assert "No space left on device" in proc.stderr
+
+
+@pytest.mark.parametrize("args", STREAM_COMMANDS, ids=" ".join)
+def test_a_reader_that_stops_early_is_not_a_failure(args):
+    command = " ".join(f"'{a}'" for a in [sys.executable, "-m", "lstm_cli", *args])
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {command} | head -1 > /dev/null; "
+                                         f"echo \"${{PIPESTATUS[0]}}\" >&2"],
+                          capture_output=True, text=True, timeout=60)
+    status = int(proc.stderr.splitlines()[-1])
+    assert status in (0, 141) and proc.stderr.splitlines()[:-1] == [], proc.stderr
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+                                                                  "PYTHONCOERCECLOCALE": "0"},
+                                 {"PYTHONIOENCODING": "latin-1"}], ids=["ascii", "C locale", "latin-1"])
+@pytest.mark.parametrize("args", [["gradients", "--gap", "20"], ["scenarios"], ["sweep", "remember-gap", "--dry-run"],
+                                  ["train", *TINY_ARGS[:-2], "--format", "table", "--out", "OUT"]],
+                         ids=["gradients", "scenarios", "dry-run", "train"])
+def test_a_terminal_that_is_not_utf8_gets_ascii(tmp_path, env, args):
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
+    code, stdout, stderr = cli_process(args, env=env)
+    assert_clean(code, stderr, 0, lines=0)
+    assert stdout.isascii() and len(stdout.splitlines()) > 3
+
+
+def test_no_arguments_prints_the_help_and_no_empty_error():
+    code, stdout, stderr = cli_process([])
+    assert "Traceback" not in stderr and "error" not in stderr
+    assert code == 0 and "Usage" in stdout and "gradients" in stdout
+
+
+def test_ctrl_c_while_still_importing_is_no_traceback():
+    rng = random.Random(5)
+    for _ in range(12):
+        proc = subprocess.Popen([sys.executable, "-m", "lstm_cli", "gradients", "--gap", "20"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+        if proc.returncode == 0:  # it finished before the signal
+            continue
+        assert_clean(proc.returncode, stderr, 130)
+        assert stderr.strip() == "lstm-demo: interrupted"
+
+
+# ---- class 7: the same bits whatever the environment ----
+
+@pytest.mark.parametrize("command", ["gradients", "train"])
+def test_one_blas_thread_whatever_omp_num_threads_says(tmp_path, monkeypatch, command):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    args = ["gradients", "--gap", "5", "--hidden", "4", "--format", "json"] if command == "gradients" else \
+        ["train", *TINY_ARGS, "--out", tmp_path / "out"]
+    code, _, stderr = invoke(args)
+    assert_clean(code, stderr, 0, lines=0)
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
+
+
+@pytest.mark.parametrize("threads", ["2", "4"])
+def test_train_gives_the_same_bits_as_a_sweep_worker_whatever_the_threads(tmp_path, threads):
+    args = ["train", "--gap", "5", "--hidden", "256", "--steps", "3", "--eval-every", "3", "--eval-size", "8",
+            "--batch", "64", "-q", "-f", "json", "--name", "t"]
+    records = []
+    for env in ({"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}, {"OMP_NUM_THREADS": "1"}):
+        code, stdout, stderr = cli_process([*args, "--out", tmp_path / env["OMP_NUM_THREADS"]], env=env)
+        assert_clean(code, stderr, 0, lines=0)
+        record = json.loads(stdout)
+        records.append({k: v for k, v in record.items() if k not in ("wall_time", "run_dir")})
+    assert records[0] == records[1]
+
+
+@pytest.mark.parametrize("env", [{"NO_COLOR": "1", "FORCE_COLOR": "", "COLUMNS": "200", "TERM": "dumb",
+                                  "LC_ALL": "C.UTF-8"}, {"FORCE_COLOR": "1", "COLUMNS": "30"},
+                                 {"TERM": "xterm-256color", "COLUMNS": "500"}], ids=["dumb", "forced", "wide"])
+def test_the_terminal_does_not_change_the_json(env):
+    plain = invoke(["gradients", "--gap", "10", "--format", "json"])
+    code, stdout, stderr = cli_process(["gradients", "--gap", "10", "--format", "json"], env=env)
+    assert_clean(code, stderr, 0, lines=0)
+    assert json.loads(stdout) == json.loads(plain[1])
