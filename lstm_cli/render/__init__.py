@@ -43,6 +43,17 @@ def write_csv(rows: list[dict], stream: TextIO | None = None, fieldnames: list[s
     stream.flush()
 
 
+def unicode_ok(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (stdout) can show the block characters of the bars; a terminal in the C
+    locale or with PYTHONIOENCODING=ascii cannot, and gets ASCII bars instead."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
+    try:
+        "█▏·".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def console(stderr: bool = False):
     """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR."""
     from rich.console import Console

@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
+from lstm_cli.render import unicode_ok
 
 # log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (red)
 _PALETTE = [  # (lower edge of log10, colour, character without colour): dark = vanished, pale = exploding
@@ -140,7 +141,8 @@ def _bar(value: Any, floor: float = 1e-16, width: int = 5) -> Text:
         return Text(str(v).ljust(width), style=_NAN[0] if math.isnan(v) else "bold red")
     fill = 0 if v <= 0 else (math.log10(max(v, floor)) - math.log10(floor)) / -math.log10(floor)
     cells = max(0, min(width, round(fill * width)))
-    return Text("█" * cells + "·" * (width - cells), style=_colour(v))
+    full, empty = ("█", "·") if unicode_ok() else ("#", ".")
+    return Text(full * cells + empty * (width - cells), style=_colour(v))
 
 
 def profile_table(result: dict) -> Table | None:
@@ -179,20 +181,21 @@ def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, ma
         rows_with = [rows_with[i] for i in pick]
     n = len(rows_with[0]["dh_rel"])
     width = max(len(str(n - 1)), 4)
+    cell = "█" if unicode_ok() else "#"
     lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x training step (columns, one per "
                   "evaluation), log scale", style="bold")]
     for k in reversed(_rows_to_show(n, max_rows)):
         line = Text(str(k).rjust(width) + " ")
         for e in rows_with:
             tint, char = _level(e["dh_rel"][k])
-            line.append("█", style=tint) if colour else line.append(char)
+            line.append(cell, style=tint) if colour else line.append(char)
         lines.append(line)
     first, last = f"step {rows_with[0]['step']}", f"step {rows_with[-1]['step']}"
     pad = max(1, len(rows_with) - len(first) - len(last))
     lines.append(Text(" " * (width + 1) + first + " " * pad + last, style="dim"))
     legend = Text(" " * (width + 1) + "from ", style="dim")
     for edge, tint, char in [*_PALETTE, (math.nan, *_NAN)]:
-        legend.append("█" if colour else char, style=tint if colour else "")
+        legend.append(cell if colour else char, style=tint if colour else "")
         label = ("nan" if math.isnan(edge) else "0" if edge == -math.inf
                  else f"{10.0 ** edge:g}" if -3 < edge < 3 else f"1e{edge:g}")
         legend.append(label + " ")
