@@ -614,18 +614,29 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
                 record.update(status="completed", steps=event.step)
             if on_event is not None:
                 on_event(event)
-        _finish(record, first, last, start, run_dir)
     except KeyboardInterrupt:
         record.update(status="interrupted", steps=step)
         _finish_quietly(record, first, last, start, run_dir)
         raise Interrupted(f"interrupted at step {step}; partial record in {run_dir}") from None
     except Exception as err:  # noqa: BLE001 - any error ends this run, and its record must say so
-        problem = _os_problem(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
-        record.update(status="failed", steps=step, error=" ".join(problem.split()))
-        saved = _finish_quietly(record, first, last, start, run_dir)
-        raise RunFailed(f"run {run_dir} failed: {problem}"
-                        + ("" if saved else " (result.json could not be written either: removed)")) from None
+        _fail(record, err, step, first, last, start, run_dir)
+    # outside the handlers above: an interrupt after the final result.json is written must not
+    # turn a finished run into an interrupted one (one inside the write leaves the "running"
+    # result, which a resumed sweep runs again)
+    try:
+        _finish(record, first, last, start, run_dir)
+    except OSError as err:
+        _fail(record, err, step, first, last, start, run_dir)
     return record
+
+
+def _fail(record: dict, err: Exception, step: int, first, last, start: float, run_dir: Path) -> None:
+    """Record the run as failed (where result.json can still be written) and raise RunFailed."""
+    problem = _os_problem(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+    record.update(status="failed", steps=step, error=" ".join(problem.split()))
+    saved = _finish_quietly(record, first, last, start, run_dir)
+    raise RunFailed(f"run {run_dir} failed: {problem}"
+                    + ("" if saved else " (result.json could not be written either: removed)")) from None
 
 
 def _finish_quietly(record: dict, first, last, start: float, run_dir: Path) -> bool:
