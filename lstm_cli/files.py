@@ -1,6 +1,7 @@
 """Reading files a user (or anyone with write access to a shared directory) hands us.
 
-Every reader of a scenario, config.yaml, result.json or checkpoint goes
+``check_name`` is the one rule for a name that becomes a directory under
+``--out`` (a run name, a run key, a scenario name). Every reader of a scenario, config.yaml, result.json or checkpoint goes
 through ``read_regular``: a FIFO, ``/dev/zero`` or a directory is refused
 at once (opened without blocking, checked with fstat before one byte is
 read), and a file larger than the reader's limit is refused by its size.
@@ -14,8 +15,11 @@ import os
 import stat
 from pathlib import Path
 
+from lstm_cli.errors import BadInput
+
 MAX_TEXT_BYTES = 1 << 20  # a scenario or config.yaml is a few hundred bytes; 1 MiB is generous
 MAX_DEPTH = 20  # mappings and lists nested deeper than any scenario needs (they use 3)
+MAX_NAME_BYTES = 255 - len("..lock")  # a file name has 255 bytes; a run's lock file is ".<name>.lock"
 
 
 class NotRegular(OSError):
@@ -78,3 +82,19 @@ def nesting_depth(text: str) -> int:
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
     return deepest
+
+
+def check_name(name: str, what: str = "run name") -> None:
+    """BadInput unless ``name`` is one plain directory name: not empty, not ``.`` or ``..``, no path
+    separator or control character, at most 249 bytes in UTF-8 (255, less its lock file's)."""
+    if not isinstance(name, str) or not name or name in (".", ".."):
+        raise BadInput(f"bad {what} {name!r}: use a plain directory name")
+    if "/" in name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise BadInput(f"bad {what} {name!r}: no path separators or control characters")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadInput(f"bad {what} {name!r}: not valid UTF-8") from None
+    if size > MAX_NAME_BYTES:
+        raise BadInput(f"bad {what} {name[:40]!r}...: {size} bytes, more than the {MAX_NAME_BYTES} a run "
+                       f"directory name may have (a file name has 255, and its lock file is .NAME.lock)")

@@ -57,6 +57,7 @@ import numpy as np
 
 from lstm_cli import __version__, train
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
+from lstm_cli.files import check_name
 from lstm_cli.models import ModelSpec
 from lstm_cli.plain import to_json
 from lstm_cli.tasks import get_task
@@ -67,7 +68,6 @@ RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
 EXISTING = ("refuse", "overwrite", "resume")
-MAX_NAME_BYTES = 255 - len("..lock")  # a file name has 255 bytes; the lock file is ".<name>.lock"
 _TORCH_CORE = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
@@ -75,22 +75,6 @@ def default_name(config: TrainConfig) -> str:
     """``<task>-gap<gap>-<model label>-seed<seed>``, made safe for a directory name."""
     label = config.model.label().replace(":", "-").replace(",", "-").replace("=", "")
     return f"{config.task}-gap{config.gap}-{label}-seed{config.seed}"
-
-
-def check_name(name: str, what: str = "run name") -> None:
-    """BadInput unless ``name`` is one plain directory name: not empty, not ``.`` or ``..``, no path
-    separator or control character, at most 249 bytes in UTF-8 (255, less its lock file's)."""
-    if not isinstance(name, str) or not name or name in (".", ".."):
-        raise BadInput(f"bad {what} {name!r}: use a plain directory name")
-    if "/" in name or "\\" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise BadInput(f"bad {what} {name!r}: no path separators or control characters")
-    try:
-        size = len(name.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise BadInput(f"bad {what} {name!r}: not valid UTF-8") from None
-    if size > MAX_NAME_BYTES:
-        raise BadInput(f"bad {what} {name[:40]!r}...: {size} bytes, more than the {MAX_NAME_BYTES} a run "
-                       f"directory name may have (a file name has 255, and its lock file is .NAME.lock)")
 
 
 # ---- files: atomic, whole, with the umask's mode ----
