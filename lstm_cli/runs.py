@@ -399,7 +399,7 @@ def inspect_checkpoint(run_dir: Path) -> tuple[ModelSpec, TrainConfig | None]:
 def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | None, dict | None]:
     import zipfile
 
-    from lstm_cli import memory
+    from lstm_cli.config import check_memory
     from lstm_cli.files import NotRegular
 
     if path.is_dir():
@@ -442,7 +442,7 @@ def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | N
                     raise BadInput(f"checkpoint {path}: {name} is {dtype}, its model is {spec.dtype}")
             if not load:
                 return spec, config, None
-            memory.check(2 * sum(headers[name][2] for name in want), f"loading checkpoint {path}")
+            check_memory(2 * sum(headers[name][2] for name in want), f"loading checkpoint {path}")
             arrays = {name: data[name] for name in want}
     except NotRegular as err:
         raise BadInput(str(err)) from None
@@ -452,34 +452,6 @@ def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | N
         # a foreign or truncated file, a broken header, bad JSON
         raise BadInput(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
     return spec, config, arrays
-
-
-def probe_checkpoint(run_dir: Path, task: str | None = None, gap: int | None = None,
-                     batch: int | None = None, seed: int | None = None):
-    """The gradient profile of a trained checkpoint, on a batch of the run's own task, gap,
-    probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
-    an argument that is not None overrides the run's setting. Returns (profile, settings)."""
-    from lstm_cli import memory, probes
-    from lstm_cli.seeds import stream
-    from lstm_cli.tasks import check_gap
-
-    spec, own = inspect_checkpoint(run_dir)
-    own = own or TrainConfig()  # a bare checkpoint: the training defaults
-    task_spec = get_task(task if task is not None else own.task)
-    gap = own.gap if gap is None else gap
-    batch = own.probe_size if batch is None else batch
-    seed = own.seed if seed is None else seed
-    check_gap(task_spec, gap)
-    memory.check(memory.probe_bytes(spec.kind, spec.hidden, batch, task_spec.length(gap), task_spec.input_size),
-                 f"probing the checkpoint in {run_dir} at gap {gap} with batch {batch}")
-    checkpoint = load_checkpoint(run_dir)
-    params = checkpoint.params
-    if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
-        raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
-                       "(input or output size differs)")
-    x, y = task_spec.generate(stream(seed, "probe"), batch, gap)
-    profile = probes.probe(checkpoint.spec, params, task_spec, x, y, gap, label=checkpoint.spec.label())
-    return profile, probes.batch_settings(task_spec, gap, batch, seed, source=str(run_dir))
 
 
 # ---- running ----
@@ -493,12 +465,12 @@ def config_record(config: TrainConfig, name: str) -> dict:
 
 def check_memory(config: TrainConfig) -> None:
     """BadInput naming the size and the limit when ``config`` cannot train in the memory allowed."""
-    from lstm_cli import memory
+    from lstm_cli import config as settings
 
     task, spec = get_task(config.task), config.model
-    need = memory.train_bytes(spec.kind, spec.hidden, task.length(config.gap), task.input_size, config.batch,
+    need = settings.train_bytes(spec.kind, spec.hidden, task.length(config.gap), task.input_size, config.batch,
                               config.eval_size, config.probe_size)
-    memory.check(need, f"training {spec.label()} at gap {config.gap} (batch {config.batch}, "
+    settings.check_memory(need, f"training {spec.label()} at gap {config.gap} (batch {config.batch}, "
                        f"eval size {config.eval_size})")
 
 
