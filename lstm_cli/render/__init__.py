@@ -9,6 +9,9 @@ Non-finite floats are written as "inf", "-inf" and "nan" (see ``lstm_cli.plain``
 
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
 
 
