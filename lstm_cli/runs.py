@@ -32,190 +32,44 @@ A record is the user's result, so it is never lost or mixed with another:
   half-written config, result or checkpoint. metrics.jsonl grows by one line
   per evaluation, each appended whole; ``read_metrics`` ignores a torn last line.
 
-The checkpoint's arrays: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
-``bias_hh_l0`` (``torch.nn.RNN`` / ``torch.nn.LSTM`` state-dict names,
-batch_first=True), ``head.weight``, ``head.bias`` (a ``torch.nn.Linear``
-named ``head``), plus ``model`` and ``config`` as JSON strings. It is read
-back with ``np.load(..., allow_pickle=False)`` only after every member's
-name, dtype, shape and size has been checked from the zip directory and the
-.npy headers, so a hostile file is refused before anything large is read.
+The files are written by ``files`` (atomic, whole, locked) and the checkpoint by
+``checkpoint`` (its arrays and how a hostile one is refused); both are
+re-exported here, the record store's API.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
-import secrets
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
 from lstm_cli import __version__, train
+from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exported)
+    CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
-from lstm_cli.files import check_name
-from lstm_cli.models import ModelSpec
+from lstm_cli.files import (  # noqa: F401  (re-exported)
+    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, is_locked, lock_path, locked,
+    make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
-CONFIG, METRICS, RESULT, CHECKPOINT = "config.yaml", "metrics.jsonl", "result.json", "checkpoint.npz"
+CONFIG, METRICS, RESULT = "config.yaml", "metrics.jsonl", "result.json"
 RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
 EXISTING = ("refuse", "overwrite", "resume")
-_TORCH_CORE = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def default_name(config: TrainConfig) -> str:
     """``<task>-gap<gap>-<model label>-seed<seed>``, made safe for a directory name."""
     label = config.model.label().replace(":", "-").replace(",", "-").replace("=", "")
     return f"{config.task}-gap{config.gap}-{label}-seed{config.seed}"
-
-
-# ---- files: atomic, whole, with the umask's mode ----
-
-def write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is written (a short write is retried; none at all raises)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        view = view[written:]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and os.replace.
-
-    The temporary file is created with mode 0666 minus the umask (what ``open`` gives a new
-    file), not mkstemp's 0600, so a record is as readable as any other file the user writes."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-    try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def append_jsonl(path: Path, row: dict) -> None:
-    """Append one line (O_APPEND, every byte checked); a reader ignores a torn last line."""
-    line = (to_json(row, indent=None) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    try:
-        write_all(fd, line)
-    finally:
-        os.close(fd)
-
-
-def remove_stray_temporaries(directory: Path) -> list[str]:
-    """Delete the ``.*.tmp`` files a killed writer left in ``directory``; call only while holding
-    the lock that every writer of that directory takes. Returns the names removed."""
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
-            if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(entry.name)
-    return removed
-
-
-def make_directory(path: Path, what: str) -> None:
-    """Create ``path`` (and its parents); BadInput naming it when that fails or when it exists as
-    anything but a real directory (a file, a FIFO, a symbolic link that would lead the writes
-    outside the output directory)."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create {what} {path}: {err.strerror}") from None
-    if path.is_symlink() or not path.is_dir():
-        raise BadInput(f"cannot create {what} {path}: it exists and is not a directory")
-
-
-# ---- the writer's lock ----
-
-class Busy(BadInput):
-    """Another process holds the lock of a run directory."""
-
-    def __init__(self, directory: Path, holder: str):
-        self.directory, self.holder = directory, holder
-        super().__init__(f"{directory} is being written by another process ({holder}); "
-                         f"wait for it to finish, or choose another name")
-
-
-def _holder(fd: int) -> str:
-    try:
-        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-    except OSError:
-        text = ""
-    return f"pid {text}" if text.isdigit() else "pid unknown"
-
-
-def lock_path(directory: Path) -> Path:
-    """``.<name>.lock`` beside ``directory``: outside it, so a record holds only its own files."""
-    directory = Path(directory)
-    return directory.parent / f".{directory.name}.lock"
-
-
-def is_locked(directory: Path) -> bool:
-    """Whether a process holds the lock of ``directory`` now (creates nothing)."""
-    try:
-        fd = os.open(lock_path(directory), os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return False
-
-
-@contextlib.contextmanager
-def locked(directory: Path, wait: bool = False) -> Iterator[None]:
-    """Hold the exclusive lock of ``directory`` (``lock_path``, flock) for the ``with`` block.
-
-    Taken at once when free; when another process holds it, ``wait=False`` raises ``Busy``
-    and ``wait=True`` blocks until it is released (a process that dies releases it: the
-    kernel closes its files)."""
-    directory = Path(directory)
-    try:
-        fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as err:
-        raise BadInput(f"cannot lock {directory}: {err.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise Busy(directory, _holder(fd)) from None
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        with contextlib.suppress(OSError):  # the pid is only for messages: a full disk may refuse it
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 # ---- reading ----
@@ -286,172 +140,6 @@ def finished_record(run_dir: Path, config: dict) -> dict | None:
 def has_record(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds any file of a run record."""
     return any(os.path.lexists(Path(run_dir) / name) for name in RECORD_FILES)
-
-
-# ---- checkpoints ----
-
-MAX_JSON_MEMBER = 1 << 20  # the model and config strings of a checkpoint
-
-
-class Checkpoint(NamedTuple):
-    spec: ModelSpec
-    params: dict[str, np.ndarray]  # the engine's names (weight_ih, ..., head.bias)
-    config: TrainConfig | None  # the training config that produced it, if any
-
-
-def save_checkpoint(path: Path, spec: ModelSpec, params: dict[str, np.ndarray],
-                    config: TrainConfig | dict | None = None) -> None:
-    """Write the parameters under PyTorch's names plus the model spec and config, atomically."""
-    import dataclasses
-    import io
-
-    arrays = {(f"{k}_l0" if k in _TORCH_CORE else k): np.asarray(v) for k, v in params.items()}
-    arrays["model"] = np.array(json.dumps(dataclasses.asdict(spec)))
-    if isinstance(config, TrainConfig):
-        config = config.to_dict()
-    arrays["config"] = np.array(json.dumps(config))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def _member_headers(path: Path) -> dict[str, tuple[tuple, np.dtype, int]]:
-    """{member name without .npy: (shape, dtype, data bytes)} read from the zip directory and
-    each member's .npy header only; checks that every member's size is what its header says."""
-    import zipfile
-
-    headers = {}
-    with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
-        if len(infos) > 16:
-            raise BadInput(f"checkpoint {path} has {len(infos)} members; a checkpoint has 8")
-        for info in infos:
-            if not info.filename.endswith(".npy") or info.is_dir():
-                raise BadInput(f"checkpoint {path}: unexpected member {info.filename!r}")
-            with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-                elif version == (2, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-                else:
-                    raise BadInput(f"checkpoint {path}: unsupported .npy version {version} in {info.filename}")
-                header_bytes = member.tell()
-            if dtype.hasobject:
-                raise BadInput(f"checkpoint {path}: {info.filename} holds Python objects")
-            data = int(np.prod(shape, dtype=object)) * dtype.itemsize
-            if info.file_size != header_bytes + data:
-                raise BadInput(f"checkpoint {path}: {info.filename} is {info.file_size} bytes, its header "
-                               f"says {header_bytes + data}")
-            headers[info.filename[:-len(".npy")]] = (tuple(shape), dtype, data)
-    return headers
-
-
-def _expected_shapes(spec: ModelSpec, input_size: int, output_size: int) -> dict[str, tuple]:
-    G, H = (4 if spec.kind == "lstm" else 1), spec.hidden
-    return {"weight_ih_l0": (G * H, input_size), "weight_hh_l0": (G * H, H), "bias_ih_l0": (G * H,),
-            "bias_hh_l0": (G * H,), "head.weight": (output_size, H), "head.bias": (output_size,)}
-
-
-def _width(headers: dict, name: str, axis: int) -> int:
-    """The size of ``headers[name]``'s shape along ``axis`` (at least 1), for a checkpoint without a task."""
-    shape = headers[name][0]
-    return max(1, shape[axis]) if len(shape) > axis else 1
-
-
-def _spec_from(path: Path, text: str) -> ModelSpec:
-    import dataclasses
-
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise BadInput(f"checkpoint {path}: its model is not a mapping of settings")
-    known = {f.name for f in dataclasses.fields(ModelSpec)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise BadInput(f"checkpoint {path}: unknown model setting {unknown[0]!r}")
-    try:
-        return ModelSpec(**value)
-    except BadInput as err:
-        raise BadInput(f"checkpoint {path}: {err}") from None
-
-
-def load_checkpoint(run_dir: Path) -> Checkpoint:
-    """Read ``run_dir/checkpoint.npz`` (or a .npz path itself); BadInput when it is missing,
-    unreadable, or anything in it is not what a checkpoint of its model holds.
-
-    Checked before any array is loaded: the member names (exactly the six parameters plus
-    ``model`` and ``config``), each .npy header's dtype (the model's float32 or float64) and
-    shape (what the model's kind and hidden size dictate, and the input and output widths of
-    its task when the config names one), each member's size against its header, and the
-    whole against the memory limit."""
-    spec, config, arrays = _read_checkpoint(Path(run_dir), load=True)
-    params = {(k[:-3] if k.endswith("_l0") else k): v for k, v in arrays.items()}
-    return Checkpoint(spec=spec, params=params, config=config)
-
-
-def inspect_checkpoint(run_dir: Path) -> tuple[ModelSpec, TrainConfig | None]:
-    """(model, training config or None) of a checkpoint, every check of ``load_checkpoint``
-    made, without loading its parameters."""
-    spec, config, _ = _read_checkpoint(Path(run_dir), load=False)
-    return spec, config
-
-
-def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | None, dict | None]:
-    import zipfile
-
-    from lstm_cli.config import check_memory
-    from lstm_cli.files import NotRegular
-
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise BadInput(f"no checkpoint at {path} (train a model first: lstm-demo train --out DIR)")
-    expected_names = {*(f"{k}_l0" for k in _TORCH_CORE), "head.weight", "head.bias", "model", "config"}
-    try:
-        if not path.is_file():
-            raise NotRegular(f"checkpoint {path} is not a regular file")
-        headers = _member_headers(path)
-        missing = sorted(expected_names - set(headers) - {"config"})
-        extra = sorted(set(headers) - expected_names)
-        if missing or extra:
-            raise BadInput(f"checkpoint {path}: " + "; ".join(
-                ([f"lacks {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])))
-        for name in ("model", "config"):
-            if name in headers:
-                shape, dtype, size = headers[name]
-                if dtype.kind != "U" or shape != () or size > MAX_JSON_MEMBER:
-                    raise BadInput(f"checkpoint {path}: {name} must be one JSON string")
-        with np.load(path, allow_pickle=False) as data:
-            spec = _spec_from(path, str(data["model"]))
-            config_dict = json.loads(str(data["config"])) if "config" in headers else None
-            config = None
-            if config_dict is not None:
-                try:
-                    config = TrainConfig.from_dict(config_dict)
-                except BadInput as err:
-                    raise BadInput(f"checkpoint {path}: its config: {err}") from None
-            task = get_task(config.task) if config is not None else None
-            want = _expected_shapes(spec, task.input_size if task else _width(headers, "weight_ih_l0", 1),
-                                    task.output_size if task else _width(headers, "head.bias", 0))
-            for name, shape in want.items():
-                got, dtype, _ = headers[name]
-                if got != shape:
-                    raise BadInput(f"checkpoint {path}: {name} has shape {got}, its model "
-                                   f"{spec.label()} needs {shape}")
-                if dtype != np.dtype(spec.dtype):
-                    raise BadInput(f"checkpoint {path}: {name} is {dtype}, its model is {spec.dtype}")
-            if not load:
-                return spec, config, None
-            check_memory(2 * sum(headers[name][2] for name in want), f"loading checkpoint {path}")
-            arrays = {name: data[name] for name in want}
-    except NotRegular as err:
-        raise BadInput(str(err)) from None
-    except OSError as err:
-        raise BadInput(f"cannot read checkpoint {path}: {err.strerror or err}") from None
-    except (ValueError, zipfile.BadZipFile, EOFError, KeyError, RecursionError, TypeError) as err:
-        # a foreign or truncated file, a broken header, bad JSON
-        raise BadInput(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    return spec, config, arrays
 
 
 # ---- running ----
