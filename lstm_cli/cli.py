@@ -15,29 +15,51 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from lstm_cli import __version__, config, helptext
+from lstm_cli import __version__, config, helptext, process
 from lstm_cli.errors import LstmDemoError
+
+
+class _ReaderGone(Exception):
+    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
 
 
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _ReaderGone from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        single_threaded_blas()  # before any command imports numpy
-        _accept_click_completion_order()
+        process.single_threaded_blas()  # before any command imports numpy
+        process.accept_click_completion_order()
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            _fail("lstm-demo: error: stdout is closed, so nothing can be written; redirect it to a file "
+                  "or /dev/null", 1)
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
+        except (BrokenPipeError, _ReaderGone):  # the reader stopped early (| head): not a failure
+            process.discard_stdout()
+            sys.exit(0)
         except LstmDemoError as err:
-            sys.stdout.flush()
+            process.flush_stdout()
             for problem in getattr(err, "problems", None) or [str(err)]:
                 print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
             _fail("lstm-demo: interrupted", 130)
+        except OSError as err:  # writing the output failed (/dev/full, an I/O error)
+            process.discard_stdout()
+            _fail(f"lstm-demo: error: {err.filename or 'cannot write to stdout'}: {err.strerror or err}", 1)
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
+            if not err.format_message().strip():  # no arguments at all: the help was the answer
+                sys.exit(0)
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
                 ctx = getattr(err, "ctx", None)
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
@@ -46,21 +68,12 @@ class _Group(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-def _accept_click_completion_order() -> None:
-    """Accept click's ``_LSTM_DEMO_COMPLETE=bash_source`` as well as typer's ``source_bash``."""
-    import os
-
-    shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
-    if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
-        os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
-
-
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stdout.flush()
+    process.flush_stdout()
     print(message, file=sys.stderr)
     sys.exit(code)
 
@@ -138,17 +151,6 @@ FromOpt = Annotated[Optional[str], typer.Option(
 _FRESH_MODEL_OPTIONS = {"model": "--model", "hidden": "--hidden", "init": "--init",
                         "recurrent_scale": "--recurrent-scale", "forget_bias": "--forget-bias",
                         "chrono": "--chrono", "activation": "--activation", "dtype": "--dtype"}
-
-
-def single_threaded_blas() -> None:
-    """One BLAS thread unless the user set otherwise: the probe's and training's matrices are
-    tiny (B x H, H x 4H), and starting OpenBLAS's threads cost more than the probe itself on a
-    busy 2-core machine (whole run 490 ms against 290 ms). Takes effect only before numpy is
-    first imported; sweep workers pin their own (pool.py)."""
-    import os
-
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
 
 
 @app.command(help=helptext.GRADIENTS)
@@ -393,12 +395,3 @@ def train_command(
         view.render_result(record, runs.read_metrics(Path(record["run_dir"])))
     if record["status"] == "diverged":
         raise RunFailed(view.divergence_note(record))
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -30,4 +30,11 @@ def console(stderr: bool = False):
     """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """rich's hook for a reader that went away (``| head``): rich would exit 1; the
+            command line's boundary decides instead (exit 0, silently)."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, highlight=False)
