@@ -35,6 +35,7 @@ class _Group(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         process.single_threaded_blas()  # before any command imports numpy
         process.accept_click_completion_order()
+        process.replace_what_cannot_be_encoded()
         if sys.stdout is None:  # started with stdout closed (>&-)
             _fail("lstm-demo: error: stdout is closed, so nothing can be written; redirect it to a file "
                   "or /dev/null", 1)

@@ -41,3 +41,16 @@ def accept_click_completion_order() -> None:
     shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
     if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
         os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
+
+
+def replace_what_cannot_be_encoded() -> None:
+    """stdout and stderr in the C locale or with PYTHONIOENCODING=ascii: a character they cannot
+    encode (rich's ellipsis in a narrow table) becomes "?" instead of a UnicodeEncodeError. The
+    bars themselves turn ASCII there (render.unicode_ok)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "\u2026\u2588".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            stream.reconfigure(errors="replace")
+        except AttributeError:  # closed (None), or not a text file
+            pass
