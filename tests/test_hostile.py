@@ -836,20 +836,22 @@ def test_no_arguments_prints_the_help_and_no_empty_error():
 
 def test_ctrl_c_while_still_importing_is_no_traceback():
     rng = random.Random(5)
+    interrupted = 0
     for _ in range(12):
         proc = subprocess.Popen([sys.executable, "-m", "lstm_cli", "gradients", "--gap", "20"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        time.sleep(rng.uniform(0.0, 0.3))
+        time.sleep(rng.uniform(0.05, 0.4))
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
         if proc.returncode == 0:  # it finished before the signal
             continue
-        if proc.returncode == -signal.SIGINT:  # before Python installed its handler: killed, silent
-            assert stderr == ""
-            continue
+        if proc.returncode == -signal.SIGINT or "init_import_site" in stderr:
+            continue  # the interpreter itself was still starting (its site module): not lstm-demo's code yet
         assert_clean(proc.returncode, stderr, 130)
         assert stderr.strip() == "lstm-demo: interrupted"
+        interrupted += 1
+    assert interrupted >= 3  # the signal did land in lstm-demo's own start-up or work
 
 
 # ---- class 7: the same bits whatever the environment ----
