@@ -753,17 +753,26 @@ def test_a_scenario_that_is_not_a_small_regular_file(tmp_path, what, command):
     assert not (tmp_path / "out").exists()
 
 
-LONG_MODEL = "lstm:" + ",".join(["forget_bias=3.0"] * 30)
+LONG_KEYS = """\
+sweep:
+  model: ['lstm:hidden=4,init=orthogonal,recurrent_scale=1.2345678901234567,forget_bias=2.3456789012345678', rnn]
+  train.lr: [0.0012345678901234567, 0.002]
+  train.clip: [1.2345678901234567, 2]
+  train.momentum: [0.12345678901234567, 0.2]
+  train.eval_every: [1234567890, 1]
+  train.steps: [1234567891, 2]
+  seed: [1234567890, 1]
+"""
 
 
 @pytest.mark.parametrize("command", [["sweep", "--dry-run"], ["sweep"], ["run"], ["sweep", "--list-runs"]],
                          ids=" ".join)
 def test_a_run_key_too_long_for_a_directory_is_refused_at_plan_time(tmp_path, command):
     path = tmp_path / "long.yaml"
-    path.write_text(SCENARIO + f"sweep:\n  model: ['{LONG_MODEL}', lstm]\n")
+    path.write_text(SCENARIO + LONG_KEYS)
     code, _, stderr = invoke([command[0], path, *command[1:], "--out", tmp_path / "out"])
     assert_clean(code, stderr, 2)
-    assert "run key" in stderr and "bytes" in stderr
+    assert "run key" in stderr and "bytes" in stderr and "long.yaml" in stderr
     assert not (tmp_path / "out").exists()
 
 
