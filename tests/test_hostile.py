@@ -701,7 +701,7 @@ def test_hostile_yaml_is_one_line(tmp_path, case):
     start = time.perf_counter()
     code, stdout, stderr = invoke(["sweep", path, "--dry-run", "--out", tmp_path / "out"])
     assert_clean(code, stderr, 2)
-    assert "hostile.yaml" in stderr and time.perf_counter() - start < 10
+    assert "hostile.yaml" in stderr and time.perf_counter() - start < 30  # a bound on hangs, not a timing
     assert not (tmp_path / "out").exists()
 
 
@@ -761,6 +761,7 @@ sweep:
   train.momentum: [0.12345678901234567, 0.2]
   train.eval_every: [1234567890, 1]
   train.steps: [1234567891, 2]
+  train.batch: [1234567892, 3]
   seed: [1234567890, 1]
 """
 
