@@ -466,8 +466,9 @@ def assert_records_whole(root: Path) -> int:
         run_dir = config_path.parent
         config = runs.read_config(run_dir)
         assert config is not None, run_dir
-        for line in (run_dir / runs.METRICS).read_text().splitlines():
-            json.loads(line)  # no torn or interleaved line
+        if (run_dir / runs.METRICS).exists():  # killed between config.yaml and metrics.jsonl: not yet
+            for line in (run_dir / runs.METRICS).read_text().splitlines():
+                json.loads(line)  # no torn or interleaved line
         if (run_dir / runs.RESULT).exists():
             result = runs.read_result(run_dir)
             assert result is not None and result["status"] in runs.STATUSES, run_dir
@@ -856,8 +857,9 @@ def test_ctrl_c_while_still_importing_is_no_traceback():
         _, stderr = proc.communicate(timeout=60)
         if proc.returncode == 0:  # it finished before the signal
             continue
-        if proc.returncode == -signal.SIGINT or "init_import_site" in stderr:
-            continue  # the interpreter itself was still starting (its site module): not lstm-demo's code yet
+        if proc.returncode == -signal.SIGINT or "init_import_site" in stderr or \
+                (proc.returncode == 130 and stderr == ""):
+            continue  # the interpreter itself was starting or ending: silent, no traceback
         assert_clean(proc.returncode, stderr, 130)
         assert stderr.strip() == "lstm-demo: interrupted"
         interrupted += 1
