@@ -187,3 +187,6 @@ GRADIENT_SCALE_OPTION = ("Multiplies W_hh (with orthogonal init, the spectral ra
 FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead of a fresh "
                "initialisation, on a batch of the run's own task, gap, seed and probe size (--task, "
                "--gap, --batch, --seed override them).")
+
+OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused without it, so that no "
+                    "result is lost).")

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lstm_cli import losses, models
-from lstm_cli.tasks import Task
+from lstm_cli.tasks import Task, check_gap
 
 VANISHING = 1e-3  # relative norm at the farthest step below this: vanishing
 EXPLODING = 1e3  # above this: exploding
@@ -327,8 +327,12 @@ def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed
                   label: str | None = None) -> GradientProfile:
     """Probe a freshly initialised model. The batch depends only on (task, gap, batch, seed),
     so models probed with the same seed see the same sequences."""
+    from lstm_cli import config
     from lstm_cli.seeds import stream
 
+    check_gap(task, gap)
+    config.check_memory(config.probe_bytes(spec.kind, spec.hidden, batch, task.length(gap), task.input_size),
+                 f"probing {spec.label()} at gap {gap} with batch {batch}")
     x, y = task.generate(stream(seed, "probe"), batch, gap)
     params = models.init_params(spec, task.input_size, task.output_size, stream(seed, "params"))
     return probe(spec, params, task, x, y, gap, label=label)

@@ -65,6 +65,18 @@ def assert_gradients_match(name: str, numerical: np.ndarray, analytic: np.ndarra
     assert err < tol, f"gradient of {name}: max relative error {err:.3e} >= {tol:g}"
 
 
+# what a user's shell may set that changes how the tool renders: every test starts without them
+# (a test that wants one sets it), so the suite passes whatever the user's terminal is
+TERMINAL_VARIABLES = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "TERM",
+                      "COLORTERM", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "PYTHONIOENCODING")
+
+
+@pytest.fixture(autouse=True)
+def plain_terminal(monkeypatch):
+    for name in TERMINAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

@@ -309,8 +309,8 @@ def test_options_are_converted_to_their_types():
     assert list(ctx.params["model"]) == ["rnn", "lstm"] and ctx.params["chrono"] is None
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "2")])
-def test_one_blas_thread_unless_the_user_says_otherwise(preset, expected):
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "1")])
+def test_one_blas_thread_whatever_the_user_set(preset, expected):  # same bits as a sweep worker (issue 10)
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}

@@ -22,12 +22,13 @@ from lstm_cli import explain
 from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
-from lstm_cli.render import write_csv, write_json
+from lstm_cli.render import unicode_ok, write_csv, write_json
 
 FORMATS = ("table", "json", "csv")
 BAR_WIDTH = 12  # characters of a log-scale bar
 MIN_DECADES = 10  # a bar always spans at least this many orders of magnitude
 _BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
+_ASCII_BLOCKS = " .:-=+*%#"  # the same eighths where the terminal cannot show blocks
 
 
 # ---- which rows ----
@@ -72,12 +73,13 @@ def log_bar(value: float, low: int, high: int, width: int = BAR_WIDTH) -> str:
         return "?"
     if value <= 0:
         return ""
+    blocks = _BLOCKS if unicode_ok() else _ASCII_BLOCKS
     if math.isinf(value):
-        return _BLOCKS[-1] * width
+        return blocks[-1] * width
     fraction = (math.log10(value) - low) / (high - low)
     eighths = round(min(max(fraction, 0.0), 1.0) * width * 8)
     full, part = divmod(eighths, 8)
-    return (_BLOCKS[-1] * full + (_BLOCKS[part] if part else "")).rstrip()
+    return (blocks[-1] * full + (blocks[part] if part else "")).rstrip()
 
 
 def bar_scale(values: Sequence[float]) -> tuple[int, int]:
