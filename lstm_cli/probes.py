@@ -4,7 +4,10 @@ For a model, its parameters and a batch, the probe runs the same
 ``models.forward`` / ``models.backward`` that training uses, with the loss
 summed over sequences (``reduction="sum"``), so that the gradient reaching
 sequence b is that of its own loss l_b. Per step t, indexed by
-``steps_back`` k = (T - 1) - t from the answer step:
+``steps_back`` k = (T - 1) - t from the last step (the answer step; for a task with
+several answer steps, such as copy's last 10, L is the loss summed over all of them and
+k still counts from the last, so dl/dh_t near the end mixes the gradients of the answers
+after t, and from the first answer step back it is the gradient of all of them):
 
 - ``dh``: ||dl/dh_t||, the total derivative through every later step: mean over
   sequences, and the 10th / 50th / 90th percentiles; ``dh_rel`` = mean / mean at k = 0;
@@ -147,7 +150,7 @@ class GradientProfile:
 def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
           y: np.ndarray, gap: int, label: str | None = None) -> GradientProfile:
     """The gradient profile of ``params`` on the batch (x, y) of ``task``."""
-    out, cache = models.forward(params, x, activation=spec.activation)
+    out, cache = models.forward(params, x, answer_steps=task.answer_steps, activation=spec.activation)
     per_seq, dout = losses.loss_and_grad(task.loss, out, y, reduction="sum")
     grads = models.backward(params, cache, dout)
     B, T, _ = grads.dh.shape

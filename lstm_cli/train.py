@@ -58,7 +58,7 @@ ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 # Default step budget per task: enough for the default LSTM at gap 50-100, so
 # that a model that has not succeeded by then has honestly failed.
-DEFAULT_STEPS = {"remember": 1500, "adding": 4000, "temporal-order": 2000, "agreement": 1500}
+DEFAULT_STEPS = {"remember": 1500, "adding": 4000, "temporal-order": 2000, "agreement": 1500, "copy": 3000}
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ Event = Started | Step | Evaluation | Diverged | Finished
 def evaluate(spec: ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
              y: np.ndarray) -> tuple[float, float]:
     """(mean loss, metric) on a held-out set; forward only."""
-    out, _ = models.forward(params, x, activation=spec.activation)
+    out, _ = models.forward(params, x, answer_steps=task.answer_steps, activation=spec.activation)
     per_seq, _ = losses.loss_and_grad(task.loss, out, y)
     return float(per_seq.mean()), losses.metric(task.metric, out, y)
 
@@ -331,7 +331,7 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
         step += 1
         x, y = task.generate(batches, cfg.batch, cfg.gap)
         with np.errstate(all="ignore"):
-            out, cache = models.forward(params, x, activation=spec.activation)
+            out, cache = models.forward(params, x, answer_steps=task.answer_steps, activation=spec.activation)
             per_seq, dout = losses.loss_and_grad(task.loss, out, y)
             loss = float(per_seq.mean())
             if not math.isfinite(loss):

@@ -233,3 +233,20 @@ def test_percentiles_match_numpy_linear_method():
     edge = np.array([[np.inf, np.nan, 0.0], [np.inf, 1.0, 0.0], [np.inf, 2.0, 1e-300]])
     p10, p50, p90 = probes.percentiles(edge, (10, 50, 90))
     assert p50[0] == np.inf and np.isnan(p50[1]) and p10[2] == 0.0 and p90[2] > 0
+
+
+def test_copy_probe_takes_the_loss_of_all_ten_answer_steps():
+    """copy answers at its last 10 steps: the probed loss is the sum of the 10 one-step losses,
+    and dl/dh_t at the first answer step (9 steps back) carries all ten."""
+    copy = tasks.get_task("copy")
+    spec = models.parse_model("lstm", hidden=6)
+    params = models.init_params(spec, copy.input_size, copy.output_size, np.random.default_rng(0))
+    x, y = copy.generate(np.random.default_rng(1), 5, 4)
+    profile = probes.probe(spec, params, copy, x, y, 4)
+    one_step = []
+    for k, step in enumerate(range(-10, 0)):
+        out, _ = models.forward(params, x, answer_steps=(step,))
+        one_step.append(losses.loss_and_grad("cross_entropy", out, y[:, [k]])[0])
+    assert profile.loss == pytest.approx(np.sum(one_step, axis=0).mean(), rel=1e-13)
+    assert profile.loss == pytest.approx(10 * np.log(8), rel=0.1)  # at init: near the memoryless baseline
+    assert np.all(profile.dh.mean[:10] > 0)
