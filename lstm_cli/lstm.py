@@ -75,6 +75,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.errors import BadInput
+
 PYTORCH_GATES = "ifgo"  # PyTorch's order of the gate rows
 
 
@@ -87,7 +89,7 @@ class Variant(NamedTuple):
 
     def check(self) -> None:
         if self.coupled and not self.forget_gate:
-            raise ValueError("a coupled input gate is 1 - f: it needs the forget gate")
+            raise BadInput("coupled=true sets the input gate to 1 - f: it needs the forget gate")
 
     @property
     def gates(self) -> str:

@@ -12,6 +12,7 @@ import pytest
 from conftest import B, D, H, T, assert_gradients_match, numerical_gradient
 
 from lstm_cli import lstm
+from lstm_cli.errors import BadInput
 from lstm_cli.lstm import Variant
 
 VARIANTS = {
@@ -112,7 +113,7 @@ def test_coupled_input_gate_is_one_minus_forget():
 
 
 def test_coupled_without_forget_gate_is_refused():
-    with pytest.raises(ValueError, match="forget gate"):
+    with pytest.raises(BadInput, match="forget gate"):
         lstm.forward(variant_params(np.random.default_rng(0), Variant()), np.zeros((2, 1, D)),
                      variant=Variant(coupled=True, forget_gate=False))
 
