@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.errors import BadInput
 from lstm_cli.subnormal import SubnormalFlush
 
 ACTIVATIONS = ("tanh", "relu")
@@ -45,7 +46,7 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray | None 
     h0 (B, H): the initial state (zeros if None).
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}")
+        raise BadInput(f"unknown activation {activation!r}")
     w_hh = params["weight_hh"]
     dtype = w_hh.dtype
     T, B, D = x.shape
