@@ -144,11 +144,12 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
           option_help=("Most training steps; it stops early on success (default: the task's budget: "
-                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")),
+                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500, copy 5000).")),
     Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
           option_help="adam, sgd or momentum."),
     Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
-          option_help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01)."),
+          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.02 on copy, "
+                       "sgd 0.1, momentum 0.01).")),
     Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
           option_help="Momentum of --optimizer momentum."),
     Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0,
