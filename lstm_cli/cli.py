@@ -333,7 +333,8 @@ def sweep_command(
 
 TrainModelOpt = Annotated[str, typer.Option(
     "--model", "-m", metavar="KIND[:KEY=VALUE,...]",
-    help="rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0.")]
+    help=("rnn, lstm or gru, optionally with settings that override the options below, e.g. "
+          "lstm:forget_bias=0 or lstm:peephole=true."))]
 
 
 @app.command("train", help=helptext.TRAIN)

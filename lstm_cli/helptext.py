@@ -117,9 +117,10 @@ lstm-demo train --model lstm:forget_bias=0 --steps 500
 lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
 
-MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn or lstm; the keys "
+MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn, lstm or gru; the keys "
                 "(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) override the "
-                "options below for this model only. Default: rnn and lstm.")
+                "options below for this model only, and peephole, coupled, forget_gate (true or false) "
+                "pick an LSTM variant, e.g. lstm:forget_gate=false. Default: rnn and lstm.")
 
 GRADIENT_SCALE_OPTION = ("Multiplies W_hh (with orthogonal init, the spectral radius). Without --model it "
                          "scales the RNN only and the LSTM stays the reference at 1; with --model it is "

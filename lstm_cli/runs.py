@@ -156,7 +156,8 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
     missing = [k for k in (*_TORCH_CORE, "head.weight", "head.bias") if k not in params]
     if missing:
         raise BadInput(f"checkpoint {path} lacks {', '.join(missing)}")
-    if models.kind_of(params) != spec.kind or params["weight_hh"].shape[1] != spec.hidden:
+    shapes = models.param_shapes(spec, params["weight_ih"].shape[1], params["head.weight"].shape[0])
+    if {k: v.shape for k, v in params.items()} != shapes:
         raise BadInput(f"checkpoint {path}: parameter shapes do not match its model {spec.label()}")
     config = TrainConfig.from_dict(config_dict) if isinstance(config_dict, dict) else None
     return Checkpoint(spec=spec, params=params, config=config)

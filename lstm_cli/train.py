@@ -268,7 +268,7 @@ Event = Started | Step | Evaluation | Diverged | Finished
 def evaluate(spec: ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
              y: np.ndarray) -> tuple[float, float]:
     """(mean loss, metric) on a held-out set; forward only."""
-    out, _ = models.forward(params, x, answer_steps=task.answer_steps, activation=spec.activation)
+    out, _ = models.forward(params, x, answer_steps=task.answer_steps, spec=spec)
     per_seq, _ = losses.loss_and_grad(task.loss, out, y)
     return float(per_seq.mean()), losses.metric(task.metric, out, y)
 
@@ -303,7 +303,7 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
         step += 1
         x, y = task.generate(batches, cfg.batch, cfg.gap)
         with np.errstate(all="ignore"):
-            out, cache = models.forward(params, x, answer_steps=task.answer_steps, activation=spec.activation)
+            out, cache = models.forward(params, x, answer_steps=task.answer_steps, spec=spec)
             per_seq, dout = losses.loss_and_grad(task.loss, out, y)
             loss = float(per_seq.mean())
             if not math.isfinite(loss):

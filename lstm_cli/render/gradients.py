@@ -109,9 +109,13 @@ def init_words(profile: GradientProfile) -> str:
     """The init that produced the profile: W_hh init and scale, and the forget bias or sigma_max."""
     m = profile.model
     words = [f"{m['init']} W_hh", f"recurrent scale {m['recurrent_scale']:g}"]
-    if m["kind"] == "lstm":
+    if m["kind"] == "gru":
+        words.append(f"mean update gate {_mean(profile.forget):.2f}")
+    elif m["kind"] == "lstm":
         if "chrono" in m:
             words.insert(0, f"chrono init T_max {m['chrono']:g}")
+        elif "forget_bias" not in m:
+            words.insert(0, "no forget gate (f = 1)")
         else:
             gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
             words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
@@ -177,6 +181,11 @@ def explanation(profile: GradientProfile, trained: bool = False) -> str:
                 f"{far} steps.{advice}")
     gate = _mean(profile.forget) if profile.forget is not None else float("nan")
     belt = sci(float(profile.forget_product[-1])) if profile.forget_product is not None else "n/a"
+    if m["kind"] == "gru":
+        return (f"{profile.label}: the GRU has no separate cell; h is its belt, and one step back along it "
+                f"multiplies the gradient by the update gate z (mean {gate:.2f}), plus the paths through "
+                f"the gates and n. The product of z over {far} steps is {belt}, and ||dL/dh|| keeps {rel} "
+                f"of its size: {verdict}.")
     if verdict == "vanishing":
         state = "half closed" if gate < 0.6 else "only partly open"
         advice = ("" if trained else " An LSTM alone is not enough, its forget gate must be open: "
@@ -234,13 +243,15 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     if profile.dc is not None:
         cols += [("||dL/dc||", [sci(v) for v in profile.dc.mean]), ("dc rel", [sci(v) for v in profile.dc.rel]),
                  (bar_header, None), ("prod f", [sci(v) for v in profile.forget_product])]
+    elif profile.forget_product is not None:  # the GRU: its belt is h, its gate z
+        cols += [(bar_header, None), ("prod z", [sci(v) for v in profile.forget_product])]
     else:
         cols += [(bar_header, None), ("bound", [sci(v) for v in profile.bound])]
     hidden = set()
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "prod f"} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "prod f", "prod z"} | ({"dh rel"} if profile.dc is not None else set())
     if level >= 3:
         hidden.add(bar_header)
     return [c for c in cols if c[0] not in hidden]
