@@ -99,7 +99,7 @@ class Variant(NamedTuple):
 
     def check(self) -> None:
         if self.coupled and not self.forget_gate:
-            raise BadInput("coupled=true sets the input gate to 1 - f: it needs the forget gate")
+            raise BadInput("model.coupled: coupled=true sets the input gate to 1 - f: it needs the forget gate")
 
     @property
     def gates(self) -> str:

@@ -130,3 +130,34 @@ def test_float32_stays_float32_and_agrees_with_float64():
         scale = np.abs(g64.params[name]).max()
         np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale, err_msg=name)
     np.testing.assert_allclose(g32.dh, g64.dh, rtol=0, atol=1e-4 * np.abs(g64.dh).max())
+
+
+# ---- through models (the spec, the head, the task's answer steps) ----
+
+@pytest.mark.parametrize("answer_steps", [(-1,), (1, -1)])
+def test_model_parameter_gradients(answer_steps):
+    from conftest import check_parameter_gradients
+
+    from lstm_cli import models
+
+    spec = models.parse_model("gru", hidden=H)
+    rng = np.random.default_rng(37)
+    params = {k: v * 2.0 if "weight" in k else v for k, v in models.init_params(spec, D, 3, rng).items()}
+    x = rng.standard_normal((B, T, D))
+    y = rng.integers(0, 3, size=(B, len(answer_steps)))
+    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy", spec=spec)
+
+
+def test_model_init_has_pytorch_shapes_and_no_cell():
+    from lstm_cli import losses, models
+
+    spec = models.parse_model("gru", hidden=H)
+    params = models.init_params(spec, D, 3, np.random.default_rng(38))
+    assert {k: v.shape for k, v in params.items()} == models.param_shapes(spec, D, 3) == {
+        "weight_ih": (3 * H, D), "weight_hh": (3 * H, H), "bias_ih": (3 * H,), "bias_hh": (3 * H,),
+        "head.weight": (3, H), "head.bias": (3,)}
+    x = np.random.default_rng(39).standard_normal((B, T, D))
+    out, cache = models.forward(params, x, spec=spec)
+    _, dout = losses.loss_and_grad("cross_entropy", out, np.zeros((B, 1), dtype=int))
+    grads = models.backward(params, cache, dout)
+    assert grads.dc is None and grads.dh.shape == (B, T, H) and grads.dpre.shape == (B, T, 3 * H)

@@ -176,3 +176,72 @@ def test_dh_and_dc_are_the_total_derivatives_of_the_loss(name, answers):
             return rest(sigmoid(z_o + p_o * c_var) * np.tanh(c_var), c_var)
 
         assert_gradients_match(f"{name}: dc[{t}]", numerical_gradient(loss_of_c, c_var), grads.dc[t])
+
+
+# ---- through models: the model text, init, the head ----
+
+TEXTS = ["lstm:peephole=true", "lstm:coupled=true", "lstm:forget_gate=false",
+         "lstm:peephole=true,forget_gate=false"]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_model_parameter_gradients(text):
+    from conftest import check_parameter_gradients
+
+    from lstm_cli import models
+
+    spec = models.parse_model(text, hidden=H)
+    rng = np.random.default_rng(57)
+    # larger weights, smaller biases: with the forget bias of 3 a coupled input gate is ~0.05 and
+    # dL/dW_hh ~1e-4, where the differences' rounding (~1e-13) is already 1e-7 of it
+    params = {k: v * 2.0 if "weight" in k else v * 0.3 for k, v in models.init_params(spec, D, 3, rng).items()}
+    x = rng.standard_normal((B, T, D))
+    y = rng.integers(0, 3, size=(B, 2))
+    check_parameter_gradients(params, x, y, (1, -1), "cross_entropy", spec=spec)
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_model_text_round_trips_and_shapes(text):
+    from lstm_cli import models
+
+    spec = models.parse_model(text)
+    assert spec.label() == text and models.parse_model(spec.label()) == spec
+    params = models.init_params(spec, D, 3, np.random.default_rng(58))
+    assert {k: v.shape for k, v in params.items()} == models.param_shapes(spec, D, 3)
+    H32 = spec.hidden
+    G = {"lstm:peephole=true": 4}.get(text, 3)
+    assert params["weight_ih"].shape == (G * H32, D) and params["bias_hh"].shape == (G * H32,)
+    assert ("weight_ch" in params) == ("peephole" in text)
+
+
+def test_init_biases_of_the_variants():
+    """The forget bias goes to the forget gate's own rows; chrono's negative input bias to the input
+    gate's; a peephole LSTM draws the plain LSTM's weights, then weight_ch."""
+    from lstm_cli import models
+
+    def init(text, **kw):
+        return models.init_params(models.parse_model(text, hidden=H, **kw), D, 3, np.random.default_rng(59))
+
+    coupled = init("lstm:coupled=true")  # rows f, g, o
+    assert np.all(coupled["bias_ih"][:H] == 3.0) and np.all(coupled["bias_hh"][:H] == 0.0)
+    free = init("lstm:forget_gate=false", chrono=10.0)  # rows i, g, o
+    assert np.all(free["bias_ih"][:H] < 0) and np.all(free["bias_ih"][:H] > -np.log(9) - 1e-12)
+    plain, peephole = init("lstm"), init("lstm:peephole=true")
+    for name in plain:
+        np.testing.assert_array_equal(peephole[name], plain[name])
+    assert peephole["weight_ch"].shape == (3 * H,) and np.abs(peephole["weight_ch"]).max() <= 1 / np.sqrt(H)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("lstm:coupled=true,forget_gate=false", "needs the forget gate"),
+    ("lstm:forget_gate=false,forget_bias=1", "no forget bias"),
+    ("gru:peephole=true", "model.peephole: applies to the lstm only"),
+    ("rnn:forget_gate=false", "model.forget_gate: applies to the lstm only"),
+    ("gru:forget_bias=1", "model.forget_bias: applies to the lstm only"),
+    ("lstm:peephole=maybe", "model.peephole: must be true or false"),
+])
+def test_impossible_models_are_bad_input(text, words):
+    from lstm_cli import models
+
+    with pytest.raises(BadInput, match=words):
+        models.parse_model(text)

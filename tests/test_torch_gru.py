@@ -95,3 +95,33 @@ def test_per_step_dh_matches_an_unrolled_torch_cell(answer_steps):
     assert_close("outputs", out, out_t)
     for t in range(T):
         assert_close(f"dh[{t}]", grads.dh[t], hs[t].grad)
+
+
+def test_a_trained_gru_checkpoint_loads_into_torch_and_predicts_the_same(tmp_path):
+    """lstm-demo train --model gru writes checkpoint.npz under nn.GRU's state-dict names."""
+    from lstm_cli import models, runs
+    from lstm_cli.models import ModelSpec
+    from lstm_cli.seeds import stream
+    from lstm_cli.tasks import get_task
+    from lstm_cli.train import TrainConfig
+
+    config = TrainConfig(task="remember", gap=5, model=ModelSpec(kind="gru", hidden=6), batch=8, steps=3,
+                         eval_every=3, eval_size=8, probe_size=4)
+    record = runs.run_training(config, tmp_path)
+    checkpoint = runs.load_checkpoint(tmp_path / record["name"])
+    assert checkpoint.spec.kind == "gru"
+    with np.load(tmp_path / record["name"] / "checkpoint.npz") as data:
+        state = {k: torch.tensor(data[k]) for k in data.files if k.endswith("_l0")}
+        head_state = {"weight": torch.tensor(data["head.weight"]), "bias": torch.tensor(data["head.bias"])}
+    core = torch.nn.GRU(get_task("remember").input_size, 6, batch_first=True, dtype=torch.float64)
+    core.load_state_dict(state)  # strict: every name and shape must match
+    head = torch.nn.Linear(6, 4, dtype=torch.float64)
+    head.load_state_dict(head_state)
+    x, _ = get_task("remember").generate(stream(9, "heldout"), 16, 5)
+    ours, _ = models.forward(checkpoint.params, x, spec=checkpoint.spec)
+    with torch.no_grad():
+        h, _ = core(torch.tensor(x))
+        theirs = head(h[:, -1:])
+    assert_close("predictions", ours, theirs)
+    assert not np.allclose(ours, models.forward(models.init_params(checkpoint.spec, 9, 4, stream(0, "params")), x,
+                                                spec=checkpoint.spec)[0])  # it trained
