@@ -154,7 +154,7 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
           option_help="adam, sgd or momentum."),
     Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
-          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.02 on copy, "
+          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.01 on copy, "
                        "sgd 0.1, momentum 0.01).")),
     Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
           option_help="Momentum of --optimizer momentum."),
