@@ -40,7 +40,7 @@ def commands() -> list[tuple[str, list[str]]]:
 
 
 def mask(text: str, scratch: Path) -> str:
-    text = text.replace(str(scratch), "<scratch>")
+    text = text.replace(str(scratch), "<scratch>").replace(str(HERE.parent), "<repo>")
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
     return text
