@@ -26,6 +26,7 @@ from lstm_cli.train import TrainConfig
 
 CHECKPOINT = "checkpoint.npz"
 _TORCH_CORE = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+OPTIONAL = ("weight_ch",)  # the peephole LSTM's diagonal weights
 MAX_JSON_MEMBER = 1 << 20  # the model and config strings of a checkpoint
 
 
@@ -84,9 +85,10 @@ def _member_headers(path: Path) -> dict[str, tuple[tuple, np.dtype, int]]:
 
 
 def _expected_shapes(spec: ModelSpec, input_size: int, output_size: int) -> dict[str, tuple]:
-    G, H = (4 if spec.kind == "lstm" else 1), spec.hidden
-    return {"weight_ih_l0": (G * H, input_size), "weight_hh_l0": (G * H, H), "bias_ih_l0": (G * H,),
-            "bias_hh_l0": (G * H,), "head.weight": (output_size, H), "head.bias": (output_size,)}
+    from lstm_cli import models
+
+    return {(f"{k}_l0" if k in _TORCH_CORE else k): shape
+            for k, shape in models.param_shapes(spec, input_size, output_size).items()}
 
 
 def _width(headers: dict, name: str, axis: int) -> int:
@@ -142,12 +144,13 @@ def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | N
         path = path / CHECKPOINT
     if not path.exists():
         raise BadInput(f"no checkpoint at {path} (train a model first: lstm-demo train --out DIR)")
-    expected_names = {*(f"{k}_l0" for k in _TORCH_CORE), "head.weight", "head.bias", "model", "config"}
+    expected_names = {*(f"{k}_l0" for k in _TORCH_CORE), "head.weight", "head.bias", "model", "config",
+                      *OPTIONAL}
     try:
         if not path.is_file():
             raise NotRegular(f"checkpoint {path} is not a regular file")
         headers = _member_headers(path)
-        missing = sorted(expected_names - set(headers) - {"config"})
+        missing = sorted(expected_names - set(headers) - {"config", *OPTIONAL})
         extra = sorted(set(headers) - expected_names)
         if missing or extra:
             raise BadInput(f"checkpoint {path}: " + "; ".join(
@@ -170,6 +173,8 @@ def _read_checkpoint(path: Path, load: bool) -> tuple[ModelSpec, TrainConfig | N
             want = _expected_shapes(spec, task.input_size if task else _width(headers, "weight_ih_l0", 1),
                                     task.output_size if task else _width(headers, "head.bias", 0))
             for name, shape in want.items():
+                if name not in headers:
+                    raise BadInput(f"checkpoint {path} lacks {name}, which its model {spec.label()} needs")
                 got, dtype, _ = headers[name]
                 if got != shape:
                     raise BadInput(f"checkpoint {path}: {name} has shape {got}, its model "

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from lstm_cli.errors import BadInput
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding range; the same bound everywhere
-KINDS = ("rnn", "lstm")
+KINDS = ("rnn", "lstm", "gru")
 LSTM_FAMILY = ("lstm",)
 INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSpec
 DTYPES = ("float64", "float32")
@@ -118,13 +118,13 @@ class Field:
 FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("description", "str", "one line shown by `lstm-demo scenarios`"),
     Field("task", "str", "the task", "remember", choices=_tasks,
-          option_help="remember, adding, temporal-order or agreement."),
+          option_help="remember, adding, temporal-order, agreement or copy."),
     Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1,
           option_help="Steps between the information and the question."),
     Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
           option_help="Seed of every random stream; same seed, same numbers."),
     Field("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
-    Field("model.kind", "str", "rnn or lstm", "lstm", choices=KINDS),
+    Field("model.kind", "str", "rnn, lstm or gru", "lstm", choices=KINDS),
     Field("model.hidden", "int", "hidden units H", 32, minimum=1,
           option_help="Hidden units H."),
     Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS, kinds=("rnn",),
@@ -138,6 +138,12 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="LSTM forget-gate bias (default 3: sigmoid(3)=0.95, the gate starts open)."),
     Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True, kinds=LSTM_FAMILY,
           option_help="LSTM chrono init with this T_max (Tallec & Ollivier 2018); overrides --forget-bias."),
+    Field("model.peephole", "bool", "LSTM peepholes: c into the i, f, o gates (Gers & Schmidhuber 2000)", False,
+          kinds=LSTM_FAMILY),
+    Field("model.coupled", "bool", "LSTM input gate 1 - f (coupled forget and input gates)", False,
+          kinds=LSTM_FAMILY),
+    Field("model.forget_gate", "bool", "LSTM forget gate; false: c_t = c_{t-1} + i g (1997)", True,
+          kinds=LSTM_FAMILY),
     Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
           option_help="float64 or float32."),
     Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
@@ -145,11 +151,12 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
           option_help=("Most training steps; it stops early on success (default: the task's budget: "
-                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")),
+                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500, copy 5000).")),
     Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
           option_help="adam, sgd or momentum."),
     Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
-          option_help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01)."),
+          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.01 on copy, "
+                       "sgd 0.1, momentum 0.01).")),
     Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
           option_help="Momentum of --optimizer momentum."),
     Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0,

@@ -193,13 +193,13 @@ def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
 
 
 def estimated_cost(job: Job) -> float:
-    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, RNN 1)."""
+    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task
 
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])
-        gates = 4 if model.get("kind") == "lstm" else 1
+        gates = {"lstm": 4, "gru": 3}.get(model.get("kind"), 1)
         return float(length * (config.get("steps") or 1) * gates)
     except (KeyError, TypeError):
         return 0.0

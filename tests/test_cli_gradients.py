@@ -139,7 +139,7 @@ def test_rows_choose_the_steps_of_the_table():
     (["--model", "gru2"], "model.kind: unknown value 'gru2'"),
     (["--format", "xml"], "unknown format 'xml'"),
     (["--hidden", "0"], "model.hidden: must be >= 1, got 0"),
-    (["--task", "copy"], "task: unknown value 'copy'"),
+    (["--task", "kopy"], "task: unknown value 'kopy' (did you mean 'copy'?)"),
     (["--from", "no/such/run"], "no checkpoint at no/such/run"),
     (["--rows", "0,99"], "outside 0..51"),
     (["--batch", "0"], "gradients.batch: must be >= 1, got 0"),

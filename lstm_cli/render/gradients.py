@@ -102,9 +102,13 @@ def init_words(profile: GradientProfile) -> str:
     """The init that produced the profile: W_hh init and scale, and the forget bias or sigma_max."""
     m = profile.model
     words = [f"{m['init']} W_hh", f"recurrent scale {m['recurrent_scale']:g}"]
-    if m["kind"] == "lstm":
+    if m["kind"] == "gru":
+        words.append(f"mean update gate {_mean(profile.forget):.2f}")
+    elif m["kind"] == "lstm":
         if "chrono" in m:
             words.insert(0, f"chrono init T_max {m['chrono']:g}")
+        elif "forget_bias" not in m:
+            words.insert(0, "no forget gate (f = 1)")
         else:
             gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
             words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
@@ -181,6 +185,8 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     if profile.dc is not None:
         cols += [("||dL/dc||", [sci(v) for v in profile.dc.mean]), ("dc rel", [sci(v) for v in profile.dc.rel]),
                  (bar_header, None)]
+    elif profile.forget_product is not None:  # the GRU: its belt is h, its gate z
+        cols += [(bar_header, None), ("prod z", [sci(v) for v in profile.forget_product])]
     else:
         cols += [(bar_header, None), ("bound", [sci(v) for v in profile.bound])]
     if profile.decades_total is not None:
@@ -193,7 +199,7 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "gates"} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "gates", "prod z"} | ({"dh rel"} if profile.dc is not None else set())
     if level >= 3:
         hidden |= {bar_header, "belt", "W_hh", f"{profile.model.get('activation', 'tanh')}'"}
     return [c for c in cols if c[0] not in hidden]
