@@ -1,6 +1,7 @@
 """Time one training step's forward + backward: numpy (lstm_cli.models) against PyTorch.
 
-    python benchmarks/bench_step.py            # the full grid, single-threaded
+    python benchmarks/bench_step.py            # the full grid and the long cells, single-threaded
+    python benchmarks/bench_step.py --cells long --repeats 3   # only the long cells
     python benchmarks/bench_step.py --quick    # a smoke run: two small cells, few repeats
     python benchmarks/bench_step.py --threads 2
 
@@ -9,10 +10,17 @@ its gradient (``losses.loss_and_grad``) -> ``models.backward``, on
 x (B, T, D=8), cross-entropy over K=4 classes at the last step. PyTorch does
 the same with ``nn.RNN`` / ``nn.LSTM`` (batch_first=True) + ``nn.Linear`` and
 ``loss.backward()``. The grid: model {rnn, lstm} x dtype {float32, float64} x
-B {32, 128} x H {32, 128} x T {50, 200}. Each cell reports the median of
+B {32, 128} x H {32, 128} x T {50, 200}, and the long cells (the long-lag
+scenario's sizes) B=64, T=1000, H {32, 128} per (model, dtype). Each cell reports the median of
 repeated runs, numpy and torch interleaved so that a burst of load on the
 machine hits both; the ratio is numpy / torch (below 1: numpy is faster), and
 the geometric mean of the ratio is printed per (model, dtype).
+
+Close to the limit: for H=128 cells the table also gives the fraction of
+numpy's single-call GEMM peak the numpy step reaches: the step's matmul FLOPs
+(forward 2BTG H(H+D), backward 2BTG H(H+D) for the weight gradient and 2BTG H^2
+for dL/dh; G = 4 gates for the LSTM, 1 for the RNN) over its time, against a
+512x512x512 np.dot in the same dtype, measured in the same run.
 
 Threads: both libraries get the same number, ``--threads`` (default 1). The
 BLAS under numpy reads OMP_NUM_THREADS / OPENBLAS_NUM_THREADS /
@@ -40,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="threads for numpy's BLAS and for torch")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: two small cells")
+    parser.add_argument("--cells", choices=("all", "short", "long"), default="all",
+                        help="the 32-cell grid (short), the B64 T1000 cells (long), or both")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 7, quick 3)")
     parser.add_argument("--models", default="rnn,lstm")
     parser.add_argument("--dtypes", default="float32,float64")
@@ -72,6 +82,8 @@ except ImportError:
     torch = None
 
 D, K = 8, 4
+GATES = {"rnn": 1, "lstm": 4}
+PEAK_N = 512  # the GEMM that measures numpy's peak: (PEAK_N x PEAK_N) @ (PEAK_N x PEAK_N)
 
 
 def blas_threads() -> str:
@@ -139,12 +151,29 @@ def median_ms(steps, repeats):
     return [1e3 * statistics.median(t) for t in times]
 
 
+def gemm_peak_gflops(dtype: str, repeats: int) -> float:
+    """numpy's GEMM rate (GFLOP/s) on one large square matmul: the ceiling for a step's matmuls."""
+    a = np.random.default_rng(0).standard_normal((PEAK_N, PEAK_N)).astype(dtype)
+    out = np.empty_like(a)
+    ms = median_ms([lambda: np.dot(a, a, out=out)], max(repeats, 5))[0]
+    return 2 * PEAK_N ** 3 / (ms * 1e-3) / 1e9
+
+
+def step_gflop(kind: str, B: int, H: int, T: int) -> float:
+    """Matmul FLOPs of one forward + backward (the head's are negligible), in GFLOP."""
+    return 2 * B * T * GATES[kind] * H * (2 * (H + D) + H) / 1e9
+
+
 def main() -> None:
+    models_, dtypes = ARGS.models.split(","), ARGS.dtypes.split(",")
     if ARGS.quick:
         grid = [(kind, dtype, 32, 32, 50) for kind in ("rnn", "lstm") for dtype in ("float32", "float64")]
     else:
-        grid = list(itertools.product(ARGS.models.split(","), ARGS.dtypes.split(","),
-                                      (32, 128), (32, 128), (50, 200)))
+        grid = []
+        if ARGS.cells in ("all", "short"):
+            grid += list(itertools.product(models_, dtypes, (32, 128), (32, 128), (50, 200)))
+        if ARGS.cells in ("all", "long"):
+            grid += [(kind, dtype, 64, H, 1000) for kind in models_ for dtype in dtypes for H in (32, 128)]
     repeats = ARGS.repeats or (3 if ARGS.quick else 7)
     malloc = "glibc default"
     if ARGS.reuse_memory:
@@ -154,7 +183,11 @@ def main() -> None:
     print(f"threads: numpy BLAS {blas_threads()}, torch {torch.get_num_threads() if torch else '-'} "
           f"(--threads {ARGS.threads}); malloc: {malloc}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    header = f"{'model':5} {'dtype':7} {'B':>4} {'H':>4} {'T':>4} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6}"
+    peak = {dtype: gemm_peak_gflops(dtype, repeats) for dtype in sorted({cell[1] for cell in grid})}
+    print("numpy GEMM peak (np.dot {0}x{0}x{0}): {1}".format(
+        PEAK_N, ", ".join(f"{dtype} {gflops:.1f} GFLOP/s" for dtype, gflops in peak.items())))
+    header = (f"{'model':5} {'dtype':7} {'B':>4} {'H':>4} {'T':>4} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6}"
+              f" {'peak':>5}")
     print(header)
     print("-" * len(header))
     ratios: dict[tuple[str, str], list[float]] = {}
@@ -168,6 +201,10 @@ def main() -> None:
             ratio = ms[0] / ms[1]
             ratios.setdefault((kind, dtype), []).append(ratio)
             line += f" {ms[1]:9.2f} {ratio:6.2f}"
+        else:
+            line += f" {'-':>9} {'-':>6}"
+        if H == 128:
+            line += f" {step_gflop(kind, B, H, T) / (ms[0] * 1e-3) / peak[dtype]:5.0%}"
         print(line, flush=True)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if ratios:

@@ -46,6 +46,16 @@ The cache's ``states``, ``cells`` and ``gate(name)`` give time-major (T, B, H) v
 sigmoid(z) = 0.5 + 0.5 tanh(z / 2): the sigmoid rows of the weights are halved
 (exact in floating point) so that one tanh over the fused (4H, B) block gives
 all four gates.
+
+Where a variant changes the cell, it changes one named block (``_ROW``), and
+the backward reads the same blocks by name (``gate``):
+peephole terms add p_i c_{t-1}, p_f c_{t-1} to the i, f pre-activations (row
+block "c" is c_{t-1}, beside them) and p_o c_t to o's, which then needs c_t
+before o's tanh; a coupled cell computes i = 1 - f instead of i's rows; a cell
+without a forget gate has f = 1, so the belt carries dc_{t+1} unchanged.
+
+Float32 only: the backward flushes subnormal gradient entries to zero once the
+carried gradient has vanished (``subnormal.py``); float64 keeps every bit.
 """
 
 from __future__ import annotations
@@ -53,6 +63,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from lstm_cli.subnormal import SubnormalFlush
 
 # forward record block k holds PyTorch's gate _ORDER[k] (PyTorch: 0 i, 1 f, 2 g, 3 o)
 _ORDER = (3, 0, 1, 2)  # o, i, f, g
@@ -153,7 +165,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
     D = inputs.shape[1] - H - 1
     dtype = record.dtype
     w_back = np.ascontiguousarray(params["weight_hh"].T)  # (H, 4H), PyTorch's gate order
-    o, i, f, g = (record[:T, k * H:(k + 1) * H] for k in range(4))  # (T, H, B) views
+    o, i, f, g = (record[:T, _ROW[name] * H:(_ROW[name] + 1) * H] for name in "oifg")  # (T, H, B) views
 
     # Every local derivative is known from the forward pass: compute them for all
     # steps at once, outside the loop, straight into `work` (multiplied in place later).
@@ -183,6 +195,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
     inputs_t = np.ascontiguousarray(inputs[:T].transpose(0, 2, 1))  # (T, B, H+D+1): NN matmuls below
     dw_step = np.empty_like(dw)
     belt = np.empty((H, B), dtype=dtype)
+    flush = SubnormalFlush(dtype)  # float32 only
     dot, multiply, add = np.dot, np.multiply, np.add
     for t in range(T - 1, -1, -1):
         dh_t, w = dh[t], work[t]  # (H, B), (5H, B)
@@ -202,6 +215,7 @@ def backward(params: dict[str, np.ndarray], cache: LSTMCache, dh_out: np.ndarray
             add(dc_t, belt, dc_t)  # the conveyor belt: through c_{t+1} = f_{t+1} c_t + ...
         by_dc = w[:3 * H].reshape(3, H, B)
         multiply(by_dc, dc_t, by_dc)  # dz_i, dz_f, dz_g
+        flush(t, w)  # dz_t and dc_t, carried to step t-1
         dot(w[:4 * H], inputs_t[t], out=dw_step)  # step t's share: dz_t [h_{t-1}; x_t; 1]^T
         add(dw, dw_step, dw)
 

@@ -48,51 +48,39 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli import lstm, rnn
+from lstm_cli import config, lstm, rnn
 from lstm_cli.errors import BadInput
 
-KINDS = ("rnn", "lstm")
-INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSpec
-DTYPES = ("float64", "float32")
-DEFAULT_FORGET_BIAS = 3.0
+KINDS, INITS, DTYPES = config.KINDS, config.INITS, config.DTYPES
+DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to build a model, besides the task's input and output sizes."""
+    """Everything needed to build a model, besides the task's input and output sizes.
 
-    kind: str = "lstm"  # "rnn" or "lstm"
-    hidden: int = 32  # H
-    activation: str = "tanh"  # RNN only: "tanh" or "relu"
-    init: str = "auto"  # weight_hh: "uniform" (PyTorch), "orthogonal", "identity"; see resolve
-    recurrent_scale: float = 1.0  # multiplies weight_hh
+    The fields, their defaults and bounds are the ``model.*`` rows of ``config.FIELDS``.
+    """
+
+    kind: str = config.default("model.kind")  # "rnn" or "lstm"
+    hidden: int = config.default("model.hidden")  # H
+    activation: str = config.default("model.activation")  # RNN only: "tanh" or "relu"
+    init: str = config.default("model.init")  # weight_hh: "uniform", "orthogonal", "identity"
+    recurrent_scale: float = config.default("model.recurrent_scale")  # multiplies weight_hh
     forget_bias: float = DEFAULT_FORGET_BIAS  # LSTM only
-    chrono: float | None = None  # LSTM only: chrono init's T_max, overrides forget_bias
-    dtype: str = "float64"
+    chrono: float | None = config.default("model.chrono")  # LSTM only: chrono T_max
+    dtype: str = config.default("model.dtype")
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise BadInput(f"unknown model {self.kind!r}; choose one of: {', '.join(KINDS)}")
-        if isinstance(self.hidden, bool) or not isinstance(self.hidden, int) or self.hidden < 1:
-            raise BadInput(f"hidden must be a positive integer, got {self.hidden!r}")
-        if self.activation not in rnn.ACTIVATIONS:
-            raise BadInput(f"unknown activation {self.activation!r}; choose one of: {', '.join(rnn.ACTIVATIONS)}")
-        if self.kind == "lstm" and self.activation != "tanh":
-            raise BadInput("activation applies to the rnn only (the LSTM's are fixed)")
+        config.check("model.kind", self.kind)
+        for name, field in config.MODEL_FIELDS.items():
+            value = getattr(self, name)
+            if field.kinds is not None and self.kind not in field.kinds and value != field.default:
+                raise BadInput(config.not_for_kind(field, self.kind))
+            object.__setattr__(self, name, config.check(field.key, value))
         if self.init == "auto":
             # a recurrent scale is only a spectral radius for an orthogonal matrix
             object.__setattr__(self, "init", "uniform" if self.recurrent_scale == 1 else "orthogonal")
-        if self.init not in INITS:
-            raise BadInput(f"unknown init {self.init!r}; choose one of: {', '.join(INITS)}")
-        for name in ("recurrent_scale", "forget_bias"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise BadInput(f"{name} must be a finite number, got {value!r}")
-        if self.chrono is not None and (isinstance(self.chrono, bool) or not isinstance(self.chrono, (int, float))
-                                        or not self.chrono > 2):
-            raise BadInput(f"chrono (T_max) must be a number > 2, got {self.chrono!r}")
-        if self.dtype not in DTYPES:
-            raise BadInput(f"unknown dtype {self.dtype!r}; choose one of: {', '.join(DTYPES)}")
 
     def describe(self) -> dict:
         """The settings that matter for this kind of model (for tables and records)."""
@@ -116,40 +104,12 @@ class ModelSpec:
         return self.kind + (":" + ",".join(parts) if parts else "")
 
 
-_FIELD_TYPES = {"hidden": int, "activation": str, "init": str, "recurrent_scale": float,
-                "forget_bias": float, "chrono": float, "dtype": str}
-
-
 def parse_model(text: str, **defaults) -> ModelSpec:
     """Parse ``kind[:key=value,...]``, e.g. ``lstm:forget_bias=0`` or ``rnn:init=orthogonal,recurrent_scale=3``.
 
     ``defaults`` (from command-line options) apply first; the keys in ``text`` win.
     """
-    kind, _, rest = text.strip().partition(":")
-    kind = kind.strip()
-    settings = dict(defaults)
-    explicit = set()
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq or key not in _FIELD_TYPES:
-            raise BadInput(f"bad model setting {item!r} in {text!r}; use key=value with key one of: "
-                           f"{', '.join(_FIELD_TYPES)}")
-        try:
-            settings[key] = _FIELD_TYPES[key](value.strip())
-        except ValueError:
-            raise BadInput(f"bad value for {key} in {text!r}: {value!r}") from None
-        explicit.add(key)
-    if kind not in KINDS:
-        raise BadInput(f"unknown model {kind!r}; choose one of: {', '.join(KINDS)}")
-    # settings of the other kind: dropped when they come from defaults (shared command-line
-    # options), an error when written into this model's text (they would be silently ignored)
-    other = {"rnn": ("forget_bias", "chrono"), "lstm": ("activation",)}[kind]
-    for key in other:
-        if key in explicit:
-            raise BadInput(f"{key} applies to the {'lstm' if kind == 'rnn' else 'rnn'} only, "
-                           f"not to {text.strip()!r}")
-        settings.pop(key, None)
+    kind, settings = config.parse_model_text(text, defaults)
     return ModelSpec(kind=kind, **settings)
 
 

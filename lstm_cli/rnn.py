@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.errors import BadInput
+from lstm_cli.subnormal import SubnormalFlush
+
 ACTIVATIONS = ("tanh", "relu")
 
 
@@ -43,7 +46,7 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, h0: np.ndarray | None 
     h0 (B, H): the initial state (zeros if None).
     """
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}")
+        raise BadInput(f"unknown activation {activation!r}")
     w_hh = params["weight_hh"]
     dtype = w_hh.dtype
     T, B, D = x.shape
@@ -89,6 +92,7 @@ def backward(params: dict[str, np.ndarray], cache: RNNCache, dh_out: np.ndarray)
     dh_in = np.asarray(dh_out, dtype=dtype)
     has_out = dh_in.reshape(T, -1).any(axis=1)  # steps where the head sends a gradient
     dh = np.empty((T, B, H), dtype=dtype)  # becomes the total dL/dh_t
+    flush = SubnormalFlush(dtype)  # float32 only: a vanished gradient's subnormals become zero
     for t in range(T - 1, -1, -1):
         if t == T - 1:
             dh[t] = dh_in[t]
@@ -97,6 +101,7 @@ def backward(params: dict[str, np.ndarray], cache: RNNCache, dh_out: np.ndarray)
             if has_out[t]:
                 dh[t] += dh_in[t]
         np.multiply(dpre[t], dh[t], out=dpre[t])  # backprop through the activation
+        flush(t, dpre[t])  # carried to step t-1
     dpre_flat = dpre.reshape(T * B, H)
     db = dpre_flat.sum(axis=0)
     grads = {

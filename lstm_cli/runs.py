@@ -162,31 +162,6 @@ def load_checkpoint(run_dir: Path) -> Checkpoint:
     return Checkpoint(spec=spec, params=params, config=config)
 
 
-def probe_checkpoint(run_dir: Path, task: str | None = None, gap: int | None = None,
-                     batch: int | None = None, seed: int | None = None):
-    """The gradient profile of a trained checkpoint, on a batch of the run's own task, gap,
-    probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
-    an argument that is not None overrides the run's setting. Returns (profile, settings)."""
-    from lstm_cli import probes
-    from lstm_cli.seeds import stream
-    from lstm_cli.tasks import check_gap
-
-    checkpoint = load_checkpoint(run_dir)
-    own = checkpoint.config or TrainConfig()  # a bare checkpoint: the training defaults
-    task_spec = get_task(task if task is not None else own.task)
-    gap = own.gap if gap is None else gap
-    batch = own.probe_size if batch is None else batch
-    seed = own.seed if seed is None else seed
-    check_gap(task_spec, gap)
-    params = checkpoint.params
-    if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
-        raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
-                       "(input or output size differs)")
-    x, y = task_spec.generate(stream(seed, "probe"), batch, gap)
-    profile = probes.probe(checkpoint.spec, params, task_spec, x, y, gap, label=checkpoint.spec.label())
-    return profile, probes.batch_settings(task_spec, gap, batch, seed, source=str(run_dir))
-
-
 # ---- running ----
 
 def config_record(config: TrainConfig, name: str) -> dict:

@@ -7,11 +7,8 @@
         summary.csv             the aggregate over seeds, one row per setting
         summary.jsonl
 
-Workers are processes of the ``spawn`` start method, started with
-OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1 in their
-environment (before numpy loads BLAS), so N workers use N cores and do not
-fight over them. A worker that outlives its parent (the sweep was killed with
-SIGKILL) exits on its own instead of racing a resumed sweep for the same run.
+The runs are executed by ``pool.run_jobs`` (local worker processes, one BLAS
+thread each) or any executor with the same interface (see pool.py).
 
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
@@ -29,31 +26,19 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing as mp
 import os
-import queue
 import statistics
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from lstm_cli import pool
 from lstm_cli.errors import BadInput
+from lstm_cli.pool import Job
 
-BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FINISHED = ("completed", "diverged")
 SWEEP_FILE, SUMMARY_CSV, SUMMARY_JSONL = "sweep.json", "summary.csv", "summary.jsonl"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One run to do: where its record goes and the config to train (``TrainConfig.to_dict``)."""
-
-    index: int
-    key: str
-    config: dict
-    sweep_dir: str
 
 
 @dataclass
@@ -82,7 +67,7 @@ class SweepResult:
     failures: list[RunOutcome] = field(default_factory=list)
 
 
-# ---- the worker side ----
+# ---- the worker side: what each job runs ----
 
 def train_job(job: Job) -> dict:
     """The default run function: train ``job.config`` into ``sweep_dir/key``."""
@@ -90,156 +75,6 @@ def train_job(job: Job) -> dict:
     from lstm_cli.train import TrainConfig
 
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key)
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """Exit when the sweep process is gone (SIGKILL leaves its workers orphaned)."""
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(1)
-        time.sleep(0.5)
-
-
-class _Results:
-    """Messages from the workers: a pipe written synchronously under a lock (a Queue's feeder
-    thread would lose the last messages of a worker that dies with os._exit or SIGKILL)."""
-
-    def __init__(self, ctx):
-        self.reader, self.writer = ctx.Pipe(duplex=False)
-        self.lock = ctx.Lock()
-
-    def put(self, message) -> None:
-        with self.lock:
-            self.writer.send(message)
-
-    def get(self, timeout: float):
-        if not self.reader.poll(timeout):
-            raise queue.Empty
-        return self.reader.recv()
-
-    def get_nowait(self):
-        return self.get(0)
-
-
-def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
-    for name in BLAS_THREADS:
-        os.environ[name] = "1"
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    try:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            # shared memory, written at once: the parent knows the job even if this process dies
-            # before the queue's feeder thread sends the "start" message
-            current[slot] = job.index
-            results.put(("start", job.index, os.getpid()))
-            try:
-                record = run(job)
-                results.put(("done", job.index, record))
-            except KeyboardInterrupt:
-                return
-            except BaseException as err:  # reported by the parent; this worker goes on
-                message = " ".join(str(err).split()) or type(err).__name__
-                results.put(("failed", job.index, f"{type(err).__name__}: {message}"))
-    except KeyboardInterrupt:
-        return
-
-
-# ---- the parent side ----
-
-def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict] = train_job,
-             on_start: Callable[[Job], None] | None = None,
-             on_done: Callable[[Job, dict | None, str | None], None] | None = None) -> dict[int, tuple]:
-    """Run ``jobs`` in ``workers`` spawned processes; {index: (record or None, error or None)}.
-
-    ``run`` must be importable by the workers (a module-level function). Failures
-    do not stop the others. On KeyboardInterrupt the workers are stopped and it is re-raised.
-    """
-    outcomes: dict[int, tuple] = {}
-    if not jobs:
-        return outcomes
-    by_index = {job.index: job for job in jobs}
-    ctx = mp.get_context("spawn")
-    saved = {name: os.environ.get(name) for name in BLAS_THREADS}
-    os.environ.update({name: "1" for name in BLAS_THREADS})  # inherited by the spawned workers
-    job_queue, result_queue = ctx.Queue(), _Results(ctx)
-    for job in jobs:
-        job_queue.put(job)
-    n_workers = max(1, min(workers, len(jobs)))
-    current = ctx.Array("i", [-1] * n_workers, lock=False)  # the job index each worker is on
-    procs = []
-    try:
-        for slot in range(n_workers):
-            job_queue.put(None)
-            proc = ctx.Process(target=_worker, args=(job_queue, result_queue, current, slot, run, os.getpid()),
-                               daemon=True)
-            proc.start()
-            procs.append(proc)
-        running: dict[int, int] = {}  # worker pid -> job index
-        while len(outcomes) < len(jobs):
-            try:
-                message = result_queue.get(timeout=0.5)
-            except queue.Empty:
-                _drain(result_queue, running, outcomes, by_index, on_start, on_done)
-                _reap_dead(procs, current, outcomes, by_index, on_done)
-                if all(not p.is_alive() for p in procs) and len(outcomes) < len(jobs):
-                    _drain(result_queue, running, outcomes, by_index, on_start, on_done)
-                    for job in jobs:  # every worker is gone: what is left cannot run
-                        if job.index not in outcomes:
-                            outcomes[job.index] = (None, "not run: every worker process exited")
-                            if on_done:
-                                on_done(job, None, outcomes[job.index][1])
-                continue
-            _handle(message, running, outcomes, by_index, on_start, on_done)
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in procs:
-            proc.join(timeout=5)
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-    return outcomes
-
-
-def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
-    kind, index, payload = message
-    job = by_index[index]
-    if kind == "start":
-        running[payload] = index
-        if on_start:
-            on_start(job)
-        return
-    for pid, i in list(running.items()):
-        if i == index:
-            del running[pid]
-    outcomes[index] = (payload, None) if kind == "done" else (None, payload)
-    if on_done:
-        on_done(job, *outcomes[index])
-
-
-def _drain(result_queue, running, outcomes, by_index, on_start, on_done) -> None:
-    while True:
-        try:
-            _handle(result_queue.get_nowait(), running, outcomes, by_index, on_start, on_done)
-        except queue.Empty:
-            return
-
-
-def _reap_dead(procs, current, outcomes, by_index, on_done) -> None:
-    """A worker that died (killed, out of memory) fails the run it was doing."""
-    for slot, proc in enumerate(procs):
-        index = current[slot]
-        if proc.exitcode not in (None, 0) and index >= 0:
-            current[slot] = -1
-            if index not in outcomes:
-                outcomes[index] = (None, f"worker process died (exit code {proc.exitcode})")
-                if on_done:
-                    on_done(by_index[index], None, outcomes[index][1])
 
 
 # ---- a sweep of a scenario ----
@@ -285,8 +120,11 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None) -> SweepResult:
-    """Run every point of ``scenario`` not already finished; write and return the summary."""
+              on_done=None, executor: pool.Executor = pool.run_jobs) -> SweepResult:
+    """Run every point of ``scenario`` not already finished; write and return the summary.
+
+    ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
+    any function with its signature can take its place (see pool.py)."""
     from lstm_cli.runs import atomic_write_text
 
     if "train" not in scenario.parts:
@@ -303,7 +141,7 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
     # longest first, so that no worker is left alone with the slowest run at the end
-    done = run_jobs(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
+    done = executor(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
                     on_start=on_start, on_done=on_done)
     outcomes = []
     for point in points:
@@ -413,7 +251,7 @@ def write_summary(sweep_dir: Path, summary: list[dict]) -> None:
     """summary.csv and summary.jsonl, each written atomically."""
     import io
 
-    from lstm_cli.render import write_csv, write_jsonl
+    from lstm_cli.plain import write_csv, write_jsonl
     from lstm_cli.runs import atomic_write_text
 
     for name, writer in ((SUMMARY_CSV, write_csv), (SUMMARY_JSONL, write_jsonl)):

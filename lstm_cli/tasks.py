@@ -79,7 +79,7 @@ class Task:
 
 def check_gap(task: Task, gap: int) -> None:
     if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < task.min_gap:
-        raise BadInput(f"gap must be an integer >= {task.min_gap} for task {task.name}, got {gap!r}")
+        raise BadInput(f"gap: must be an integer >= {task.min_gap} for task {task.name}, got {gap!r}")
 
 
 def _one_hot(ids: np.ndarray, depth: int) -> np.ndarray:

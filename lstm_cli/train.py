@@ -41,13 +41,13 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from lstm_cli import losses, models, probes
+from lstm_cli import config, losses, models, probes
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
 from lstm_cli.seeds import stream
 from lstm_cli.tasks import Task, check_gap, get_task
 
-OPTIMIZERS = ("adam", "sgd", "momentum")
+OPTIMIZERS = config.OPTIMIZERS
 # Default learning rates, chosen with the default batch and model (see README, train section).
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1, "momentum": 0.01}
 # Adam's step for the adding problem: its regression gradient stays small until
@@ -63,42 +63,32 @@ DEFAULT_STEPS = {"remember": 1500, "adding": 4000, "temporal-order": 2000, "agre
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of one training run. ``None`` means "the default for this task / optimiser"."""
+    """Every setting of one training run. ``None`` means "the default for this task / optimiser".
 
-    task: str = "remember"
-    gap: int = 50
+    Defaults and bounds are the rows ``task``, ``gap``, ``seed`` and ``train.*`` of ``config.FIELDS``.
+    """
+
+    task: str = config.default("task")
+    gap: int = config.default("gap")
     model: ModelSpec = field(default_factory=ModelSpec)
-    batch: int = 64
+    batch: int = config.default("train.batch")
     steps: int | None = None  # None: DEFAULT_STEPS[task]
-    optimizer: str = "adam"  # adam | sgd | momentum
+    optimizer: str = config.default("train.optimizer")  # adam | sgd | momentum
     lr: float | None = None  # None: default_lr(optimizer, task)
-    momentum: float = 0.9  # the "momentum" optimiser's mu
-    clip: float = 1.0  # global-norm clipping threshold; 0 disables it
-    seed: int = 0
-    eval_every: int = 25  # steps between held-out evaluations (and gradient probes)
-    eval_size: int = 256  # held-out sequences
-    probe_size: int = 32  # sequences in the probe batch
+    momentum: float = config.default("train.momentum")  # the "momentum" optimiser's mu
+    clip: float = config.default("train.clip")  # global-norm clipping threshold; 0 disables it
+    seed: int = config.default("seed")
+    eval_every: int = config.default("train.eval_every")  # steps between evaluations (and gradient probes)
+    eval_size: int = config.default("train.eval_size")  # held-out sequences
+    probe_size: int = config.default("train.probe_size")  # sequences in the probe batch
 
     def __post_init__(self) -> None:
-        get_task(self.task)
         if not isinstance(self.model, ModelSpec):
-            raise BadInput(f"model must be a ModelSpec, got {self.model!r}")
+            raise BadInput(f"model: must be a ModelSpec, got {self.model!r}")
+        for f in dataclasses.fields(self):
+            if f.name != "model":
+                object.__setattr__(self, f.name, config.check(_config_key(f.name), getattr(self, f.name)))
         check_gap(get_task(self.task), self.gap)
-        if self.optimizer not in OPTIMIZERS:
-            raise BadInput(f"unknown optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-        for name in ("batch", "eval_every", "eval_size", "probe_size"):
-            _check_int(name, getattr(self, name), 1)
-        if self.steps is not None:
-            _check_int("steps", self.steps, 1)
-        _check_int("seed", self.seed, 0)
-        if self.lr is not None:
-            _check_float("lr", self.lr, positive=True)
-        _check_float("momentum", self.momentum)
-        if not 0 <= self.momentum < 1:
-            raise BadInput(f"momentum must be in [0, 1), got {self.momentum!r}")
-        _check_float("clip", self.clip)
-        if self.clip < 0:
-            raise BadInput(f"clip must be >= 0 (0 disables clipping), got {self.clip!r}")
 
     def resolved(self) -> TrainConfig:
         """A copy with the defaults filled in (steps from the task, lr from the optimiser)."""
@@ -122,17 +112,12 @@ class TrainConfig:
         settings = dict(d)
         if "model" in settings:
             settings["model"] = _model_from(settings["model"])
-        for key, value in settings.items():
-            if key == "model":
-                continue
-            expected = _FIELD_TYPES[key]
-            if value is None and key in ("steps", "lr"):
-                continue
-            if expected is float and isinstance(value, int) and not isinstance(value, bool):
-                settings[key] = value = float(value)
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise BadInput(f"bad value for {key}: {value!r} (expected {expected.__name__})")
         return cls(**settings)
+
+
+def _config_key(name: str) -> str:
+    """The ``config.FIELDS`` key of a TrainConfig field."""
+    return name if name in config.FIELDS else f"train.{name}"
 
 
 def default_lr(optimizer: str, task: str) -> float:
@@ -140,11 +125,6 @@ def default_lr(optimizer: str, task: str) -> float:
     if optimizer == "adam":
         return TASK_ADAM_LR.get(task, DEFAULT_LR["adam"])
     return DEFAULT_LR[optimizer]
-
-
-_FIELD_TYPES = {"task": str, "gap": int, "batch": int, "steps": int, "optimizer": str, "lr": float,
-                "momentum": float, "clip": float, "seed": int, "eval_every": int, "eval_size": int,
-                "probe_size": int}
 
 
 def _model_from(value: Any) -> ModelSpec:
@@ -167,17 +147,6 @@ def _reject_unknown(settings: dict, cls: type, what: str) -> None:
     unknown = [k for k in settings if k not in known]
     if unknown:
         raise BadInput(f"unknown {what} {unknown[0]!r}; known: {', '.join(sorted(known))}")
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BadInput(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: Any, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or (positive and value <= 0):
-        raise BadInput(f"{name} must be a finite{' positive' if positive else ''} number, got {value!r}")
 
 
 # ---- optimisers: pure functions over dicts keyed like the parameters ----

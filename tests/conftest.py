@@ -152,3 +152,28 @@ def assert_float32_agrees_with_float64(spec, seed: int) -> None:
         a64, a32 = getattr(g64, name), getattr(g32, name)
         if a64 is not None:
             np.testing.assert_allclose(a32, a64, rtol=0, atol=1e-4 * np.abs(a64).max(), err_msg=name)
+
+
+def assert_float32_flushes_a_vanished_gradient(module, p64, x, dh_out) -> None:
+    """``module``'s float32 backward (rnn or lstm, time-major arrays) on a gradient that decays,
+    over the sequence, below float32's smallest normal number: from the first check after it
+    fell below subnormal.WATCH, no carried entry (dpre, and dc for the LSTM) is subnormal,
+    and everything still agrees with float64."""
+    from lstm_cli import subnormal
+
+    g64 = module.backward(p64, module.forward(p64, x)[1], dh_out)
+    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
+    g32 = module.backward(p32, module.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32))
+    tiny = np.finfo(np.float32).tiny
+    assert np.abs(g64.dpre[0]).max() < tiny, "the float64 gradient must vanish below float32's range"
+    watched = np.flatnonzero(np.abs(g64.dpre).max(axis=(1, 2)) >= subnormal.WATCH).min()
+    names = [name for name in ("dpre", "dc") if getattr(g32, name, None) is not None]
+    for name in names:
+        carried = getattr(g32, name)[:watched - subnormal.WATCH_EVERY]
+        assert carried.size, "the test needs steps after the first check"
+        assert not ((carried != 0) & (np.abs(carried) < tiny)).any(), f"{name}: subnormal entries left"
+    for name in ["dh"] + names:
+        got, want = getattr(g32, name), getattr(g64, name)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max(), err_msg=name)
+    for name, value in g64.params.items():
+        np.testing.assert_allclose(g32.params[name], value, rtol=0, atol=1e-5 * np.abs(value).max(), err_msg=name)

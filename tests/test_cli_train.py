@@ -74,7 +74,7 @@ def test_divergence_exits_1_with_one_line(tmp_path):
     (["--format", "xml"], "format"),
     (["--model", "gru"], "gru"),
     (["--task", "sorting"], "sorting"),
-    (["--steps", "many"], "many"),
+    (["--steps", "many"], "'--steps'"),
     (["--momentum", "1.5"], "momentum"),
 ])
 def test_bad_options_exit_2_with_one_line(tmp_path, args, words):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
+                      assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
+
+import reference_cells
 
 from lstm_cli import losses, lstm, models
 
@@ -18,33 +21,11 @@ def lstm_params(rng, K=3, **settings):
     return {name: value * 2.0 if "weight" in name else value for name, value in params.items()}
 
 
-def reference_forward(params, x):
-    """The equations of DESIGN.md written out plainly, one gate at a time (batch-major x)."""
-    def sigmoid(z):
-        return 1.0 / (1.0 + np.exp(-z))
-
-    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b = params["bias_ih"] + params["bias_hh"]
-    n = w_hh.shape[1]
-    batch, steps, _ = x.shape
-    h, c = np.zeros((batch, n)), np.zeros((batch, n))
-    hs, cs = [], []
-    for t in range(steps):
-        z = x[:, t] @ w_ih.T + h @ w_hh.T + b  # (B, 4H), gate order i, f, g, o
-        i, f = sigmoid(z[:, :n]), sigmoid(z[:, n:2 * n])
-        g, o = np.tanh(z[:, 2 * n:3 * n]), sigmoid(z[:, 3 * n:])
-        c = f * c + i * g
-        h = o * np.tanh(c)
-        hs.append(h)
-        cs.append(c)
-    return np.stack(hs, axis=1), np.stack(cs, axis=1)  # (B, T, H) each
-
-
 def test_forward_matches_the_equations():
     rng = np.random.default_rng(3)
     params = lstm_params(rng)
     x = rng.standard_normal((B, 6, D))
-    h_ref, c_ref = reference_forward(params, x)
+    h_ref, c_ref, _ = reference_cells.lstm_forward(params, x)
     h, cache = lstm.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
     np.testing.assert_allclose(h.transpose(1, 0, 2), h_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(cache.cells[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
@@ -144,3 +125,17 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
     check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+
+
+def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
+    """Over a long sequence the gradient from the last step decays through float32's subnormal
+    range: backward flushes those entries to zero (for speed) and the rest still agrees with
+    float64."""
+    rng = np.random.default_rng(24)
+    steps, hidden = 300, 6
+    p64 = {"weight_ih": rng.standard_normal((4 * hidden, D)), "weight_hh": 0.3 * rng.standard_normal((4 * hidden, hidden)),
+           "bias_ih": np.full(4 * hidden, -1.0), "bias_hh": np.zeros(4 * hidden)}  # forget gate ~0.27: fast decay
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, hidden))
+    dh_out[-1] = rng.standard_normal((B, hidden))
+    assert_float32_flushes_a_vanished_gradient(lstm, p64, x, dh_out)

@@ -31,22 +31,22 @@ def test_parse_model_settings_and_defaults():
 
 
 @pytest.mark.parametrize("text,match", [
-    ("gru", "unknown model 'gru'; choose one of: rnn, lstm"),
-    ("", "unknown model"),
-    ("lstm:forget_bias", "bad model setting 'forget_bias'"),
-    ("lstm:colour=red", "key one of: hidden"),
-    ("lstm:hidden=3.5", "bad value for hidden"),
-    ("lstm:hidden=0", "hidden must be a positive integer"),
-    ("lstm:forget_bias=abc", "bad value for forget_bias"),
-    ("lstm:forget_bias=inf", "forget_bias must be a finite number"),
-    ("rnn:recurrent_scale=nan", "recurrent_scale must be a finite number"),
+    ("gru", "model.kind: unknown value 'gru'; choose one of: rnn, lstm"),
+    ("", "model.kind: unknown value"),
+    ("lstm:forget_bias", "bad model setting 'forget_bias' in 'lstm:forget_bias': use key=value"),
+    ("lstm:colour=red", "unknown model setting 'colour' in 'lstm:colour=red'; known: hidden"),
+    ("lstm:hidden=3.5", "model.hidden: must be an integer, got 3.5"),
+    ("lstm:hidden=0", "model.hidden: must be >= 1, got 0"),
+    ("lstm:forget_bias=abc", "model.forget_bias: must be a number, got the string 'abc'"),
+    ("lstm:forget_bias=inf", "model.forget_bias: must be a finite number, got inf"),
+    ("rnn:recurrent_scale=nan", "model.recurrent_scale: must be a finite number, got nan"),
     ("lstm:chrono=2", "chrono"),
-    ("lstm:dtype=float16", "unknown dtype 'float16'"),
-    ("lstm:init=xavier", "unknown init 'xavier'"),
-    ("rnn:activation=sigmoid", "unknown activation 'sigmoid'"),
-    ("lstm:activation=relu", "activation applies to the rnn only"),
-    ("rnn:forget_bias=1", "forget_bias applies to the lstm only"),
-    ("rnn:chrono=10", "chrono applies to the lstm only"),
+    ("lstm:dtype=float16", "model.dtype: unknown value 'float16'"),
+    ("lstm:init=xavier", "model.init: unknown value 'xavier'"),
+    ("rnn:activation=sigmoid", "model.activation: unknown value 'sigmoid'"),
+    ("lstm:activation=relu", "model.activation: applies to the rnn only, not to 'lstm:activation=relu'"),
+    ("rnn:forget_bias=1", "model.forget_bias: applies to the lstm only"),
+    ("rnn:chrono=10", "model.chrono: applies to the lstm only"),
 ])
 def test_parse_model_errors_are_bad_input(text, match):
     with pytest.raises(BadInput, match=match):

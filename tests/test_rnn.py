@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (B, D, H, T, assert_float32_agrees_with_float64, assert_gradients_match,
+from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
+                      assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
 from lstm_cli import losses, models, rnn
@@ -123,3 +124,16 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
     check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+
+
+def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
+    """Over a long sequence the gradient from the last step decays through float32's subnormal
+    range: backward flushes those entries to zero (for speed) and the rest agrees with float64."""
+    rng = np.random.default_rng(14)
+    steps, hidden = 300, 6
+    p64 = {"weight_ih": rng.standard_normal((hidden, D)), "weight_hh": 0.2 * rng.standard_normal((hidden, hidden)),
+           "bias_ih": np.zeros(hidden), "bias_hh": np.zeros(hidden)}  # a contracting recurrence: fast decay
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, hidden))
+    dh_out[-1] = rng.standard_normal((B, hidden))
+    assert_float32_flushes_a_vanished_gradient(rnn, p64, x, dh_out)

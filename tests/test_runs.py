@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lstm_cli import __version__, models, runs, train
+from lstm_cli import __version__, api, models, runs, train
 from lstm_cli.errors import BadInput, Interrupted
 from lstm_cli.models import ModelSpec
 from lstm_cli.tasks import get_task
@@ -181,7 +181,7 @@ def test_checkpoint_loads_into_torch_and_predicts_the_same(tiny_run):
 def test_probe_checkpoint_repeats_the_last_evaluation_of_the_run(tiny_run):
     out, record, _ = tiny_run
     run_dir = Path(record["run_dir"])
-    profile, settings = runs.probe_checkpoint(run_dir)
+    profile, settings = api.probe_checkpoint(run_dir)
     last = runs.read_metrics(run_dir)[-1]
     assert last["step"] == record["steps"]  # the run ended on an evaluation of the saved parameters
     # same parameters, same probe batch (the run's seed and probe size): the very same numbers
@@ -189,7 +189,7 @@ def test_probe_checkpoint_repeats_the_last_evaluation_of_the_run(tiny_run):
     assert profile.dc.rel.tolist() == last["dc_rel"]
     assert settings == {"task": "remember", "gap": 5, "sequence_length": 7, "batch": TINY.probe_size,
                         "seed": 0, "from": str(run_dir)}
-    longer, settings = runs.probe_checkpoint(run_dir, gap=9, batch=3)
+    longer, settings = api.probe_checkpoint(run_dir, gap=9, batch=3)
     assert longer.steps_back[-1] == 10 and longer.batch == 3 and settings["gap"] == 9
     with pytest.raises(BadInput, match="not made for task adding"):
-        runs.probe_checkpoint(run_dir, task="adding")
+        api.probe_checkpoint(run_dir, task="adding")

@@ -285,13 +285,15 @@ def test_a_reduced_sweep_has_the_full_sweeps_keys():
 
 
 def test_bundled_scenarios_are_found_where_a_wheel_installs_them(tmp_path, monkeypatch):
-    from lstm_cli import scenario as scenario_module
+    import importlib
+
+    scenario_module = importlib.import_module("lstm_cli.scenario.bundled")  # the module, not the function
 
     (tmp_path / "site" / "lstm_cli").mkdir(parents=True)  # a package with no scenarios/ beside it
     shared = tmp_path / "prefix" / "share" / "lstm-demo" / "scenarios"
     shared.mkdir(parents=True)
     (shared / "mine.yaml").write_text("description: from the wheel\ntrain: {}\n")
-    monkeypatch.setattr(scenario_module, "__file__", str(tmp_path / "site" / "lstm_cli" / "scenario.py"))
+    monkeypatch.setattr(scenario_module, "__file__", str(tmp_path / "site" / "lstm_cli" / "scenario" / "bundled.py"))
     monkeypatch.setattr("sys.prefix", str(tmp_path / "prefix"))
     assert scenario_module.bundled_dir() == shared
     assert [(name, text) for name, _, text in scenario_module.bundled()] == [("mine", "from the wheel")]

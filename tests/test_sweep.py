@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm_cli import runs, scenario as scenarios, sweep
+from lstm_cli import pool, runs, scenario as scenarios, sweep
 
 
 def echo_run(job: sweep.Job) -> dict:
@@ -22,7 +22,7 @@ def echo_run(job: sweep.Job) -> dict:
         raise ValueError(f"no good: {job.key}")
     time.sleep(0.05)
     return {"status": "completed", "key": job.key, "pid": os.getpid(),
-            "blas": [os.environ.get(name) for name in sweep.BLAS_THREADS]}
+            "blas": [os.environ.get(name) for name in pool.BLAS_THREADS]}
 
 
 def dying_run(job: sweep.Job) -> dict:
@@ -39,7 +39,7 @@ def jobs_of(keys, config=None):
 def test_workers_run_every_job_with_one_blas_thread(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     done = []
-    out = sweep.run_jobs(jobs_of([f"k{i}" for i in range(6)]), 2, run=echo_run,
+    out = pool.run_jobs(jobs_of([f"k{i}" for i in range(6)]), 2, run=echo_run,
                          on_done=lambda job, record, error: done.append(job.key))
     assert sorted(out) == list(range(6))
     records = [out[i][0] for i in range(6)]
@@ -52,7 +52,7 @@ def test_workers_run_every_job_with_one_blas_thread(monkeypatch):
 
 def test_a_failure_is_reported_and_the_others_go_on():
     failures = []
-    out = sweep.run_jobs(jobs_of(["a", "b-boom", "c", "d"]), 2, run=echo_run,
+    out = pool.run_jobs(jobs_of(["a", "b-boom", "c", "d"]), 2, run=echo_run,
                          on_done=lambda job, record, error: error and failures.append((job.key, error)))
     assert failures == [("b-boom", "ValueError: no good: b-boom")]
     assert out[1] == (None, "ValueError: no good: b-boom")
@@ -60,7 +60,7 @@ def test_a_failure_is_reported_and_the_others_go_on():
 
 
 def test_a_dead_worker_fails_its_run_only():
-    out = sweep.run_jobs(jobs_of(["a", "b", "c", "d"]), 2, run=dying_run)
+    out = pool.run_jobs(jobs_of(["a", "b", "c", "d"]), 2, run=dying_run)
     assert out[1][0] is None and "worker process died (exit code 3)" in out[1][1]
     assert [out[i][0]["key"] for i in (0, 2, 3)] == ["a", "c", "d"]
 

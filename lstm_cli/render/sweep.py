@@ -90,9 +90,30 @@ def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] =
 class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
-    def __init__(self, total: int, stream=None):
+    def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None):
         self.total, self.finished = total, 0
         self.stream = stream or sys.stderr
+        self.scenario, self.jobs = scenario, jobs
+
+    def plan(self, todo, kept) -> None:
+        """The sweep's first line: runs to do, kept and workers."""
+        import os
+
+        self.total = len(todo)
+        workers = min(self.jobs or os.cpu_count() or 1, max(1, len(todo)))
+        self._say(f"lstm-demo: sweep {self.scenario.name}: {len(todo)} run(s) to do"
+                  + (f", {len(kept)} kept" if kept else "") + f", {workers} worker(s)")
+
+    def finish(self, result) -> None:
+        """The sweep's last line; RunFailed when a run failed."""
+        from lstm_cli.errors import RunFailed
+
+        self._say(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and "
+                  f"summary.jsonl in {result.sweep_dir}/")
+        if result.failures:
+            keys = ", ".join(o.key for o in result.failures[:3]) + (", ..." if len(result.failures) > 3 else "")
+            raise RunFailed(f"{len(result.failures)} of {len(result.outcomes)} runs failed ({keys}); "
+                            f"run the same command with --resume to retry them")
 
     def _say(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -110,6 +131,23 @@ class Progress:
             verdict = "success" if record.get("success") else "no success"
             self._say(f"{head}: {verdict} after {record.get('steps')} steps, {metric} "
                       f"{_num(record.get(metric), 4)} ({record.get('wall_time', 0):.1f} s)")
+
+
+def write_gradient_groups(groups, fmt: str, rows: str, alone: bool):
+    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s)."""
+    from lstm_cli.render import gradients as gradient_view
+
+    documents = [gradient_view.json_document(profiles, settings) for profiles, settings in groups]
+    for profiles, settings in groups:
+        if fmt == "jsonl" and alone:
+            write_jsonl(gradient_view.csv_rows(profiles))
+        elif fmt == "csv" and alone:
+            gradient_view.write(profiles, settings, "csv", rows)
+        elif fmt == "table":
+            gradient_view.write(profiles, settings, "table", rows)
+    if fmt == "json" and alone:
+        write_json(documents[0] if len(documents) == 1 else documents)
+    return documents[0] if len(documents) == 1 else documents
 
 
 # ---- the summary ----

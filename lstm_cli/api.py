@@ -1,0 +1,171 @@
+"""The Python API: one function per command, each returning data (the CLI renders it).
+
+>>> from lstm_cli import api
+>>> profiles, settings = api.probe_models(gap=10, hidden=8, batch=4)
+>>> [p.label for p in profiles]
+['rnn:hidden=8', 'lstm:hidden=8']
+
+Every argument is checked by ``config.check`` (the same rules and messages as the
+command line, scenario files and ``--set``); bad input raises ``errors.BadInput``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from lstm_cli import config
+from lstm_cli.errors import BadInput
+
+
+def model_specs(texts: Sequence[str] | None, **defaults):
+    """The ModelSpecs of ``texts`` (``kind[:key=value,...]``), ``defaults`` applied first.
+
+    No texts: the default pair, an RNN and an LSTM, where ``recurrent_scale`` is the RNN's
+    and the LSTM stays the reference at 1.
+    """
+    from lstm_cli.models import parse_model
+
+    if texts:
+        return [parse_model(text, **defaults) for text in texts]
+    return [parse_model("rnn", **defaults),
+            parse_model("lstm", **{**defaults, "recurrent_scale": config.default("model.recurrent_scale")})]
+
+
+def probe_models(task: str = config.default("task"), gap: int = config.default("gap"),
+                 models: Sequence[str] | None = None, batch: int = config.default("gradients.batch"),
+                 seed: int = config.default("seed"), **model_defaults: Any):
+    """Probe freshly initialised models, every one on the same batch; returns (profiles, settings).
+
+    ``model_defaults`` are model settings (hidden, init, recurrent_scale, ...) applied to every
+    model before the settings in its text.
+    """
+    from lstm_cli import probes
+    from lstm_cli.tasks import check_gap, get_task
+
+    task_spec = get_task(config.check("task", task))
+    check_gap(task_spec, config.check("gap", gap))
+    batch, seed = config.check("gradients.batch", batch), config.check("seed", seed)
+    specs = model_specs(models, **model_defaults)
+    profiles = [probes.probe_at_init(spec, task_spec, gap, batch, seed) for spec in specs]
+    return profiles, probes.batch_settings(task_spec, gap, batch, seed)
+
+
+def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | None = None,
+                     batch: int | None = None, seed: int | None = None):
+    """The gradient profile of a trained checkpoint, on a batch of the run's own task, gap,
+    probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
+    an argument that is not None overrides the run's setting. Returns (profile, settings)."""
+    from lstm_cli import probes
+    from lstm_cli.runs import load_checkpoint
+    from lstm_cli.seeds import stream
+    from lstm_cli.tasks import check_gap, get_task
+    from lstm_cli.train import TrainConfig
+
+    checkpoint = load_checkpoint(Path(run_dir))
+    own = checkpoint.config or TrainConfig()  # a bare checkpoint: the training defaults
+    task_spec = get_task(config.check("task", own.task if task is None else task))
+    gap = config.check("gap", own.gap if gap is None else gap)
+    batch = config.check("gradients.batch", own.probe_size if batch is None else batch)
+    seed = config.check("seed", own.seed if seed is None else seed)
+    check_gap(task_spec, gap)
+    params = checkpoint.params
+    if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
+        raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
+                       "(input or output size differs)")
+    x, y = task_spec.generate(stream(seed, "probe"), batch, gap)
+    profile = probes.probe(checkpoint.spec, params, task_spec, x, y, gap, label=checkpoint.spec.label())
+    return profile, probes.batch_settings(task_spec, gap, batch, seed, source=str(run_dir))
+
+
+def train_config(model: str = config.default("model.kind"), model_defaults: dict | None = None, **settings):
+    """A ``TrainConfig`` from model text plus settings; None-valued settings take their defaults."""
+    from lstm_cli.models import parse_model
+    from lstm_cli.train import TrainConfig
+
+    spec = parse_model(model, **(model_defaults or {}))
+    return TrainConfig(model=spec, **{k: v for k, v in settings.items() if v is not None})
+
+
+def train_run(train_config, out: str | Path = "runs", name: str | None = None,
+              on_event: Callable[[Any], None] | None = None) -> dict:
+    """Train one ``TrainConfig`` and keep its record in OUT/NAME; returns the result record."""
+    from lstm_cli import runs
+
+    return runs.run_training(train_config, Path(out), name=name, on_event=on_event)
+
+
+def list_scenarios() -> list[tuple[str, Path, str]]:
+    """The bundled scenarios: (name, path, description)."""
+    from lstm_cli import scenario
+
+    entries = scenario.bundled()
+    if not entries:
+        raise BadInput("no bundled scenarios found (the scenarios/ directory is not next to the package)")
+    return entries
+
+
+def load_scenario(path: str | Path, sets: Sequence[str] = ()):
+    """The validated scenario of a file or bundled name, with ``--set`` overrides applied."""
+    from lstm_cli import scenario
+
+    return scenario.load(path, list(sets))
+
+
+def scenario_gradients(points) -> list[tuple[list, dict]]:
+    """Probe every run's model at initialisation; runs that share task, gap, batch and seed
+    form one group, as `lstm-demo gradients` shows them. Returns [(profiles, settings), ...]."""
+    from lstm_cli import probes
+    from lstm_cli.tasks import get_task
+
+    groups: dict[tuple, list] = {}
+    for point in points:
+        groups.setdefault((point.task, point.gap, point.gradients_batch(), point.seed), []).append(point)
+    results = []
+    for (task_name, gap, batch, seed), members in groups.items():
+        task = get_task(task_name)
+        # a training axis (clip, lr, ...) does not change the model at initialisation: probe each once
+        specs = list({repr(p.model_spec()): p.model_spec() for p in members}.values())
+        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=spec.label()) for spec in specs]
+        results.append((profiles, probes.batch_settings(task, gap, batch, seed)))
+    return results
+
+
+def scenario_training(scenario, points, out: str | Path = "runs",
+                      on_done: Callable[[Any, dict, Any], None] | None = None) -> tuple[Path, list[dict]]:
+    """Train every run in this process (records under OUT/<scenario>/<key>/); (sweep_dir, records)."""
+    from lstm_cli import runs
+    from lstm_cli.sweep import sweep_dir_of
+
+    sweep_dir = sweep_dir_of(scenario, Path(out))
+    records = []
+    for point in points:
+        record = runs.run_training(point.train_config(), sweep_dir, name=point.key)
+        if on_done is not None:
+            on_done(point, record, None)
+        records.append(record)
+    return sweep_dir, records
+
+
+def run_scenario(scenario, index: int | None = None, out: str | Path = "runs") -> dict:
+    """Run a scenario (every point of its grid, or only the ``index``-th): its gradients probe
+    and/or its training. Returns {"points", "gradients": [(profiles, settings)], "records"}."""
+    points = scenario.points() if index is None else [scenario.point(index)]
+    result: dict = {"points": points}
+    if "gradients" in scenario.parts:
+        result["gradients"] = scenario_gradients(points)
+    if "train" in scenario.parts:
+        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out)
+    return result
+
+
+def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
+          on_plan: Callable | None = None, on_done: Callable | None = None):
+    """Run a scenario's sweep grid in worker processes (``pool.run_jobs``); returns a SweepResult."""
+    from lstm_cli import sweep as sweeping
+
+    if jobs is not None and jobs < 1:
+        raise BadInput(f"--jobs must be at least 1, got {jobs}")
+    if "train" not in scenario.parts:
+        raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep")
+    return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done)

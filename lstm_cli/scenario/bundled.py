@@ -1,0 +1,67 @@
+"""Finding the bundled scenarios (by name) and their one-line descriptions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from lstm_cli.scenario.schema import _did_you_mean
+from lstm_cli.scenario.yamlio import ScenarioError, _Loader
+
+
+# ---- bundled scenarios ----
+
+def bundled_dir() -> Path | None:
+    """The bundled ``scenarios/`` directory: next to the package (a source checkout or an
+    editable install) or installed as data files with a wheel (``<prefix>/share/lstm-demo/``);
+    None when there is neither."""
+    import sys
+
+    here = Path(__file__).resolve().parent.parent  # the lstm_cli package
+    for candidate in (here / "scenarios", here.parent / "scenarios",
+                      Path(sys.prefix) / "share" / "lstm-demo" / "scenarios"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def bundled() -> list[tuple[str, Path, str]]:
+    """(name, path, one-line description) of every bundled scenario, by name."""
+    folder = bundled_dir()
+    if folder is None:
+        return []
+    out = []
+    for path in sorted(folder.glob("*.yaml")):
+        out.append((path.stem, path, describe(path)))
+    return out
+
+
+def describe(path: Path) -> str:
+    """A scenario's ``description:`` line, read without validating the whole file."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "(unreadable)"
+    if isinstance(node, yaml.MappingNode):
+        for knode, vnode in node.value:
+            if isinstance(knode, yaml.ScalarNode) and knode.value == "description" \
+                    and isinstance(vnode, yaml.ScalarNode):
+                return " ".join(str(vnode.value).split())
+    return ""
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A path as given if it exists, else the bundled scenario of that name."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    folder = bundled_dir()
+    if folder is not None and path.suffix == "" and len(path.parts) == 1:
+        candidate = folder / f"{path.name}.yaml"
+        if candidate.exists():
+            return candidate
+    names = [n for n, _, _ in bundled()]
+    hint = _did_you_mean(path.stem, names) if names else ""
+    raise ScenarioError([f"{name_or_path}: no such scenario file or bundled scenario{hint}"
+                         + (f"; bundled: {', '.join(names)}" if names else "")])

@@ -1,0 +1,100 @@
+"""The YAML 1.2-core loader: nodes with line numbers, no 1.1 surprises."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+from lstm_cli.config import shown as _shown
+from lstm_cli.errors import BadInput
+
+
+MAX_RUNS = 100_000  # a grid larger than this is almost surely a typo in a range
+
+
+class ScenarioError(BadInput):
+    """One or more problems in a scenario or a ``--set``; one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# ---- a YAML 1.2-core loader: nodes with line numbers, no 1.1 surprises ----
+
+class _Loader(yaml.SafeLoader):
+    yaml_implicit_resolvers: dict = {}
+
+
+_RESOLVERS = [
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     "-+.0123456789"),
+]
+for _tag, _pattern, _first in _RESOLVERS:
+    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def _scalar_value(node: yaml.Node) -> Any:
+    """The Python value of a scalar node under the YAML 1.2 core schema."""
+    tag, text = node.tag, node.value
+    if tag.endswith(":null"):
+        return None
+    if tag.endswith(":bool"):
+        return text.lower() == "true"
+    if tag.endswith(":int"):
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        return int(text, 16) if text.startswith("0x") else int(text)
+    if tag.endswith(":float"):
+        lowered = text.lower().lstrip("+")
+        if lowered.endswith(".inf"):
+            return -math.inf if lowered.startswith("-") else math.inf
+        return math.nan if lowered == ".nan" else float(text)
+    return text
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return _shown(_scalar_value(node))
+
+
+def _parse_scalar(text: str) -> Any:
+    """One value typed by the YAML 1.2-core rules (``1e-3`` a float, ``no`` a string)."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+    return _scalar_value(node) if isinstance(node, yaml.ScalarNode) else text
+
+
+def _compose(text: str, source: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(f"{err.problem or err.context or 'malformed YAML'}".split())
+        lines = text.splitlines()
+        if (line and line <= len(lines) and "\t" in lines[line - 1][:len(lines[line - 1]) -
+                                                                   len(lines[line - 1].lstrip())]) \
+                or "'\\t'" in problem:
+            problem = "a tab in the indentation; YAML indents with spaces only"
+        raise ScenarioError([f"{source}:{line}: YAML syntax: {problem}" if line else
+                             f"{source}: YAML syntax: {problem}"]) from None
+    except yaml.YAMLError as err:
+        raise ScenarioError([f"{source}: YAML syntax: {' '.join(str(err).split())}"]) from None
