@@ -34,10 +34,13 @@ REDUCED = {
     "remember-gap": ["--set", "gap=3,6", *TRAIN_SHRINK],
     "adding-100": ["--set", "gap=6", *TRAIN_SHRINK],
     "agreement": ["--set", "gap=5", "--set", "gradients.batch=4", *TRAIN_SHRINK],
+    "long-lag": ["--set", "gap=6", *TRAIN_SHRINK],
 }
 PARTS = {"vanishing": ["gradients"], "exploding": ["gradients", "train"], "forget-gate": ["gradients", "train"],
-         "remember-gap": ["train"], "adding-100": ["train"], "agreement": ["gradients", "train"]}
-RUNS = {"vanishing": 2, "exploding": 2, "forget-gate": 2, "remember-gap": 4, "adding-100": 2, "agreement": 2}
+         "remember-gap": ["train"], "adding-100": ["train"], "agreement": ["gradients", "train"],
+         "long-lag": ["train"]}
+RUNS = {"vanishing": 2, "exploding": 2, "forget-gate": 2, "remember-gap": 4, "adding-100": 2, "agreement": 2,
+        "long-lag": 3}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCED))

@@ -223,7 +223,7 @@ def test_index_out_of_range_is_bad_input(small):
 def test_bundled_scenarios_are_found_and_described():
     entries = scenarios.bundled()
     assert [name for name, _, _ in entries] == ["adding-100", "agreement", "exploding", "forget-gate",
-                                                "remember-gap", "tanh-saturation", "vanishing"]
+                                                "long-lag", "remember-gap", "tanh-saturation", "vanishing", "variants"]
     for name, path, description in entries:
         assert path.parent == BUNDLED
         assert description and "\n" not in description, name
@@ -236,8 +236,8 @@ def test_scenarios_command_lists_every_bundled_one():
     result = runner.invoke(app, ["scenarios"])
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 7
-    assert lines[-1].split()[0] == "vanishing" and "gap 50" in lines[-1]
+    assert len(lines) == 9
+    assert lines[-2].split()[0] == "vanishing" and "gap 50" in lines[-2]
 
 
 def test_remember_gap_is_the_acceptance_grid():
@@ -246,6 +246,23 @@ def test_remember_gap_is_the_acceptance_grid():
     assert {p.gap for p in points} == {5, 10, 20, 50, 100}
     assert {p.model_spec().kind for p in points} == {"rnn", "lstm"}
     assert {p.seed for p in points} == set(range(5))
+
+
+def test_long_lag_runs_are_the_documented_commands():
+    from lstm_cli.models import parse_model
+    from lstm_cli.train import TrainConfig
+
+    points = {p.key: p for p in scenarios.load("long-lag").points()}
+    assert len(points) == 4 * 3 * 5
+    # docs/long-lag.md measured e.g. `lstm-demo train --gap 1000 -m lstm:chrono=1000,dtype=float32 --lr 3e-3`
+    commands = {"rnn": "rnn:dtype=float32", "lstm": "lstm:dtype=float32",
+                "lstm:chrono=1000": "lstm:chrono=1000,dtype=float32"}
+    for gap in (100, 200, 500, 1000):
+        for key, model in commands.items():
+            for seed in range(5):
+                measured = TrainConfig(gap=gap, model=parse_model(model), lr=3e-3, seed=seed)
+                run = points[f"gap={gap},model={key},seed={seed}"]
+                assert run.train_config().resolved() == measured.resolved()
 
 
 def test_float_keys_keep_full_precision_and_stay_short():
