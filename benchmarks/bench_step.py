@@ -8,8 +8,8 @@
 One step is what training does per batch: ``models.forward`` -> the loss and
 its gradient (``losses.loss_and_grad``) -> ``models.backward``, on
 x (B, T, D=8), cross-entropy over K=4 classes at the last step. PyTorch does
-the same with ``nn.RNN`` / ``nn.LSTM`` (batch_first=True) + ``nn.Linear`` and
-``loss.backward()``. The grid: model {rnn, lstm} x dtype {float32, float64} x
+the same with ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (batch_first=True) + ``nn.Linear`` and
+``loss.backward()``. The grid: model {rnn, lstm, gru} x dtype {float32, float64} x
 B {32, 128} x H {32, 128} x T {50, 200}, and the long cells (the long-lag
 scenario's sizes) B=64, T=1000, H {32, 128} per (model, dtype). Each cell reports the median of
 repeated runs, numpy and torch interleaved so that a burst of load on the
@@ -51,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cells", choices=("all", "short", "long"), default="all",
                         help="the 32-cell grid (short), the B64 T1000 cells (long), or both")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 7, quick 3)")
-    parser.add_argument("--models", default="rnn,lstm")
+    parser.add_argument("--models", default="rnn,lstm,gru")
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--no-torch", action="store_true", help="time numpy only")
     parser.add_argument("--reuse-memory", action="store_true",
@@ -82,7 +82,7 @@ except ImportError:
     torch = None
 
 D, K = 8, 4
-GATES = {"rnn": 1, "lstm": 4}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 PEAK_N = 512  # the GEMM that measures numpy's peak: (PEAK_N x PEAK_N) @ (PEAK_N x PEAK_N)
 
 
@@ -107,7 +107,7 @@ def numpy_step(kind, dtype, B, H, T, rng):
     y = rng.integers(0, K, size=(B, 1))
 
     def step():
-        out, cache = models.forward(params, x)
+        out, cache = models.forward(params, x, spec=spec)
         _, dout = losses.loss_and_grad("cross_entropy", out, y)
         return models.backward(params, cache, dout)
 
@@ -117,7 +117,8 @@ def numpy_step(kind, dtype, B, H, T, rng):
 def torch_step(kind, dtype, params, x, y):
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     H = params["weight_hh"].shape[1]
-    core = (torch.nn.LSTM if kind == "lstm" else torch.nn.RNN)(D, H, batch_first=True, dtype=tdtype)
+    core = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[kind](D, H, batch_first=True,
+                                                                                  dtype=tdtype)
     head = torch.nn.Linear(H, K, dtype=tdtype)
     with torch.no_grad():
         for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -167,7 +168,7 @@ def step_gflop(kind: str, B: int, H: int, T: int) -> float:
 def main() -> None:
     models_, dtypes = ARGS.models.split(","), ARGS.dtypes.split(",")
     if ARGS.quick:
-        grid = [(kind, dtype, 32, 32, 50) for kind in ("rnn", "lstm") for dtype in ("float32", "float64")]
+        grid = [(kind, dtype, 32, 32, 50) for kind in models_ for dtype in ("float32", "float64")]
     else:
         grid = []
         if ARGS.cells in ("all", "short"):

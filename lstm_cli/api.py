@@ -57,18 +57,21 @@ def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | No
     probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
     an argument that is not None overrides the run's setting. Returns (profile, settings)."""
     from lstm_cli import probes
-    from lstm_cli.runs import load_checkpoint
+    from lstm_cli.runs import inspect_checkpoint, load_checkpoint
     from lstm_cli.seeds import stream
     from lstm_cli.tasks import check_gap, get_task
     from lstm_cli.train import TrainConfig
 
-    checkpoint = load_checkpoint(Path(run_dir))
-    own = checkpoint.config or TrainConfig()  # a bare checkpoint: the training defaults
+    spec, own = inspect_checkpoint(Path(run_dir))  # every check, before any parameter is loaded
+    own = own or TrainConfig()  # a bare checkpoint: the training defaults
     task_spec = get_task(config.check("task", own.task if task is None else task))
     gap = config.check("gap", own.gap if gap is None else gap)
     batch = config.check("gradients.batch", own.probe_size if batch is None else batch)
     seed = config.check("seed", own.seed if seed is None else seed)
     check_gap(task_spec, gap)
+    config.check_memory(config.probe_bytes(spec.kind, spec.hidden, batch, task_spec.length(gap), task_spec.input_size),
+                 f"probing the checkpoint in {run_dir} at gap {gap} with batch {batch}")
+    checkpoint = load_checkpoint(Path(run_dir))
     params = checkpoint.params
     if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
         raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
@@ -88,11 +91,13 @@ def train_config(model: str = config.default("model.kind"), model_defaults: dict
 
 
 def train_run(train_config, out: str | Path = "runs", name: str | None = None,
-              on_event: Callable[[Any], None] | None = None) -> dict:
-    """Train one ``TrainConfig`` and keep its record in OUT/NAME; returns the result record."""
+              on_event: Callable[[Any], None] | None = None, existing: str = "refuse") -> dict:
+    """Train one ``TrainConfig`` and keep its record in OUT/NAME; returns the result record.
+    An existing record there is refused unless ``existing`` is "overwrite" (or "resume":
+    kept when it finished with the same settings); see ``runs.run_training``."""
     from lstm_cli import runs
 
-    return runs.run_training(train_config, Path(out), name=name, on_event=on_event)
+    return runs.run_training(train_config, Path(out), name=name, on_event=on_event, existing=existing)
 
 
 def list_scenarios() -> list[tuple[str, Path, str]]:
@@ -154,22 +159,24 @@ def model_label(point) -> str:
 
 
 def scenario_training(scenario, points, out: str | Path = "runs",
-                      on_done: Callable[[Any, dict, Any], None] | None = None) -> tuple[Path, list[dict]]:
-    """Train every run in this process (records under OUT/<scenario>/<key>/); (sweep_dir, records)."""
+                      on_done: Callable[[Any, dict, Any], None] | None = None,
+                      existing: str = "refuse") -> tuple[Path, list[dict]]:
+    """Train every run in this process (records under OUT/<scenario>/<key>/); (sweep_dir, records).
+    ``existing``: what to do with a record already there (``runs.run_training``)."""
     from lstm_cli import runs
     from lstm_cli.sweep import sweep_dir_of
 
     sweep_dir = sweep_dir_of(scenario, Path(out))
     records = []
     for point in points:
-        record = runs.run_training(point.train_config(), sweep_dir, name=point.key)
+        record = runs.run_training(point.train_config(), sweep_dir, name=point.key, existing=existing)
         if on_done is not None:
             on_done(point, record, None)
         records.append(record)
     return sweep_dir, records
 
 
-def run_scenario(scenario, index: int | None = None, out: str | Path = "runs") -> dict:
+def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse") -> dict:
     """Run a scenario (every point of its grid, or only the ``index``-th): its gradients probe
     and/or its training. Returns {"points", "gradients": [(profiles, settings)], "records"}."""
     points = scenario.points() if index is None else [scenario.point(index)]
@@ -177,7 +184,7 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs") -
     if "gradients" in scenario.parts:
         result["gradients"] = scenario_gradients(points)
     if "train" in scenario.parts:
-        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out)
+        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing)
     return result
 
 

@@ -15,43 +15,58 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from lstm_cli import __version__, api, config, helptext
+from lstm_cli import __version__, api, config, helptext, process
 from lstm_cli.errors import LstmDemoError
+
+
+class _ReaderGone(Exception):
+    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
 
 
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _ReaderGone from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        single_threaded_blas()  # before any command imports numpy
-        _accept_click_completion_order()
+        process.single_threaded_blas()  # before any command imports numpy
+        process.accept_click_completion_order()
+        process.replace_what_cannot_be_encoded()
+        if sys.stdout is None:  # started with stdout closed (>&-)
+            _fail("lstm-demo: error: stdout is closed, so nothing can be written; redirect it to a file "
+                  "or /dev/null", 1)
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
+        except (BrokenPipeError, _ReaderGone):  # the reader stopped early (| head): not a failure
+            process.discard_stdout()
+            sys.exit(0)
         except LstmDemoError as err:
-            sys.stdout.flush()
+            process.flush_stdout()
             for problem in getattr(err, "problems", None) or [str(err)]:
                 print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
             sys.exit(err.exit_code)
         except (typer.Abort, KeyboardInterrupt):
             _fail("lstm-demo: interrupted", 130)
+        except OSError as err:  # writing the output failed (/dev/full, an I/O error)
+            process.discard_stdout()
+            _fail(f"lstm-demo: error: {err.filename or 'cannot write to stdout'}: {err.strerror or err}", 1)
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
+            if not err.format_message().strip():  # no arguments at all: the help was the answer
+                sys.exit(0)
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
                 ctx = getattr(err, "ctx", None)
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
                 _fail(where + "error: " + _one_line(err.format_message()), 2)
             _fail("lstm-demo: error: " + _one_line(err.format_message()), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _accept_click_completion_order() -> None:
-    """Accept click's ``_LSTM_DEMO_COMPLETE=bash_source`` as well as typer's ``source_bash``."""
-    import os
-    shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
-    if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
-        os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
 
 
 def _one_line(message: str) -> str:
@@ -65,19 +80,16 @@ def _check_format(fmt: str, formats) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    sys.stdout.flush()
+    process.flush_stdout()
     print(message, file=sys.stderr)
     sys.exit(code)
 
 
 app = typer.Typer(
-    cls=_Group,
-    name="lstm-demo",
+    cls=_Group, name="lstm-demo", no_args_is_help=True, pretty_exceptions_enable=False,
     help="Make the vanishing and exploding gradient of recurrent networks visible, measurable and "
          "reproducible, and see why the LSTM's cell state fixes it.\n\n"
          "Start with: lstm-demo gradients --gap 50",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -140,16 +152,6 @@ FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="RUN_DIR", hel
 # model-shaping options: they describe a fresh model, so they cannot be combined with --from
 _FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
     "model", "hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype")}
-
-
-def single_threaded_blas() -> None:
-    """One BLAS thread unless the user set otherwise: the probe's and training's matrices are tiny (B x H,
-    H x 4H), and starting OpenBLAS's threads cost more than the probe itself on a busy 2-core machine (whole
-    run 490 ms against 290 ms). Takes effect only before numpy is first imported; sweep workers pin their own."""
-    import os
-
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
 
 
 @app.command(help=helptext.GRADIENTS)
@@ -218,6 +220,7 @@ ScenarioArg = Annotated[str, typer.Argument(
     help="A scenario file, or the name of a bundled scenario (see: lstm-demo scenarios).")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help=helptext.SET_OPTION)]
 OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=helptext.OVERWRITE_OPTION)]
 
 
 @app.command("scenarios", help=helptext.SCENARIOS)
@@ -247,6 +250,7 @@ def run_command(
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
     plot: PlotOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
@@ -262,7 +266,8 @@ def run_command(
         document["gradients"] = view.write_gradient_groups(groups, fmt, rows, alone="train" not in scenario.parts)
     if "train" in scenario.parts:
         progress = view.Progress(len(points))
-        sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done)
+        sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done,
+                                                     existing="overwrite" if overwrite else "refuse")
         if fmt != "json" or len(scenario.parts) == 1:
             view.write_runs(scenario, points, records, fmt)
         print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
@@ -354,6 +359,7 @@ def train_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.TRAIN_FORMAT_OPTION)] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     plot: PlotOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     from pathlib import Path
 
@@ -369,7 +375,8 @@ def train_command(
                               momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
                               eval_size=eval_size)
     with view.TrainProgress(quiet=quiet) as progress:
-        record = api.train_run(config, out, name=name, on_event=progress)
+        record = api.train_run(config, out, name=name, on_event=progress,
+                               existing="overwrite" if overwrite else "refuse")
     if fmt == "json":
         write_json(record)
     else:
@@ -389,11 +396,3 @@ def runs_command(
 
     view.write(api.list_runs(directory), fmt, directory)
 
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()

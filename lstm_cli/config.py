@@ -17,13 +17,14 @@ code); ``kinds`` restricts it to some model kinds, e.g. LSTM-family fields.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from lstm_cli.errors import BadInput
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding range; the same bound everywhere
-KINDS = ("rnn", "lstm")
+KINDS = ("rnn", "lstm", "gru")
 LSTM_FAMILY = ("lstm",)
 INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSpec
 DTYPES = ("float64", "float32")
@@ -117,13 +118,13 @@ class Field:
 FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("description", "str", "one line shown by `lstm-demo scenarios`"),
     Field("task", "str", "the task", "remember", choices=_tasks,
-          option_help="remember, adding, temporal-order or agreement."),
+          option_help="remember, adding, temporal-order, agreement or copy."),
     Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1,
           option_help="Steps between the information and the question."),
     Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
           option_help="Seed of every random stream; same seed, same numbers."),
     Field("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
-    Field("model.kind", "str", "rnn or lstm", "lstm", choices=KINDS),
+    Field("model.kind", "str", "rnn, lstm or gru", "lstm", choices=KINDS),
     Field("model.hidden", "int", "hidden units H", 32, minimum=1,
           option_help="Hidden units H."),
     Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS, kinds=("rnn",),
@@ -137,6 +138,12 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="LSTM forget-gate bias (default 3: sigmoid(3)=0.95, the gate starts open)."),
     Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True, kinds=LSTM_FAMILY,
           option_help="LSTM chrono init with this T_max (Tallec & Ollivier 2018); overrides --forget-bias."),
+    Field("model.peephole", "bool", "LSTM peepholes: c into the i, f, o gates (Gers & Schmidhuber 2000)", False,
+          kinds=LSTM_FAMILY),
+    Field("model.coupled", "bool", "LSTM input gate 1 - f (coupled forget and input gates)", False,
+          kinds=LSTM_FAMILY),
+    Field("model.forget_gate", "bool", "LSTM forget gate; false: c_t = c_{t-1} + i g (1997)", True,
+          kinds=LSTM_FAMILY),
     Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
           option_help="float64 or float32."),
     Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
@@ -144,11 +151,12 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
           option_help=("Most training steps; it stops early on success (default: the task's budget: "
-                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500).")),
+                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500, copy 5000).")),
     Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
           option_help="adam, sgd or momentum."),
     Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
-          option_help="Learning rate (default: adam 0.001, adam 0.003 on adding, sgd 0.1, momentum 0.01)."),
+          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.01 on copy, "
+                       "sgd 0.1, momentum 0.01).")),
     Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
           option_help="Momentum of --optimizer momentum."),
     Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0,
@@ -224,3 +232,86 @@ def shown(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return "a list" if isinstance(value, list) else "a mapping"
     return "true" if value is True else "false" if value is False else repr(value)
+
+
+# ---- memory: how large a request may be ----
+#
+# A command estimates the bytes its largest arrays need and calls ``check_memory``
+# before it builds them, so an impossible request (``--gap 1000000000``, a
+# checkpoint that claims a 3 GB array) ends at once with one line naming the
+# size and the limit instead of a MemoryError minutes later. The limit is the
+# machine's available memory (``MemAvailable`` of /proc/meminfo), or the value
+# of LSTM_DEMO_MEMORY_LIMIT (bytes, or with a suffix K, M, G, T: ``512M``).
+
+MEMORY_ENV = "LSTM_DEMO_MEMORY_LIMIT"
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """``"512M"`` -> 536870912; BadInput naming the variable for anything else."""
+    number, unit = text.strip(), ""
+    if number[-1:].upper() in _UNITS:
+        number, unit = number[:-1], number[-1].upper()
+    if number.endswith(("b", "B")) and unit == "":
+        number = number[:-1]
+    if not number.isdigit() or len(number) > 20:
+        raise BadInput(f"{MEMORY_ENV}={text!r} is not a size; use bytes or a number with K, M, G or T (e.g. 512M)")
+    return int(number) * _UNITS[unit]
+
+
+def available_memory() -> int | None:
+    """The machine's available memory in bytes, or None when it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return None
+
+
+def memory_limit() -> tuple[int | None, str]:
+    """(bytes a command may use or None for no known limit, where that number comes from)."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if text:
+        return parse_size(text), MEMORY_ENV
+    return available_memory(), "available memory"
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PB"
+
+
+def check_memory(need: float, what: str) -> None:
+    """BadInput when ``need`` bytes exceed the limit; ``what`` names the request in the message."""
+    bytes_allowed, source = memory_limit()
+    if bytes_allowed is not None and need > bytes_allowed:
+        raise BadInput(f"{what} needs about {human_bytes(need)} of memory, more than the limit of "
+                       f"{human_bytes(bytes_allowed)} ({source}; set {MEMORY_ENV} to change it)")
+
+
+# ---- estimates (bytes, float64; upper bounds fitted to tracemalloc peaks: docs/hardening.md) ----
+
+def probe_bytes(kind: str, hidden: int, batch: int, length: int, input_size: int) -> float:
+    """A gradient probe of one model: the forward and backward caches of the batch plus each
+    step's share of dL/dW_hh, a (G*H, H) matrix per step."""
+    gates = 4 if kind == "lstm" else 1
+    return 8.0 * length * (3 * gates * hidden * hidden + 8 * batch * gates * hidden + batch * input_size)
+
+
+def train_bytes(kind: str, hidden: int, length: int, input_size: int, batch: int, eval_size: int,
+                probe_size: int) -> float:
+    """A training run: the largest of a training step, the held-out evaluation (its data kept
+    for the whole run) and the gradient probe."""
+    gates = 4 if kind == "lstm" else 1
+    step = 8.0 * length * (8 * batch * gates * hidden + batch * input_size)
+    heldout = 8.0 * length * (8 * eval_size * gates * hidden + 2 * eval_size * input_size)
+    return max(step, heldout, probe_bytes(kind, hidden, probe_size, length, input_size))

@@ -177,11 +177,13 @@ RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list lik
 SWEEP_FORMAT_OPTION = "table, jsonl (a line per run as it finishes, then the summary) or csv."
 NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
 TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
-TRAIN_MODEL_OPTION = "rnn or lstm, optionally with settings that override the options below, e.g. lstm:forget_bias=0."
+TRAIN_MODEL_OPTION = ("rnn, lstm or gru, optionally with settings that override the options below, e.g. "
+                      "lstm:forget_bias=0 or lstm:peephole=true.")
 
-MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn or lstm; the keys "
+MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn, lstm or gru; the keys "
                 "(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) override the "
-                "options below for this model only. Default: rnn and lstm.")
+                "options below for this model only, and peephole, coupled, forget_gate (true or false) "
+                "pick an LSTM variant, e.g. lstm:forget_gate=false. Default: rnn and lstm.")
 
 GRADIENT_SCALE_OPTION = ("Multiplies W_hh (with orthogonal init, the spectral radius). Without --model it "
                          "scales the RNN only and the LSTM stays the reference at 1; with --model it is "
@@ -192,3 +194,5 @@ FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead
                "--gap, --batch, --seed override them).")
 
 SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
+OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused without it, so that no "
+                    "result is lost).")

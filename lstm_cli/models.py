@@ -1,4 +1,4 @@
-"""Models: a recurrent core (``rnn`` or ``lstm``) plus a linear head, as plain functions.
+"""Models: a recurrent core (``rnn``, ``lstm`` or ``gru``) plus a linear head, as plain functions.
 
     out = h_s W_head^T + b_head       at each answer step s (the task's last step)
 
@@ -6,14 +6,19 @@ Shapes, batch-major in this public API: x (B, T, D), h (B, T, H),
 out (B, S, K) for S answer steps and K outputs.
 
 Parameters are a flat ``dict[str, np.ndarray]`` with PyTorch's names and shapes
-(G = 1 for the RNN, 4 for the LSTM with gate order i, f, g, o)::
+(G = 1 for the RNN, 4 for the LSTM with gate order i, f, g, o, 3 for the GRU
+with r, z, n)::
 
     weight_ih (G*H, D)   weight_hh (G*H, H)   bias_ih (G*H,)   bias_hh (G*H,)
     head.weight (K, H)   head.bias (K,)
 
-so ``torch.nn.RNN`` / ``torch.nn.LSTM`` (batch_first=True) plus a
-``torch.nn.Linear`` loaded with them compute the same numbers. Which core a
-dict belongs to is read from its shapes (weight_hh has 4H rows for the LSTM).
+so ``torch.nn.RNN`` / ``torch.nn.LSTM`` / ``torch.nn.GRU`` (batch_first=True)
+plus a ``torch.nn.Linear`` loaded with them compute the same numbers. The
+LSTM's variants (``peephole``, ``coupled``, ``forget_gate=False``; lstm.py)
+have rows only for their own gates (G = 3 without i or f) and a peephole LSTM
+also ``weight_ch``; PyTorch has no such cells. ``forward`` takes the
+``ModelSpec``; without it the core is read from the shapes (weight_hh has 4H
+rows for the default LSTM, H for the RNN).
 
 Initialisers (``ModelSpec``; each is recorded with every run):
 
@@ -40,7 +45,12 @@ Initialisers (``ModelSpec``; each is recorded with every run):
   task in 5 of 5 seeds (0-4, median 100 Adam steps; the remember-gap
   scenario); ``forget_bias=0`` shows the closed-gate LSTM vanishing.
 - LSTM ``chrono`` T_max (Tallec & Ollivier 2018): forget bias log(U(1, T_max - 1))
-  per unit and input bias its negative; overrides ``forget_bias``.
+  per unit and input bias its negative; overrides ``forget_bias``. Without a
+  forget gate only the (negative) input bias is set; a coupled cell has no
+  input bias of its own.
+- LSTM ``peephole``: ``weight_ch`` U(-1/sqrt(H), 1/sqrt(H)), drawn after every
+  other parameter, so a seed gives the peephole LSTM the plain LSTM's weights.
+- The GRU: PyTorch's init, every weight and bias uniform as above.
 """
 
 from __future__ import annotations
@@ -51,11 +61,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli import config, lstm, rnn
+from lstm_cli import config, gru, lstm, rnn
 from lstm_cli.errors import BadInput
 
 KINDS, INITS, DTYPES = config.KINDS, config.INITS, config.DTYPES
 DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
+VARIANT_FLAGS = ("peephole", "coupled", "forget_gate")  # the LSTM variants' settings
 
 
 @dataclass(frozen=True)
@@ -65,13 +76,16 @@ class ModelSpec:
     The fields, their defaults and bounds are the ``model.*`` rows of ``config.FIELDS``.
     """
 
-    kind: str = config.default("model.kind")  # "rnn" or "lstm"
+    kind: str = config.default("model.kind")  # "rnn", "lstm" or "gru"
     hidden: int = config.default("model.hidden")  # H
     activation: str = config.default("model.activation")  # RNN only: "tanh" or "relu"
     init: str = config.default("model.init")  # weight_hh: "uniform", "orthogonal", "identity"
     recurrent_scale: float = config.default("model.recurrent_scale")  # multiplies weight_hh
     forget_bias: float = DEFAULT_FORGET_BIAS  # LSTM only
     chrono: float | None = config.default("model.chrono")  # LSTM only: chrono T_max
+    peephole: bool = config.default("model.peephole")  # LSTM only: the variants (lstm.Variant)
+    coupled: bool = config.default("model.coupled")
+    forget_gate: bool = config.default("model.forget_gate")
     dtype: str = config.default("model.dtype")
 
     def __post_init__(self) -> None:
@@ -81,6 +95,10 @@ class ModelSpec:
             if field.kinds is not None and self.kind not in field.kinds and value != field.default:
                 raise BadInput(config.not_for_kind(field, self.kind))
             object.__setattr__(self, name, config.check(field.key, value))
+        self.variant.check()
+        if not self.forget_gate and self.forget_bias != DEFAULT_FORGET_BIAS:
+            raise BadInput(f"model.forget_bias: a cell without a forget gate has no forget bias "
+                           f"(got {self.forget_bias:g})")
         if self.init == "auto":
             # a recurrent scale is only a spectral radius for an orthogonal matrix
             object.__setattr__(self, "init", "uniform" if self.recurrent_scale == 1 else "orthogonal")
@@ -91,16 +109,31 @@ class ModelSpec:
              "recurrent_scale": self.recurrent_scale, "dtype": self.dtype}
         if self.kind == "rnn":
             d["activation"] = self.activation
+        elif self.kind == "gru":
+            return d
         elif self.chrono is not None:
             d["chrono"] = self.chrono
-        else:
+        elif self.forget_gate:
             d["forget_bias"] = self.forget_bias
+        d.update((name, getattr(self, name)) for name in VARIANT_FLAGS
+                 if getattr(self, name) != config.default(f"model.{name}"))
         return d
+
+    @property
+    def variant(self) -> lstm.Variant:
+        """Which LSTM (the default for the other kinds)."""
+        return lstm.Variant(peephole=self.peephole, coupled=self.coupled, forget_gate=self.forget_gate)
+
+    @property
+    def gates(self) -> str:
+        """The gate blocks of the recurrent parameters, in the order of their rows."""
+        return {"rnn": "h", "gru": gru.GATES, "lstm": self.variant.gates}[self.kind]
 
     def label(self) -> str:
         """A short name: the kind plus every setting that differs from the defaults."""
         default = ModelSpec(kind=self.kind, recurrent_scale=self.recurrent_scale)
-        parts = [f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
+        parts = [f"{key}={value:g}" if isinstance(value, float) else
+                 f"{key}={str(value).lower()}" if isinstance(value, bool) else f"{key}={value}"
                  for key, value in self.describe().items()
                  if key != "kind" and (key == "recurrent_scale" or value != getattr(default, key))
                  and not (key == "recurrent_scale" and value == 1)]
@@ -120,7 +153,7 @@ def init_params(spec: ModelSpec, input_size: int, output_size: int,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Fresh parameters for ``spec`` (see the module docstring for the initialisers)."""
     H, D, K = spec.hidden, input_size, output_size
-    G = 4 if spec.kind == "lstm" else 1
+    G = len(spec.gates)
     bound = 1.0 / math.sqrt(H)
     # draw in PyTorch's parameter order, so a seed always gives the same numbers
     params = {
@@ -139,15 +172,19 @@ def init_params(spec: ModelSpec, input_size: int, output_size: int,
         params["bias_hh"][:] = 0.0
     params["weight_hh"] *= spec.recurrent_scale
     if spec.kind == "lstm":
-        forget, inputs = slice(H, 2 * H), slice(0, H)
-        params["bias_hh"][forget] = 0.0
+        rows = {gate: slice(k * H, (k + 1) * H) for k, gate in enumerate(spec.gates)}
+        forget, inputs = rows.get("f"), rows.get("i")
+        b_f = spec.forget_bias
         if spec.chrono is not None:
             b_f = np.log(rng.uniform(1.0, spec.chrono - 1.0, size=H))
+            if inputs is not None:
+                params["bias_ih"][inputs] = -b_f
+                params["bias_hh"][inputs] = 0.0
+        if forget is not None:
             params["bias_ih"][forget] = b_f
-            params["bias_ih"][inputs] = -b_f
-            params["bias_hh"][inputs] = 0.0
-        else:
-            params["bias_ih"][forget] = spec.forget_bias
+            params["bias_hh"][forget] = 0.0
+        if spec.peephole:
+            params["weight_ch"] = rng.uniform(-bound, bound, size=len(spec.variant.peephole_gates) * H)
     return {k: v.astype(spec.dtype) for k, v in params.items()}
 
 
@@ -157,13 +194,23 @@ def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def kind_of(params: dict[str, np.ndarray]) -> str:
-    """"lstm" or "rnn", read from the shape of weight_hh."""
+    """"lstm" or "rnn", read from the shape of weight_hh (a variant or a GRU needs its ModelSpec)."""
     rows, cols = params["weight_hh"].shape
     return "lstm" if rows == 4 * cols else "rnn"
 
 
+def param_shapes(spec: ModelSpec, input_size: int, output_size: int) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every parameter of ``spec`` (what init_params returns)."""
+    H, G = spec.hidden, len(spec.gates)
+    shapes = {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H), "bias_ih": (G * H,),
+              "bias_hh": (G * H,), "head.weight": (output_size, H), "head.bias": (output_size,)}
+    if spec.kind == "lstm" and spec.peephole:
+        shapes["weight_ch"] = (len(spec.variant.peephole_gates) * H,)
+    return shapes
+
+
 class Cache(NamedTuple):
-    core: rnn.RNNCache | lstm.LSTMCache
+    core: rnn.RNNCache | lstm.LSTMCache | gru.GRUCache
     h: np.ndarray  # (T, B, H) hidden states, time-major (a view into the core's cache)
     answer_steps: tuple[int, ...]
 
@@ -171,19 +218,26 @@ class Cache(NamedTuple):
 class Grads(NamedTuple):
     params: dict[str, np.ndarray]  # dL/d(every parameter), same keys as the parameters
     dh: np.ndarray  # (B, T, H) total dL/dh_t
-    dc: np.ndarray | None  # (B, T, H) total dL/dc_t (LSTM), else None
+    dc: np.ndarray | None  # (B, T, H) total dL/dc_t (LSTM), else None (the RNN and the GRU have no cell)
     dpre: np.ndarray  # (B, T, G*H) dL/d(pre-activations): step t's share of dL/dW is dpre_t^T h_{t-1}
 
 
 def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[int, ...] = (-1,),
-            activation: str = "tanh") -> tuple[np.ndarray, Cache]:
-    """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``."""
+            activation: str = "tanh", spec: ModelSpec | None = None) -> tuple[np.ndarray, Cache]:
+    """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``.
+
+    ``spec`` says which core (and its activation or LSTM variant); without it the
+    core is read from the shapes (``kind_of``) and ``activation`` applies to an RNN.
+    """
     dtype = params["weight_hh"].dtype
     x_tm = np.asarray(x, dtype=dtype).transpose(1, 0, 2)  # (T, B, D), a view
-    if kind_of(params) == "lstm":
-        h, core = lstm.forward(params, x_tm)
+    kind = kind_of(params) if spec is None else spec.kind
+    if kind == "lstm":
+        h, core = lstm.forward(params, x_tm, variant=lstm.Variant() if spec is None else spec.variant)
+    elif kind == "gru":
+        h, core = gru.forward(params, x_tm)
     else:
-        h, core = rnn.forward(params, x_tm, activation=activation)
+        h, core = rnn.forward(params, x_tm, activation=activation if spec is None else spec.activation)
     h_ans = h[list(answer_steps)].transpose(1, 0, 2)  # (B, S, H)
     out = h_ans @ params["head.weight"].T + params["head.bias"]  # (B, S, K)
     return out, Cache(core=core, h=h, answer_steps=tuple(answer_steps))
@@ -205,12 +259,14 @@ def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> G
     dout_tm = dout.transpose(1, 0, 2)  # (S, B, K)
     dh_out = head_gradient(params, cache, dout)
     K = dout.shape[-1]
+    dc = None
     if isinstance(cache.core, lstm.LSTMCache):
         core = lstm.backward(params, cache.core, dh_out)
         dc = core.dc.transpose(1, 0, 2)
+    elif isinstance(cache.core, gru.GRUCache):
+        core = gru.backward(params, cache.core, dh_out)
     else:
         core = rnn.backward(params, cache.core, dh_out)
-        dc = None
     grads = dict(core.params)
     grads["head.weight"] = dout_tm.reshape(-1, K).T @ h_ans.reshape(-1, h_ans.shape[-1])
     grads["head.bias"] = dout_tm.reshape(-1, K).sum(axis=0)

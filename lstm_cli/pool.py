@@ -15,13 +15,18 @@ its own module) implements to run a sweep elsewhere::
 - ``on_start`` is called when a job starts (where known), ``on_done`` once per
   job as it finishes, both in the calling process.
 - On KeyboardInterrupt the workers are stopped and the interrupt is re-raised.
+- ``run`` may return a ``runs.KeptRecord`` (a run another process finished with the
+  same settings): the sweep counts it as kept, not run.
 
 ``run_jobs`` is the local one. Workers are processes of the ``spawn`` start
 method, started with OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS = 1
 in their environment (before numpy loads BLAS), so N workers use N cores and do
-not fight over them. A worker that outlives its parent (the sweep was killed
-with SIGKILL) exits on its own instead of racing a resumed sweep for the same
-run. A worker that dies (killed, out of memory) fails only the job it was on,
+not fight over them. Workers ignore SIGINT (Ctrl-C reaches the whole process
+group): on Ctrl-C the parent stops them with SIGTERM, which each turns into an
+orderly stop (its run recorded as "interrupted", no file cut short in the
+middle of a write). A worker that outlives its parent (the sweep was killed
+with SIGKILL) stops itself the same way instead of racing a resumed sweep for
+the same run. A worker that dies (killed, out of memory) fails only the job it was on,
 where ``ProcessPoolExecutor`` would fail every job still queued.
 """
 
@@ -30,6 +35,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -58,11 +64,20 @@ class Executor(Protocol):
 
 
 def _watch_parent(parent_pid: int) -> None:
-    """Exit when the sweep process is gone (SIGKILL leaves its workers orphaned)."""
+    """Stop when the sweep process is gone (SIGKILL leaves its workers orphaned): SIGTERM to
+    itself records the run as interrupted (``_stop``); a worker stuck for 5 s more just exits."""
     while True:
         if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
             os._exit(1)
         time.sleep(0.5)
+
+
+def _stop(signum, frame) -> None:
+    """A worker's SIGTERM: stop the run as Ctrl-C would (its record says "interrupted"), so a
+    worker is never cut off in the middle of writing a file."""
+    raise KeyboardInterrupt
 
 
 class _Results:
@@ -87,8 +102,12 @@ class _Results:
 
 
 def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
+    from lstm_cli.errors import Interrupted
+
     for name in BLAS_THREADS:
         os.environ[name] = "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and stops its workers with SIGTERM
+    signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         while True:
@@ -102,7 +121,7 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
             try:
                 record = run(job)
                 results.put(("done", job.index, record))
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, Interrupted):  # stopped by the parent: its record says so
                 return
             except BaseException as err:  # reported by the parent; this worker goes on
                 message = " ".join(str(err).split()) or type(err).__name__
@@ -119,7 +138,8 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
     """Run ``jobs`` in ``workers`` spawned processes; {index: (record or None, error or None)}.
 
     ``run`` must be importable by the workers (a module-level function). Failures
-    do not stop the others. On KeyboardInterrupt the workers are stopped and it is re-raised.
+    do not stop the others. On KeyboardInterrupt the workers are sent SIGTERM, which each
+    turns into an orderly stop, and it is re-raised; a worker still there 5 s later is killed.
     """
     outcomes: dict[int, tuple] = {}
     if not jobs:
@@ -163,6 +183,9 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
                 proc.terminate()
         for proc in procs:
             proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

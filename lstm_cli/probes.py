@@ -4,7 +4,10 @@ For a model, its parameters and a batch, the probe runs the same
 ``models.forward`` / ``models.backward`` that training uses, with the loss
 summed over sequences (``reduction="sum"``), so that the gradient reaching
 sequence b is that of its own loss l_b. Per step t, indexed by
-``steps_back`` k = (T - 1) - t from the answer step:
+``steps_back`` k = (T - 1) - t from the last step (the answer step; for a task with
+several answer steps, such as copy's last 10, L is the loss summed over all of them and
+k still counts from the last, so dl/dh_t near the end mixes the gradients of the answers
+after t, and from the first answer step back it is the gradient of all of them):
 
 - ``dh``: ||dl/dh_t||, the total derivative through every later step: mean over
   sequences, and the 10th / 50th / 90th percentiles; ``dh_rel`` = mean / mean at k = 0;
@@ -12,7 +15,9 @@ sequence b is that of its own loss l_b. Per step t, indexed by
 - ``dw``: ||step t's share of dL/dW_hh|| = ||dpre_t^T h_{t-1}|| / B, with L the batch mean;
 - ``forget`` (LSTM): the mean forget gate f_t, and ``forget_product``: the mean
   over sequences and units of prod_{s=t+1..T-1} f_s, the direct path of the
-  cell state (the conveyor belt) back from the answer step;
+  cell state (the conveyor belt) back from the answer step; exactly 1 for the
+  cell without a forget gate (f = 1). For the GRU the same two of its update
+  gate z_t: h_t = (1 - z_t) n_t + z_t h_{t-1}, so prod z is h's direct path;
 - ``h_abs`` (RNN): mean |h_t|, how saturated the tanh units are;
 - ``bound`` (RNN): (gamma * sigma_max(W_hh))^k, gamma = max act' = 1 for tanh
   and relu, the upper bound of Pascanu, Mikolov & Bengio (2013) on ||dh_T/dh_t||;
@@ -72,7 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lstm_cli import losses, models
-from lstm_cli.tasks import Task
+from lstm_cli.tasks import Task, check_gap
 
 VANISHING = 1e-3  # relative norm at the farthest step below this: vanishing
 EXPLODING = 1e3  # above this: exploding
@@ -195,7 +200,7 @@ STEP_ARRAYS = ("dw", "dw_rel", "forget", "forget_product", "h_abs", "bound", "de
 def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.ndarray,
           y: np.ndarray, gap: int, label: str | None = None) -> GradientProfile:
     """The gradient profile of ``params`` on the batch (x, y) of ``task``."""
-    out, cache = models.forward(params, x, activation=spec.activation)
+    out, cache = models.forward(params, x, answer_steps=task.answer_steps, spec=spec)
     per_seq, dout = losses.loss_and_grad(task.loss, out, y, reduction="sum")
     grads = models.backward(params, cache, dout)
     B, T, _ = grads.dh.shape
@@ -211,13 +216,8 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         loss=float(per_seq.mean()), steps_back=np.arange(T),
         dh=NormStats.of(safe_norm(grads.dh)), dw=dw, dw_rel=relative(dw))
     if grads.dc is not None:
-        f = core.gate("f")  # (T, B, H) forget gates
         profile.dc = NormStats.of(safe_norm(grads.dc))
-        profile.forget = f.mean(axis=(1, 2))[::-1]
-        # prod_{s=t+1..T-1} f_s, per sequence and unit: a reversed cumulative product
-        after = np.ones_like(f)
-        after[:-1] = np.cumprod(f[:0:-1], axis=0)[::-1]
-        profile.forget_product = after.mean(axis=(1, 2))[::-1]
+        profile.forget, profile.forget_product = belt_gate(core.gate("f"))
         belt = belt_path(core, models.head_gradient(params, cache, dout))  # (T, B, H)
         dc_tm = grads.dc.transpose(1, 0, 2)  # (T, B, H)
         at_loss = profile.dc.mean[0]
@@ -225,6 +225,8 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         profile.gates = safe_norm(dc_tm - belt).mean(axis=1)[::-1]
         with np.errstate(divide="ignore", invalid="ignore"):
             profile.belt_rel, profile.gates_rel = profile.belt / at_loss, profile.gates / at_loss
+    elif spec.kind == "gru":  # the belt is h itself: one step back multiplies dh by z (the update gate)
+        profile.forget, profile.forget_product = belt_gate(core.gate("z"))
     else:
         profile.h_abs = np.abs(core.states[1:]).mean(axis=(1, 2))[::-1]
         w_hh = params["weight_hh"].astype(np.float64)
@@ -287,6 +289,14 @@ def belt_path(core, dh_head: np.ndarray) -> np.ndarray:
     return belt
 
 
+def belt_gate(gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The belt's gate (T, B, H), time-major: its mean per step and the mean over sequences and
+    units of prod_{s=t+1..T-1} gate_s (a reversed cumulative product), both in steps-back order."""
+    after = np.ones_like(gate)
+    after[:-1] = np.cumprod(gate[:0:-1], axis=0)[::-1]
+    return gate.mean(axis=(1, 2))[::-1], after.mean(axis=(1, 2))[::-1]
+
+
 def summarise(profile: GradientProfile) -> dict:
     """Decay factor per step, horizon and verdict of the carrier (see the module docstring)."""
     rel = np.asarray(profile.carrier_rel, dtype=np.float64)
@@ -327,8 +337,12 @@ def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed
                   label: str | None = None) -> GradientProfile:
     """Probe a freshly initialised model. The batch depends only on (task, gap, batch, seed),
     so models probed with the same seed see the same sequences."""
+    from lstm_cli import config
     from lstm_cli.seeds import stream
 
+    check_gap(task, gap)
+    config.check_memory(config.probe_bytes(spec.kind, spec.hidden, batch, task.length(gap), task.input_size),
+                 f"probing {spec.label()} at gap {gap} with batch {batch}")
     x, y = task.generate(stream(seed, "probe"), batch, gap)
     params = models.init_params(spec, task.input_size, task.output_size, stream(seed, "params"))
     return probe(spec, params, task, x, y, gap, label=label)

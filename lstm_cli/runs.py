@@ -1,48 +1,69 @@
 """Run records on disk: one directory per training run.
 
     <out>/<name>/
-        config.yaml      every resolved setting, the seed and the package version (written first)
+        config.yaml      every resolved setting, the seed and the package version
         metrics.jsonl    one JSON object per evaluation, appended as training goes
         result.json      the result record: status, success, final metrics, steps, wall time
         checkpoint.npz   the parameters under PyTorch's names plus what rebuilds the model
+    <out>/.<name>.lock   held (flock) by the one process writing the record
 
-``result.json`` is written at the start with ``status: "running"`` and
-rewritten at the end with "completed" (ran to the end of its budget or
-stopped early on success: see ``success``), "diverged" (the loss or the
-gradient became NaN or inf; ``diverged_at`` names the step) or "interrupted"
-(Ctrl-C). Whole files are written atomically (a temporary file in the same
-directory, then ``os.replace``), so a killed run never leaves a half-written
-config, result or checkpoint. metrics.jsonl grows by one line per evaluation,
-each appended with a single ``write``; ``read_metrics`` ignores a torn last line.
+A record is the user's result, so it is never lost or mixed with another:
 
-The checkpoint's arrays: ``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``,
-``bias_hh_l0`` (``torch.nn.RNN`` / ``torch.nn.LSTM`` state-dict names,
-batch_first=True), ``head.weight``, ``head.bias`` (a ``torch.nn.Linear``
-named ``head``), plus ``model`` and ``config`` as JSON strings. It is read
-back with ``np.load(..., allow_pickle=False)``.
+- An existing record is refused (``BadInput``) unless the caller asks to
+  replace it (``existing="overwrite"``) or to keep it when it finished with
+  the same settings (``existing="resume"``, what a resumed sweep does).
+- One writer at a time: the writer holds an exclusive ``fcntl.flock`` on
+  ``.<name>.lock`` beside the run directory for the whole run. The kernel releases it when the process ends,
+  even under SIGKILL. A second writer either waits for it (``wait=True``) or
+  is refused at once with the holder's pid; it never interleaves its lines.
+- Replacing a record removes the old result.json and checkpoint *before* the
+  new config.yaml is written, so a kill in between leaves no "completed"
+  result beside a config it was not made with; a missing result means "run
+  again". Stray temporary files of a killed writer (``.*.tmp``) are removed by
+  the next holder of the lock.
+- ``result.json`` is written at the start with ``status: "running"`` and
+  rewritten at the end with "completed" (ran to the end of its budget or
+  stopped early on success: see ``success``), "diverged" (the loss or the
+  gradient became NaN or inf; ``diverged_at`` names the step), "interrupted"
+  (Ctrl-C) or "failed" (the run raised, e.g. the disk is full; ``error`` says
+  why). Whole files are written atomically (a temporary file in the same
+  directory, every byte of it checked, then ``os.replace``) with the mode the
+  umask gives (0644 under umask 022), so a killed run never leaves a
+  half-written config, result or checkpoint. metrics.jsonl grows by one line
+  per evaluation, each appended whole; ``read_metrics`` ignores a torn last line.
+
+The files are written by ``files`` (atomic, whole, locked) and the checkpoint by
+``checkpoint`` (its arrays and how a hostile one is refused); both are
+re-exported here, the record store's API.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import numpy as np
 
 from lstm_cli import __version__, models, provenance, train
-from lstm_cli.errors import BadInput, Interrupted
-from lstm_cli.models import ModelSpec
+from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exported)
+    CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
+from lstm_cli.errors import BadInput, Interrupted, RunFailed
+from lstm_cli.files import (  # noqa: F401  (re-exported)
+    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, is_locked, lock_path, locked,
+    make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
-CONFIG, METRICS, RESULT, CHECKPOINT = "config.yaml", "metrics.jsonl", "result.json", "checkpoint.npz"
-STATUSES = ("running", "completed", "diverged", "interrupted")
-_TORCH_CORE = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+CONFIG, METRICS, RESULT = "config.yaml", "metrics.jsonl", "result.json"
+RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
+EXISTING = ("refuse", "overwrite", "resume")
 
 
 def default_name(config: TrainConfig) -> str:
@@ -51,50 +72,42 @@ def default_name(config: TrainConfig) -> str:
     return f"{config.task}-gap{config.gap}-{label}-seed{config.seed}"
 
 
-# ---- atomic files ----
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def append_jsonl(path: Path, row: dict) -> None:
-    """Append one line with a single write (O_APPEND), so lines never interleave or half-exist."""
-    line = (to_json(row, indent=None) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-
-
 # ---- reading ----
 
+MAX_RESULT_BYTES = 64 << 20  # result.json holds a few lists of one number per time step
+
+
+def _read_json(path: Path, limit: int) -> Any:
+    from lstm_cli.files import read_regular
+
+    return json.loads(read_regular(path, limit))
+
+
 def read_result(run_dir: Path) -> dict | None:
-    """The run's result.json, or None when there is none (or it cannot be read)."""
+    """The run's result.json, or None when there is none (or it cannot be read: not a regular
+    file, too large, not JSON, nested beyond reason)."""
     try:
-        with open(Path(run_dir) / RESULT, encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError):
+        record = _read_json(Path(run_dir) / RESULT, MAX_RESULT_BYTES)
+    except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """The run's config.yaml as a dict, or None when there is none or it cannot be read (not a
+    regular file, over 1 MiB, not YAML, nested deeper than a config ever is)."""
+    import yaml
+
+    from lstm_cli.files import MAX_DEPTH, nesting_depth, read_regular
+
+    try:
+        text = read_regular(Path(run_dir) / CONFIG).decode("utf-8")
+        if nesting_depth(text) > MAX_DEPTH:
+            return None
+        stored = yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
+        return None
+    return stored if isinstance(stored, dict) else None
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -105,61 +118,28 @@ def read_metrics(run_dir: Path) -> list[dict]:
             for line in f:
                 try:
                     rows.append(json.loads(line))
-                except ValueError:
+                except (ValueError, RecursionError):
                     break
-    except OSError:
+    except (OSError, ValueError):
         return []
     return rows
 
 
-# ---- checkpoints ----
-
-class Checkpoint(NamedTuple):
-    spec: ModelSpec
-    params: dict[str, np.ndarray]  # the engine's names (weight_ih, ..., head.bias)
-    config: TrainConfig | None  # the training config that produced it, if any
-
-
-def save_checkpoint(path: Path, spec: ModelSpec, params: dict[str, np.ndarray],
-                    config: TrainConfig | dict | None = None) -> None:
-    """Write the parameters under PyTorch's names plus the model spec and config, atomically."""
-    import dataclasses
-    import io
-
-    arrays = {(f"{k}_l0" if k in _TORCH_CORE else k): np.asarray(v) for k, v in params.items()}
-    arrays["model"] = np.array(json.dumps(dataclasses.asdict(spec)))
-    if isinstance(config, TrainConfig):
-        config = config.to_dict()
-    arrays["config"] = np.array(json.dumps(config))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+def finished_record(run_dir: Path, config: dict) -> dict | None:
+    """result.json when it says the run finished (completed or diverged) with the settings
+    ``config`` (a resolved ``TrainConfig.to_dict``, compared with config.yaml), else None."""
+    record = read_result(run_dir)
+    if record is None or record.get("status") not in FINISHED:
+        return None
+    stored = read_config(run_dir)
+    if stored is None or any(stored.get(k) != v for k, v in config.items()):
+        return None
+    return record
 
 
-def load_checkpoint(run_dir: Path) -> Checkpoint:
-    """Read ``run_dir/checkpoint.npz`` (or a .npz path itself); BadInput when missing or unreadable."""
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.is_file():
-        raise BadInput(f"no checkpoint at {path} (train a model first: lstm-demo train --out DIR)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-        spec = ModelSpec(**json.loads(str(arrays.pop("model"))))
-        config_dict = json.loads(str(arrays.pop("config", np.array("null"))))
-        params = {(k[:-3] if k.endswith("_l0") else k): v for k, v in arrays.items()}
-    except BadInput:
-        raise
-    except Exception as err:  # a truncated zip, a foreign file, bad JSON: all "unreadable"
-        raise BadInput(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
-    missing = [k for k in (*_TORCH_CORE, "head.weight", "head.bias") if k not in params]
-    if missing:
-        raise BadInput(f"checkpoint {path} lacks {', '.join(missing)}")
-    if models.kind_of(params) != spec.kind or params["weight_hh"].shape[1] != spec.hidden:
-        raise BadInput(f"checkpoint {path}: parameter shapes do not match its model {spec.label()}")
-    config = TrainConfig.from_dict(config_dict) if isinstance(config_dict, dict) else None
-    return Checkpoint(spec=spec, params=params, config=config)
+def has_record(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds any file of a run record."""
+    return any(os.path.lexists(Path(run_dir) / name) for name in RECORD_FILES)
 
 
 # ---- running ----
@@ -173,43 +153,92 @@ def config_record(config: TrainConfig, name: str) -> dict:
             "provenance": provenance.collect()}
 
 
+def check_memory(config: TrainConfig) -> None:
+    """BadInput naming the size and the limit when ``config`` cannot train in the memory allowed."""
+    from lstm_cli import config as settings
+
+    task, spec = get_task(config.task), config.model
+    need = settings.train_bytes(spec.kind, spec.hidden, task.length(config.gap), task.input_size, config.batch,
+                              config.eval_size, config.probe_size)
+    settings.check_memory(need, f"training {spec.label()} at gap {config.gap} (batch {config.batch}, "
+                       f"eval size {config.eval_size})")
+
+
+class KeptRecord(dict):
+    """result.json of a run that ``run_training(existing="resume")`` found finished with the
+    same settings and kept instead of running again (equal to the file; ``kept`` tells)."""
+
+    kept = True
+
+
 def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
-                 on_event: Callable[[Any], None] | None = None) -> dict:
+                 on_event: Callable[[Any], None] | None = None, existing: str = "refuse",
+                 wait: bool = False) -> dict:
     """Train ``config`` and keep its record in ``out_dir/name``; return the result record.
 
     The returned dict is identical to result.json. A diverged run returns with
     ``status: "diverged"`` (the caller decides to exit 1); Ctrl-C writes
-    "interrupted" and raises ``Interrupted``. ``on_event`` receives every
-    ``train`` event (Started, Step, Evaluation, Diverged, Finished) as it happens.
+    "interrupted" and raises ``Interrupted``; a run that cannot write its record
+    (a full disk, a read-only directory) or raises writes "failed" where it still
+    can and raises ``RunFailed``. ``on_event`` receives every ``train`` event
+    (Started, Step, Evaluation, Diverged, Finished) as it happens.
+
+    ``existing`` says what to do with a record already in ``out_dir/name``: "refuse"
+    (BadInput), "overwrite" (replace it) or "resume" (keep it, returned as a
+    ``KeptRecord``, when it finished with the same settings; else replace it). The
+    directory's lock is held throughout: when another process holds it, ``wait``
+    chooses between waiting for it and ``Busy`` (BadInput naming the holder's pid).
     """
     import yaml
 
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {EXISTING}, got {existing!r}")
     cfg = config.resolved()
     name = name or default_name(cfg)
-    if not name or "/" in name or name in (".", ".."):
-        raise BadInput(f"bad run name {name!r}: use a plain directory name")
+    check_name(name)
+    check_memory(cfg)
     run_dir = Path(out_dir) / name
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create run directory {run_dir}: {err.strerror}") from None
-    for torn in run_dir.glob(".*.tmp"):  # left by a writer killed between its temporary file and the rename
-        torn.unlink(missing_ok=True)
-    task = get_task(cfg.task)
-    atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config_record(cfg, name), sort_keys=False))
-    atomic_write_text(run_dir / METRICS, "")
-    for stale in (CHECKPOINT,):
-        (run_dir / stale).unlink(missing_ok=True)
+    make_directory(run_dir, "run directory")
+    with locked(run_dir, wait=wait):
+        if existing == "resume":
+            kept = finished_record(run_dir, cfg.to_dict())
+            if kept is not None:
+                remove_stray_temporaries(run_dir)
+                return KeptRecord(kept)
+        elif existing == "refuse" and has_record(run_dir):
+            raise BadInput(f"{run_dir} already holds a run record; pass --overwrite to replace it "
+                           f"(or choose another name)")
+        remove_stray_temporaries(run_dir)
+        task = get_task(cfg.task)
+        record: dict[str, Any] = {
+            "name": name, "run_dir": str(run_dir), "status": "running", "success": False,
+            "task": cfg.task, "gap": cfg.gap, "model": cfg.model.label(), "seed": cfg.seed,
+            "metric": task.metric, "criterion": task.criterion, "chance": task.chance,
+            "steps": 0, "max_steps": cfg.steps, "wall_time": 0.0, "version": __version__,
+        }
+        start = time.perf_counter()
+        try:
+            # the old result and checkpoint go first: a kill before the new result.json exists
+            # leaves a record without a result (run again), never an old "completed" result
+            # beside a config it was not made with
+            for stale in (RESULT, CHECKPOINT):
+                (run_dir / stale).unlink(missing_ok=True)
+            atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config_record(cfg, name), sort_keys=False))
+            atomic_write_text(run_dir / METRICS, "")
+            atomic_write_text(run_dir / RESULT, to_json(record))
+        except OSError as err:
+            raise RunFailed(f"cannot write the record in {run_dir}: {_os_problem(err)}") from None
+        return _train_into(cfg, run_dir, record, start, on_event)
 
-    record: dict[str, Any] = {
-        "name": name, "run_dir": str(run_dir), "status": "running", "success": False,
-        "task": cfg.task, "gap": cfg.gap, "model": cfg.model.label(), "seed": cfg.seed,
-        "metric": task.metric, "criterion": task.criterion, "chance": task.chance,
-        "steps": 0, "max_steps": cfg.steps, "wall_time": 0.0, "version": __version__,
-    }
-    atomic_write_text(run_dir / RESULT, to_json(record))
 
-    start = time.perf_counter()
+def _os_problem(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename else ""
+    return where + (err.strerror or str(err))
+
+
+def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
+                on_event: Callable[[Any], None] | None) -> dict:
+    """The training loop of ``run_training``, writing metrics, checkpoint and result as it goes."""
     first: train.Evaluation | None = None
     last: train.Evaluation | None = None
     step = 0
@@ -235,10 +264,41 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
                 on_event(event)
     except KeyboardInterrupt:
         record.update(status="interrupted", steps=step)
-        _finish(record, first, last, start, run_dir, clip_log)
+        _finish_quietly(record, first, last, start, run_dir, clip_log)
         raise Interrupted(f"interrupted at step {step}; partial record in {run_dir}") from None
-    _finish(record, first, last, start, run_dir, clip_log)
+    except Exception as err:  # noqa: BLE001 - any error ends this run, and its record must say so
+        _fail(record, err, step, first, last, start, run_dir, clip_log)
+    # outside the handlers above: an interrupt after the final result.json is written must not
+    # turn a finished run into an interrupted one (one inside the write leaves the "running"
+    # result, which a resumed sweep runs again)
+    try:
+        _finish(record, first, last, start, run_dir, clip_log)
+    except OSError as err:
+        _fail(record, err, step, first, last, start, run_dir, clip_log)
     return record
+
+
+def _fail(record: dict, err: Exception, step: int, first, last, start: float, run_dir: Path,
+          clip_log: train.ClipLog) -> None:
+    """Record the run as failed (where result.json can still be written) and raise RunFailed."""
+    problem = _os_problem(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+    record.update(status="failed", steps=step, error=" ".join(problem.split()))
+    saved = _finish_quietly(record, first, last, start, run_dir, clip_log)
+    raise RunFailed(f"run {run_dir} failed: {problem}"
+                    + ("" if saved else " (result.json could not be written either: removed)")) from None
+
+
+def _finish_quietly(record: dict, first, last, start: float, run_dir: Path, clip_log: train.ClipLog) -> bool:
+    """``_finish`` for a run that is ending badly: whether result.json could be written. When it
+    cannot (a full disk), the old "running" result is removed, so no reader takes the run for
+    one still going; a missing result means "run again"."""
+    try:
+        _finish(record, first, last, start, run_dir, clip_log)
+    except OSError:
+        with contextlib.suppress(OSError):
+            (run_dir / RESULT).unlink()
+        return False
+    return True
 
 
 def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation | None,

@@ -13,9 +13,18 @@ thread each) or any executor with the same interface (see pool.py).
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
 NaN) *with the same configuration* is kept; anything else ("running" from a
-killed sweep, "interrupted", a crash, no record) is run again from scratch.
+killed sweep, "interrupted", "failed", no record) is run again from scratch.
 Every file is written atomically, so a kill leaves either the old or the new
 record, never half of one.
+
+Two sweeps into one ``--out`` at once: each run directory has a lock
+(``runs.locked``) that its writer holds. A worker that finds a run locked by
+another process waits for it and then keeps the record when it finished with
+the same settings (its progress line says "kept: finished by another
+process"), so every run is done once. A run that is being written elsewhere
+is not counted as an existing record when the sweep is planned. The sweep's
+own files (sweep.json, the summaries) are written under the lock of the
+sweep directory.
 
 A run that raises is a *failure*: it is reported on stderr when it happens,
 the other runs go on, and the sweep's exit code is 1. A run that diverges is
@@ -34,10 +43,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from lstm_cli import pool
-from lstm_cli.errors import BadInput
+from lstm_cli.errors import BadInput, RunFailed
 from lstm_cli.pool import Job
 
-FINISHED = ("completed", "diverged")
 SWEEP_FILE, SUMMARY_CSV, SUMMARY_JSONL = "sweep.json", "summary.csv", "summary.jsonl"
 
 
@@ -72,59 +80,50 @@ class SweepResult:
 def train_job(job: Job) -> dict:
     """The default run function: train ``job.config`` into ``sweep_dir/key``.
 
-    A record there that finished with this config is returned as it is: the plan never
-    schedules such a run, so it is this job's own, from an executor that ran the job twice
-    (Dask does when the worker holding a result dies before the client fetched it)."""
+    A record that another process is writing is waited for, then kept when it finished with
+    the same settings (a ``runs.KeptRecord``, which the progress line names); any other
+    record there is replaced (the plan already refused existing records unless --resume
+    was given)."""
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
-    run_dir = Path(job.sweep_dir) / job.key
-    if finished_with(run_dir, job.config):
-        return runs.read_result(run_dir)
-    return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key)
+    return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
+                             existing="resume", wait=True)
 
 
 # ---- a sweep of a scenario ----
 
 def sweep_dir_of(scenario, out: Path) -> Path:
+    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/")."""
+    from lstm_cli.files import check_name
+
+    check_name(scenario.name, "scenario name")
     return Path(out) / scenario.name
 
 
-def _same_config(run_dir: Path, config: dict) -> bool:
-    """Whether the record in ``run_dir`` was made with ``config`` (resolved ``TrainConfig.to_dict``)."""
-    import yaml
-
-    try:
-        stored = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(stored, dict) and all(stored.get(k) == v for k, v in config.items())
-
-
-def finished_with(run_dir: Path, config: dict, record: dict | None = None) -> bool:
-    """Whether ``run_dir`` holds a finished record (``record``, or its result.json) made with ``config``."""
-    from lstm_cli import runs
-
-    record = record if record is not None else runs.read_result(run_dir)
-    return record is not None and record.get("status") in FINISHED and _same_config(run_dir, config)
-
-
 def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
-    """(sweep dir, points, jobs to run, {index: kept result}) without running anything."""
+    """(sweep dir, points, jobs to run, {index: kept result}) without running anything.
+
+    Every run must be possible (its memory within the limit) before any starts. A record
+    that another process is writing now (its lock is held) is neither kept nor stale: its
+    job waits for that writer (``train_job``)."""
     from lstm_cli import runs
 
     points = scenario.points()
     sweep_dir = sweep_dir_of(scenario, out)
-    configs = {p.index: p.train_config().resolved().to_dict() for p in points}
+    configs = {}
+    for point in points:
+        config = point.train_config().resolved()
+        runs.check_memory(config)
+        configs[point.index] = config.to_dict()
     kept: dict[int, dict] = {}
     stale = []
     for point in points:
-        record = runs.read_result(sweep_dir / point.key)
-        if record is None:
-            continue
-        if finished_with(sweep_dir / point.key, configs[point.index], record):
+        run_dir = sweep_dir / point.key
+        record = runs.finished_record(run_dir, configs[point.index])
+        if record is not None:
             kept[point.index] = record
-        else:
+        elif runs.has_record(run_dir) and not runs.is_locked(run_dir):
             stale.append(point.key)
     if (kept or stale) and not resume:
         raise BadInput(f"{sweep_dir} already holds {len(kept) + len(stale)} run record(s) of this sweep; "
@@ -140,18 +139,22 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
 
     ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
     any function with its signature can take its place (see pool.py)."""
-    from lstm_cli.runs import atomic_write_text
+    from lstm_cli import runs
 
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
                        f"(use `lstm-demo run {scenario.name}` for a gradients-only scenario)")
     start = time.perf_counter()
     sweep_dir, points, todo, kept = plan(scenario, out, resume)
-    try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BadInput(f"cannot create sweep directory {sweep_dir}: {err.strerror}") from None
-    atomic_write_text(sweep_dir / SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    runs.make_directory(sweep_dir, "sweep directory")
+    write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    for index in kept:  # temporaries a killed writer left beside a finished record
+        run_dir = sweep_dir / points[index].key
+        try:
+            with runs.locked(run_dir):
+                runs.remove_stray_temporaries(run_dir)
+        except BadInput:  # another process holds it: it cleans up itself
+            pass
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
@@ -164,32 +167,39 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
             outcomes.append(RunOutcome(point.index, point.key, point.values, kept[point.index], skipped=True))
         else:
             record, error = done[point.index]
-            outcomes.append(RunOutcome(point.index, point.key, point.values, record, error))
+            outcomes.append(RunOutcome(point.index, point.key, point.values, record, error,
+                                       skipped=bool(getattr(record, "kept", False))))
     axes = [a for a in scenario.axes if a != "seed"]
     summary = aggregate(outcomes, axes)
     axes = [short_name(a) for a in axes]
     write_summary(sweep_dir, summary)
+    skipped = sum(o.skipped for o in outcomes)
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
-                       wall_time=time.perf_counter() - start, ran=len(todo), skipped=len(kept),
+                       wall_time=time.perf_counter() - start, ran=len(outcomes) - skipped, skipped=skipped,
                        failures=[o for o in outcomes if o.failed])
 
 
-def summarise(scenario, points, records: list[dict]) -> tuple[list[dict], list[str]]:
-    """The summary rows over seeds and their axes (short names) of records made by ``lstm-demo run``,
-    one per point, as ``run_sweep`` summarises its outcomes."""
-    outcomes = [RunOutcome(p.index, p.key, p.values, record) for p, record in zip(points, records)]
-    axes = [a for a in scenario.axes if a != "seed"]
-    return aggregate(outcomes, axes), [short_name(a) for a in axes]
+def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
+    """Write one of the sweep's own files atomically, under the sweep directory's lock (another
+    sweep into the same directory may be writing it too); stray temporaries go first."""
+    from lstm_cli import runs
+
+    try:
+        with runs.locked(sweep_dir, wait=True):
+            runs.remove_stray_temporaries(sweep_dir)
+            runs.atomic_write_text(sweep_dir / name, text)
+    except OSError as err:
+        raise RunFailed(f"cannot write {sweep_dir / name}: {err.strerror}") from None
 
 
 def estimated_cost(job: Job) -> float:
-    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, RNN 1)."""
+    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task
 
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])
-        gates = 4 if model.get("kind") == "lstm" else 1
+        gates = {"lstm": 4, "gru": 3}.get(model.get("kind"), 1)
         return float(length * (config.get("steps") or 1) * gates)
     except (KeyError, TypeError):
         return 0.0
@@ -230,6 +240,8 @@ def _median(values: list[float]) -> float | None:
 
 def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
     """One row per setting (the axes other than seed), in grid order."""
+    from lstm_cli.runs import FINISHED
+
     groups: dict[tuple, list[RunOutcome]] = {}
     for outcome in outcomes:
         values = dict(outcome.values)
@@ -275,9 +287,8 @@ def write_summary(sweep_dir: Path, summary: list[dict]) -> None:
     import io
 
     from lstm_cli.plain import write_csv, write_jsonl
-    from lstm_cli.runs import atomic_write_text
 
     for name, writer in ((SUMMARY_CSV, write_csv), (SUMMARY_JSONL, write_jsonl)):
         buffer = io.StringIO()
         writer(summary, buffer)
-        atomic_write_text(sweep_dir / name, buffer.getvalue())
+        write_sweep_file(sweep_dir, name, buffer.getvalue())

@@ -2,7 +2,9 @@
 
 Every task is a pure function of an ``np.random.Generator``:
 ``task.generate(rng, batch, gap) -> (x, y)`` with x (B, T, D) float64 inputs
-and y (B, 1) targets for the single answer step, the last one (T - 1).
+and y (B, S) targets for the task's S answer steps (``task.answer_steps``,
+counted from the end: (-1,), the last step, for every task but copy, whose
+answers are its last 10 steps).
 ``gap`` is the number of steps between the information and the step where it
 is needed; the steps inside the gap are *random* distractors (with a constant
 filler a tanh RNN can park its state in a fixed point, and the task would say
@@ -14,6 +16,7 @@ nothing about long-term memory).
 | adding         | gap      | sum of the two marked values    | MSE 1/6 ~ 0.167     | MSE < 0.01         |
 | temporal-order | gap + 3  | order of two marked symbols     | accuracy 1/4        | accuracy >= 0.99   |
 | agreement      | gap + 2  | verb agrees with the subject    | accuracy 1/2        | accuracy >= 0.99   |
+| copy           | gap + 21 | the first 10 symbols (of 8)     | accuracy 1/8        | accuracy >= 0.99   |
 
 Sources: remember is the latching problem of Bengio et al. (1994) and
 Hochreiter & Schmidhuber (1997); adding is Hochreiter & Schmidhuber's
@@ -21,6 +24,18 @@ experiment 4 in the form of Le et al. (2015), with the first marker in the
 first half and the second in the second half of T = gap steps; temporal-order
 is their experiment 6a; agreement is the example of "Understanding LSTM
 Networks" (a singular or plural subject, then filler words, then the verb).
+
+copy is the copying memory problem (Hochreiter & Schmidhuber 1997; in the form
+of Arjovsky, Shah & Bengio 2016): 10 symbols drawn from 8, then ``gap`` blanks,
+a delimiter, and 10 more blanks during which the model must output the 10
+symbols in order, so every symbol is recalled gap + 11 steps after it was
+seen. The loss is summed over the last 10 steps and the metric is per-symbol
+accuracy over them. A model with no memory can only guess: accuracy 1/8, and
+cross-entropy log 8 per answer step, 10 log 8 per sequence, or, averaged over
+every step as Arjovsky et al. count it (blanks are free to predict),
+10 log 8 / (T + 20) with their T = gap + 1. The gap is made of blanks, not
+random distractors, as in both papers: no fixed point can hold 8^10 different
+sequences, so the task measures memory even with a constant filler.
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ from lstm_cli.errors import BadInput
 
 N_SYMBOLS = 4  # remember: the symbols to recall
 N_DISTRACTORS = 4  # remember, temporal-order: the noise alphabet inside the gap
+COPY_LENGTH = 10  # copy: the symbols to reproduce
+COPY_CATEGORIES = 8  # copy: the alphabet they are drawn from
 
 SINGULAR = ("the cat", "the dog", "the cloud", "the child")
 PLURAL = ("the cats", "the dogs", "the clouds", "the children")
@@ -57,9 +74,10 @@ class Task:
     length: Callable[[int], int]  # T as a function of gap
     make: Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]
     reference: str
+    answer_steps: tuple[int, ...] = (-1,)  # the steps that carry a target and a loss, counted from the end
 
     def generate(self, rng: np.random.Generator, batch: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
-        """One batch: x (B, T, D) float64, y (B, 1) int64 labels or float64 targets."""
+        """One batch: x (B, T, D) float64, y (B, S) int64 labels or float64 targets, S answer steps."""
         check_gap(self, gap)
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise BadInput(f"batch must be an integer >= 1, got {batch!r}")
@@ -138,6 +156,17 @@ def _agreement(rng, batch, gap):
     return _one_hot(ids, 2 * n_subj + len(FILLERS) + 1), plural[:, None]
 
 
+def _copy(rng, batch, gap):
+    # ids: 0..7 the symbols, 8 blank, 9 the delimiter
+    blank, delimiter = COPY_CATEGORIES, COPY_CATEGORIES + 1
+    T = gap + 2 * COPY_LENGTH + 1
+    symbols = rng.integers(0, COPY_CATEGORIES, size=(batch, COPY_LENGTH))
+    ids = np.full((batch, T), blank, dtype=np.int64)
+    ids[:, :COPY_LENGTH] = symbols
+    ids[:, T - COPY_LENGTH - 1] = delimiter
+    return _one_hot(ids, COPY_CATEGORIES + 2), symbols
+
+
 def agreement_sentence(x_row: np.ndarray) -> str:
     """The words of one agreement sequence (B, T, D)[b], with '___' for the verb slot."""
     words = SINGULAR + PLURAL + FILLERS + ("___",)
@@ -160,6 +189,11 @@ TASKS: dict[str, Task] = {
         Task("agreement", "pick 'is' or 'are' to agree with a subject gap words back",
              2 * len(SINGULAR) + len(FILLERS) + 1, 2, "cross_entropy", "accuracy", 0.5, 0.99, 1,
              lambda gap: gap + 2, _agreement, "Olah 2015, Understanding LSTM Networks"),
+        Task("copy", "reproduce 10 symbols (of 8) after gap blanks and a delimiter",
+             COPY_CATEGORIES + 2, COPY_CATEGORIES, "cross_entropy", "accuracy", 1.0 / COPY_CATEGORIES,
+             0.99, 1, lambda gap: gap + 2 * COPY_LENGTH + 1, _copy,
+             "Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016",
+             answer_steps=tuple(range(-COPY_LENGTH, 0))),
     )
 }
 

@@ -65,6 +65,18 @@ def assert_gradients_match(name: str, numerical: np.ndarray, analytic: np.ndarra
     assert err < tol, f"gradient of {name}: max relative error {err:.3e} >= {tol:g}"
 
 
+# what a user's shell may set that changes how the tool renders: every test starts without them
+# (a test that wants one sets it), so the suite passes whatever the user's terminal is
+TERMINAL_VARIABLES = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLUMNS", "LINES", "TERM",
+                      "COLORTERM", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "PYTHONIOENCODING")
+
+
+@pytest.fixture(autouse=True)
+def plain_terminal(monkeypatch):
+    for name in TERMINAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
@@ -72,27 +84,27 @@ def rng() -> np.random.Generator:
 
 # --- model-level gradient checks shared by test_rnn.py and test_lstm.py ------------------
 
-def model_loss(params, x, y, answer_steps, loss_name, activation="tanh") -> float:
+def model_loss(params, x, y, answer_steps, loss_name, activation="tanh", spec=None) -> float:
     """The batch-mean loss L of models.forward: the function every gradient is checked on."""
     from lstm_cli import losses, models
 
-    out, _ = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, _ = models.forward(params, x, answer_steps=answer_steps, activation=activation, spec=spec)
     per_seq, _ = losses.loss_and_grad(loss_name, out, y, reduction="mean")
     return float(per_seq.mean())
 
 
-def check_parameter_gradients(params, x, y, answer_steps, loss_name, activation="tanh") -> None:
+def check_parameter_gradients(params, x, y, answer_steps, loss_name, activation="tanh", spec=None) -> None:
     """Every parameter's analytic gradient (models.backward) against centred differences."""
     from lstm_cli import losses, models
 
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation, spec=spec)
     _, dout = losses.loss_and_grad(loss_name, out, y, reduction="mean")
     grads = models.backward(params, cache, dout)
     assert set(grads.params) == set(params)
     for name, value in params.items():
         assert grads.params[name].shape == value.shape, name
         numerical = numerical_gradient(
-            lambda: model_loss(params, x, y, answer_steps, loss_name, activation), value)
+            lambda: model_loss(params, x, y, answer_steps, loss_name, activation, spec), value)
         assert_gradients_match(name, numerical, grads.params[name])
 
 

@@ -139,7 +139,7 @@ def test_rows_choose_the_steps_of_the_table():
     (["--model", "gru2"], "model.kind: unknown value 'gru2'"),
     (["--format", "xml"], "unknown format 'xml'"),
     (["--hidden", "0"], "model.hidden: must be >= 1, got 0"),
-    (["--task", "copy"], "task: unknown value 'copy'"),
+    (["--task", "kopy"], "task: unknown value 'kopy' (did you mean 'copy'?)"),
     (["--from", "no/such/run"], "no checkpoint at no/such/run"),
     (["--rows", "0,99"], "outside 0..51"),
     (["--batch", "0"], "gradients.batch: must be >= 1, got 0"),
@@ -310,8 +310,8 @@ def test_options_are_converted_to_their_types():
     assert list(ctx.params["model"]) == ["rnn", "lstm"] and ctx.params["chrono"] is None
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "2")])
-def test_one_blas_thread_unless_the_user_says_otherwise(preset, expected):
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("2", "1")])
+def test_one_blas_thread_whatever_the_user_set(preset, expected):  # same bits as a sweep worker (issue 10)
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}

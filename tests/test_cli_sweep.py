@@ -34,10 +34,13 @@ REDUCED = {
     "remember-gap": ["--set", "gap=3,6", *TRAIN_SHRINK],
     "adding-100": ["--set", "gap=6", *TRAIN_SHRINK],
     "agreement": ["--set", "gap=5", "--set", "gradients.batch=4", *TRAIN_SHRINK],
+    "long-lag": ["--set", "gap=6", *TRAIN_SHRINK],
 }
 PARTS = {"vanishing": ["gradients"], "exploding": ["gradients", "train"], "forget-gate": ["gradients", "train"],
-         "remember-gap": ["train"], "adding-100": ["train"], "agreement": ["gradients", "train"]}
-RUNS = {"vanishing": 2, "exploding": 2, "forget-gate": 2, "remember-gap": 4, "adding-100": 2, "agreement": 2}
+         "remember-gap": ["train"], "adding-100": ["train"], "agreement": ["gradients", "train"],
+         "long-lag": ["train"]}
+RUNS = {"vanishing": 2, "exploding": 2, "forget-gate": 2, "remember-gap": 4, "adding-100": 2, "agreement": 2,
+        "long-lag": 3}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCED))
@@ -172,7 +175,10 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     out = tmp_path / "runs"
     sweep_dir = out / "small"
     command = [sys.executable, "-m", "lstm_cli", "sweep", str(path), "--jobs", "2", "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT as a terminal's Ctrl-C delivers it, even when pytest itself runs in the background
+    # of a script (where the shell starts it, and so the sweep, with SIGINT ignored)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait for two finished runs, then kill the sweep process
         if sum(s[0] == "completed" for s in _snapshot(sweep_dir).values()) >= 2 if sweep_dir.exists() else False:
@@ -189,6 +195,9 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     assert _snapshot(sweep_dir) == before, "a worker of the killed sweep is still running"
     finished = {k for k, v in before.items() if v[0] == "completed"}
     assert 2 <= len(finished) < 8, before.keys()
+    if how == signal.SIGINT:  # an orderly stop: no file cut short, even before --resume cleans up
+        assert not list(sweep_dir.rglob("*.tmp"))
+        assert {v[0] for v in before.values()} <= {"completed", "interrupted"}
 
     resumed = subprocess.run([*command, "--resume", "--format", "jsonl"], capture_output=True, text=True,
                              timeout=120)

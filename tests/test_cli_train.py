@@ -73,7 +73,7 @@ def test_divergence_exits_1_with_one_line(tmp_path):
     (["--clip", "-1"], "clip"),
     (["--lr", "0"], "lr"),
     (["--format", "xml"], "format"),
-    (["--model", "gru"], "gru"),
+    (["--model", "transformer"], "transformer"),
     (["--task", "sorting"], "sorting"),
     (["--steps", "many"], "'--steps'"),
     (["--momentum", "1.5"], "momentum"),

@@ -31,7 +31,7 @@ def test_parse_model_settings_and_defaults():
 
 
 @pytest.mark.parametrize("text,match", [
-    ("gru", "model.kind: unknown value 'gru'; choose one of: rnn, lstm"),
+    ("transformer", "model.kind: unknown value 'transformer'; choose one of: rnn, lstm, gru"),
     ("", "model.kind: unknown value"),
     ("lstm:forget_bias", "bad model setting 'forget_bias' in 'lstm:forget_bias': use key=value"),
     ("lstm:colour=red", "unknown model setting 'colour' in 'lstm:colour=red'; known: hidden"),

@@ -377,3 +377,38 @@ def test_json_names_of_the_split():
     assert {"decades_activation", "decades_recurrent", "decades_total"} <= set(rnn["steps"])
     assert {"belt_rel", "gates_rel"} <= set(lstm["summary"]) and lstm["spectral_radius"] is None
     assert {"belt", "belt_rel", "gates", "gates_rel"} <= set(lstm["steps"])
+def test_copy_probe_takes_the_loss_of_all_ten_answer_steps():
+    """copy answers at its last 10 steps: the probed loss is the sum of the 10 one-step losses,
+    and dl/dh_t at the first answer step (9 steps back) carries all ten."""
+    copy = tasks.get_task("copy")
+    spec = models.parse_model("lstm", hidden=6)
+    params = models.init_params(spec, copy.input_size, copy.output_size, np.random.default_rng(0))
+    x, y = copy.generate(np.random.default_rng(1), 5, 4)
+    profile = probes.probe(spec, params, copy, x, y, 4)
+    one_step = []
+    for k, step in enumerate(range(-10, 0)):
+        out, _ = models.forward(params, x, answer_steps=(step,))
+        one_step.append(losses.loss_and_grad("cross_entropy", out, y[:, [k]])[0])
+    assert profile.loss == pytest.approx(np.sum(one_step, axis=0).mean(), rel=1e-13)
+    assert profile.loss == pytest.approx(10 * np.log(8), rel=0.1)  # at init: near the memoryless baseline
+    assert np.all(profile.dh.mean[:10] > 0)
+
+
+def test_the_forget_gate_free_belt_is_exactly_one_and_the_gru_belt_is_the_product_of_z():
+    """The carousel: without a forget gate every factor of the cell's direct path is 1, so the
+    product back from the answer step is 1 at every step (to 1e-12; it is exact). The GRU's
+    direct path multiplies by z: its product, recomputed here step by step from the gates."""
+    free = models.parse_model("lstm:forget_gate=false", hidden=6)
+    profile = probes.probe_at_init(free, REMEMBER, 30, 8, seed=0)
+    np.testing.assert_allclose(profile.forget_product, 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(profile.forget, 1.0, rtol=0, atol=1e-12)
+    gru = models.parse_model("gru", hidden=6)
+    x, y = REMEMBER.generate(stream(0, "probe"), 8, 30)
+    params = models.init_params(gru, REMEMBER.input_size, REMEMBER.output_size, stream(0, "params"))
+    profile = probes.probe(gru, params, REMEMBER, x, y, 30)
+    _, cache = models.forward(params, x, spec=gru)
+    z = cache.core.gate("z")  # (T, B, H)
+    T = z.shape[0]
+    expected = [np.mean(np.prod(z[T - k:], axis=0)) if k else 1.0 for k in range(T)]  # prod_{s>t} z_s
+    np.testing.assert_allclose(profile.forget_product, expected, rtol=1e-12)
+    assert profile.dc is None and profile.bound is None and profile.summary["carrier"] == "dh"

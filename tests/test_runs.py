@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 import yaml
 
 from lstm_cli import __version__, api, models, runs, train
-from lstm_cli.errors import BadInput, Interrupted
+from lstm_cli.errors import BadInput, Interrupted, RunFailed
 from lstm_cli.models import ModelSpec
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
@@ -193,3 +195,74 @@ def test_probe_checkpoint_repeats_the_last_evaluation_of_the_run(tiny_run):
     assert longer.steps_back[-1] == 10 and longer.batch == 3 and settings["gap"] == 9
     with pytest.raises(BadInput, match="not made for task adding"):
         api.probe_checkpoint(run_dir, task="adding")
+
+
+# ---- the record store under hostile conditions (issue 10) ----
+
+def test_write_all_retries_short_writes_and_refuses_none(tmp_path, monkeypatch):
+    real_write = runs.os.write
+    monkeypatch.setattr(runs.os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    runs.atomic_write_text(tmp_path / "f", "a line longer than three bytes\n")
+    assert (tmp_path / "f").read_text() == "a line longer than three bytes\n"
+    monkeypatch.setattr(runs.os, "write", lambda fd, data: 0)
+    with pytest.raises(OSError):
+        runs.append_jsonl(tmp_path / "m.jsonl", {"step": 1})
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_record_files_get_the_umasks_mode(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        runs.atomic_write_text(tmp_path / "a.json", "{}")
+        runs.append_jsonl(tmp_path / "m.jsonl", {"step": 0})
+    finally:
+        os.umask(old)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {mode}
+
+
+def test_a_second_holder_of_the_lock_is_refused_with_the_pid(tmp_path):
+    with runs.locked(tmp_path / "r"):
+        assert runs.is_locked(tmp_path / "r")
+        with pytest.raises(runs.Busy, match=f"pid {os.getpid()}"):
+            with runs.locked(tmp_path / "r"):
+                pass
+    assert not runs.is_locked(tmp_path / "r")
+    with runs.locked(tmp_path / "r"):  # released when the first holder left
+        pass
+
+
+def test_stray_temporaries_are_removed_and_nothing_else(tmp_path):
+    for name in (".result.json.123.ab.tmp", ".config.yaml.9.cd.tmp", "result.json", "keep.tmp", ".hidden"):
+        (tmp_path / name).write_text("x")
+    assert sorted(runs.remove_stray_temporaries(tmp_path)) == [".config.yaml.9.cd.tmp", ".result.json.123.ab.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "keep.tmp", "result.json"]
+
+
+def test_existing_records_refused_replaced_or_kept(tmp_path, tiny_run):
+    out, record, _ = tiny_run
+    name = Path(record["run_dir"]).name
+    with pytest.raises(BadInput, match="already holds a run record; pass --overwrite"):
+        runs.run_training(TINY, out, name=name)
+    kept = runs.run_training(TINY, out, name=name, existing="resume")
+    assert isinstance(kept, runs.KeptRecord) and kept == record  # the same settings, finished: kept
+    assert runs.finished_record(Path(record["run_dir"]), TINY.resolved().to_dict()) == record
+    other = dataclasses.replace(TINY, seed=1)
+    assert runs.finished_record(Path(record["run_dir"]), other.resolved().to_dict()) is None
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "x\ny", "\x7f", "n" * 250, "\udcff"])
+def test_check_name_refuses_what_is_not_one_directory_name(name):
+    with pytest.raises(BadInput, match="bad run name"):
+        runs.check_name(name)
+
+
+def test_a_run_that_raises_is_recorded_failed(tmp_path, monkeypatch):
+    def boom(config, params=None):
+        yield train.Started(config=config, total_steps=config.steps)
+        raise FloatingPointError("the numbers went wrong")
+
+    monkeypatch.setattr(runs.train, "train", boom)
+    with pytest.raises(RunFailed, match="failed: FloatingPointError: the numbers went wrong"):
+        runs.run_training(TINY, tmp_path, name="boom")
+    record = runs.read_result(tmp_path / "boom")
+    assert record["status"] == "failed" and "FloatingPointError" in record["error"]

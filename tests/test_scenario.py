@@ -29,7 +29,7 @@ MALFORMED = {
     "empty": (1, "the scenario file is empty"),
     "only_comments": (1, "the scenario file is empty"),
     "tab_indent": (3, "a tab in the indentation"),
-    "unknown_model": (2, "model.kind: unknown value 'gru'"),
+    "unknown_model": (2, "model.kind: unknown value 'transformer'"),
     "unknown_task": (2, "task: unknown value 'remembr' (did you mean 'remember'?)"),
     "sweep_unknown_key": (5, "sweep.gapp: cannot sweep over this: unknown setting 'gapp' (did you mean 'gap'?)"),
     "optimizer_no": (3, "train.optimizer: unknown value 'no'"),
@@ -100,7 +100,7 @@ BAD_SETS = {
     "gap=-3": "gap: must be >= 1, got -3",
     "seed=4..1": "seed: bad range '4..1'",
     "steps": "expected key=value",
-    "model=gru": "model.kind: unknown value 'gru'",
+    "model=transformer": "model.kind: unknown value 'transformer'",
     "model=lstm:forget_bais=1": "unknown model setting 'forget_bais' (did you mean 'forget_bias'?)",
     "batch=8": "ambiguous setting 'batch': say gradients.batch or train.batch",
     "gradients.batch=8": "gradients.batch: the scenario has no gradients: section",
@@ -223,7 +223,7 @@ def test_index_out_of_range_is_bad_input(small):
 def test_bundled_scenarios_are_found_and_described():
     entries = scenarios.bundled()
     assert [name for name, _, _ in entries] == ["adding-100", "agreement", "exploding", "forget-gate",
-                                                "remember-gap", "tanh-saturation", "vanishing"]
+                                                "long-lag", "remember-gap", "tanh-saturation", "vanishing", "variants"]
     for name, path, description in entries:
         assert path.parent == BUNDLED
         assert description and "\n" not in description, name
@@ -236,8 +236,8 @@ def test_scenarios_command_lists_every_bundled_one():
     result = runner.invoke(app, ["scenarios"])
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 7
-    assert lines[-1].split()[0] == "vanishing" and "gap 50" in lines[-1]
+    assert len(lines) == 9
+    assert lines[-2].split()[0] == "vanishing" and "gap 50" in lines[-2]
 
 
 def test_remember_gap_is_the_acceptance_grid():
@@ -246,6 +246,23 @@ def test_remember_gap_is_the_acceptance_grid():
     assert {p.gap for p in points} == {5, 10, 20, 50, 100}
     assert {p.model_spec().kind for p in points} == {"rnn", "lstm"}
     assert {p.seed for p in points} == set(range(5))
+
+
+def test_long_lag_runs_are_the_documented_commands():
+    from lstm_cli.models import parse_model
+    from lstm_cli.train import TrainConfig
+
+    points = {p.key: p for p in scenarios.load("long-lag").points()}
+    assert len(points) == 4 * 3 * 5
+    # docs/long-lag.md measured e.g. `lstm-demo train --gap 1000 -m lstm:chrono=1000,dtype=float32 --lr 3e-3`
+    commands = {"rnn": "rnn:dtype=float32", "lstm": "lstm:dtype=float32",
+                "lstm:chrono=1000": "lstm:chrono=1000,dtype=float32"}
+    for gap in (100, 200, 500, 1000):
+        for key, model in commands.items():
+            for seed in range(5):
+                measured = TrainConfig(gap=gap, model=parse_model(model), lr=3e-3, seed=seed)
+                run = points[f"gap={gap},model={key},seed={seed}"]
+                assert run.train_config().resolved() == measured.resolved()
 
 
 def test_float_keys_keep_full_precision_and_stay_short():

@@ -8,7 +8,7 @@ import pytest
 from lstm_cli import losses, tasks
 from lstm_cli.errors import BadInput
 
-NAMES = ["remember", "adding", "temporal-order", "agreement"]
+NAMES = ["remember", "adding", "temporal-order", "agreement", "copy"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -16,7 +16,7 @@ def test_shapes_and_types(name):
     task = tasks.get_task(name)
     x, y = task.generate(np.random.default_rng(0), 7, 12)
     assert x.shape == (7, task.length(12), task.input_size) and x.dtype == np.float64
-    assert y.shape == (7, 1)
+    assert y.shape == (7, len(task.answer_steps))
     if task.loss == "cross_entropy":
         assert np.issubdtype(y.dtype, np.integer) and y.min() >= 0 and y.max() < task.output_size
         assert np.all(x.sum(axis=-1) == 1.0) and set(np.unique(x)) == {0.0, 1.0}  # one-hot
@@ -109,7 +109,7 @@ def test_answer_depends_on_the_information_not_the_gap(name):
         freq = np.bincount(y[:, 0], minlength=task.output_size) / y.shape[0]
         np.testing.assert_allclose(freq, task.chance, atol=0.03)
         assert task.chance == pytest.approx(1 / task.output_size)
-    info = {"remember": [0], "adding": None, "temporal-order": [0, 16], "agreement": [0]}[name]
+    info = {"remember": [0], "adding": None, "temporal-order": [0, 16], "agreement": [0], "copy": [0]}[name]
     if info is not None:
         keys = [tuple(k) for k in x[:, info].argmax(axis=-1)]
         answers = {}
@@ -119,7 +119,7 @@ def test_answer_depends_on_the_information_not_the_gap(name):
 
 def test_chance_levels_and_criteria():
     assert {n: t.chance for n, t in tasks.TASKS.items()} == pytest.approx(
-        {"remember": 0.25, "adding": 1 / 6, "temporal-order": 0.25, "agreement": 0.5})
+        {"remember": 0.25, "adding": 1 / 6, "temporal-order": 0.25, "agreement": 0.5, "copy": 1 / 8})
     remember = tasks.get_task("remember")
     assert remember.criterion == "accuracy >= 0.99"
     assert remember.succeeded(0.99) and not remember.succeeded(0.98)
@@ -151,5 +151,44 @@ def test_bad_batch_raises_bad_input(batch):
 
 
 def test_unknown_task_names_the_choices():
-    with pytest.raises(BadInput, match="remember, adding, temporal-order, agreement"):
-        tasks.get_task("copy")
+    with pytest.raises(BadInput, match="remember, adding, temporal-order, agreement, copy"):
+        tasks.get_task("kopy")
+
+
+def test_copy_layout_symbols_blanks_delimiter_and_the_answers():
+    """10 symbols of 8, gap blanks, the delimiter, 10 blanks; the targets are the 10 symbols, answered
+    at the last 10 steps, each gap + 11 steps after it was seen."""
+    gap = 7
+    task = tasks.get_task("copy")
+    x, y = task.generate(np.random.default_rng(8), 500, gap)
+    assert x.shape == (500, 10 + gap + 1 + 10, 10) and y.shape == (500, 10)
+    ids = x.argmax(axis=-1)
+    blank, delimiter = 8, 9
+    np.testing.assert_array_equal(ids[:, :10], y)
+    assert set(np.unique(y)) == set(range(8))
+    assert np.all(ids[:, 10:10 + gap] == blank)
+    assert np.all(ids[:, 10 + gap] == delimiter)
+    assert np.all(ids[:, -10:] == blank)
+    assert task.answer_steps == tuple(range(-10, 0))
+    steps = np.arange(x.shape[1])
+    answer_at = steps[list(task.answer_steps)]
+    np.testing.assert_array_equal(answer_at - np.arange(10), gap + 11)
+
+
+def test_copy_memoryless_baseline():
+    """A model that remembers nothing predicts the same distribution at every answer step: the best one,
+    uniform over the 8 symbols, costs log 8 per step, 10 log 8 per sequence, and 10 log 8 / (T + 20)
+    averaged over Arjovsky et al.'s T + 20 steps (T = gap + 1); the best constant guess scores 1/8."""
+    task = tasks.get_task("copy")
+    gap = 30
+    x, y = task.generate(np.random.default_rng(9), 20_000, gap)
+    per_seq, _ = losses.cross_entropy(np.zeros((y.shape[0], 10, 8)), y)
+    np.testing.assert_allclose(per_seq, 10 * np.log(8), rtol=1e-14)
+    arjovsky_t = gap + 1
+    assert x.shape[1] == arjovsky_t + 20
+    best_constant = np.bincount(y.ravel()).argmax()
+    guess = np.zeros((y.shape[0], 10, 8))
+    guess[..., best_constant] = 1.0
+    assert losses.metric("accuracy", guess, y) == pytest.approx(1 / 8, abs=0.01)
+    assert task.chance == 1 / 8 and task.criterion == "accuracy >= 0.99"
+    assert not task.succeeded(0.98) and task.succeeded(0.99)

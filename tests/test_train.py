@@ -192,3 +192,15 @@ def test_evaluation_records_the_gradient_profile():
     assert row["dh_rel"][0] == 1.0
     assert row["dh_ratio_first_step"] == row["dh_rel"][-1]
     assert row["accuracy"] == evaluations[0].value
+
+
+def test_copy_trains_on_the_loss_of_all_ten_answer_steps():
+    """copy's held-out loss is summed over its 10 answer steps: near 10 log 8 at init (a one-step loss
+    would be near log 8), and training lowers it."""
+    cfg = TrainConfig(task="copy", gap=2, model=ModelSpec(hidden=8), batch=16, steps=20, lr=0.01,
+                      eval_every=20, eval_size=32, probe_size=4)
+    events, evaluations = _run(cfg)
+    assert isinstance(events[-1], train.Finished)
+    assert evaluations[0].heldout_loss == pytest.approx(10 * math.log(8), rel=0.1)
+    assert evaluations[-1].heldout_loss < evaluations[0].heldout_loss
+    assert TrainConfig(task="copy").resolved().steps == train.DEFAULT_STEPS["copy"]

@@ -9,14 +9,35 @@ Non-finite floats are written as "inf", "-inf" and "nan" (see ``lstm_cli.plain``
 
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
+
+
+def unicode_ok(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (stdout) can show the block characters of the bars; a terminal in the C
+    locale or with PYTHONIOENCODING=ascii cannot, and gets ASCII bars instead."""
+    encoding = getattr(stream or sys.stdout, "encoding", None) or "ascii"
+    try:
+        "█▏·".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def console(stderr: bool = False):
     """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """rich's hook for a reader that went away (``| head``): rich would exit 1; the
+            command line's boundary decides instead (exit 0, silently)."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, highlight=False)
 
 
 def natural_width(console, renderable) -> int:

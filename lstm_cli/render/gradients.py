@@ -22,12 +22,13 @@ from lstm_cli import explain
 from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
-from lstm_cli.render import write_csv, write_json
+from lstm_cli.render import unicode_ok, write_csv, write_json
 
 FORMATS = ("table", "json", "csv")
 BAR_WIDTH = 12  # characters of a log-scale bar
 MIN_DECADES = 10  # a bar always spans at least this many orders of magnitude
 _BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
+_ASCII_BLOCKS = " .:-=+*%#"  # the same eighths where the terminal cannot show blocks
 
 
 # ---- which rows ----
@@ -72,12 +73,13 @@ def log_bar(value: float, low: int, high: int, width: int = BAR_WIDTH) -> str:
         return "?"
     if value <= 0:
         return ""
+    blocks = _BLOCKS if unicode_ok() else _ASCII_BLOCKS
     if math.isinf(value):
-        return _BLOCKS[-1] * width
+        return blocks[-1] * width
     fraction = (math.log10(value) - low) / (high - low)
     eighths = round(min(max(fraction, 0.0), 1.0) * width * 8)
     full, part = divmod(eighths, 8)
-    return (_BLOCKS[-1] * full + (_BLOCKS[part] if part else "")).rstrip()
+    return (blocks[-1] * full + (blocks[part] if part else "")).rstrip()
 
 
 def bar_scale(values: Sequence[float]) -> tuple[int, int]:
@@ -100,9 +102,13 @@ def init_words(profile: GradientProfile) -> str:
     """The init that produced the profile: W_hh init and scale, and the forget bias or sigma_max."""
     m = profile.model
     words = [f"{m['init']} W_hh", f"recurrent scale {m['recurrent_scale']:g}"]
-    if m["kind"] == "lstm":
+    if m["kind"] == "gru":
+        words.append(f"mean update gate {_mean(profile.forget):.2f}")
+    elif m["kind"] == "lstm":
         if "chrono" in m:
             words.insert(0, f"chrono init T_max {m['chrono']:g}")
+        elif "forget_bias" not in m:
+            words.insert(0, "no forget gate (f = 1)")
         else:
             gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
             words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
@@ -179,6 +185,8 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     if profile.dc is not None:
         cols += [("||dL/dc||", [sci(v) for v in profile.dc.mean]), ("dc rel", [sci(v) for v in profile.dc.rel]),
                  (bar_header, None)]
+    elif profile.forget_product is not None:  # the GRU: its belt is h, its gate z
+        cols += [(bar_header, None), ("prod z", [sci(v) for v in profile.forget_product])]
     else:
         cols += [(bar_header, None), ("bound", [sci(v) for v in profile.bound])]
     if profile.decades_total is not None:
@@ -191,7 +199,7 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "gates"} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "gates", "prod z"} | ({"dh rel"} if profile.dc is not None else set())
     if level >= 3:
         hidden |= {bar_header, "belt", "W_hh", f"{profile.model.get('activation', 'tanh')}'"}
     return [c for c in cols if c[0] not in hidden]

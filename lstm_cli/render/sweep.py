@@ -132,6 +132,9 @@ class Progress:
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
+        elif getattr(record, "kept", False):
+            self._say(f"{head}: kept: finished by another process with the same settings, "
+                      f"status {record.get('status')}")
         elif record.get("status") == "diverged":
             self._say(f"{head}: diverged at step {record.get('diverged_at')} ({record.get('wall_time', 0):.1f} s)")
         else:

@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
+from lstm_cli.render import unicode_ok
 
 from lstm_cli.explain import training_sentence
 from lstm_cli.probes import VANISHING
@@ -218,7 +219,8 @@ def _bar(value: Any, floor: float = BAR_FLOOR, ceiling: float = 1.0, width: int 
     low, high = math.log10(floor), math.log10(ceiling)
     fill = 0 if v <= 0 else (min(max(math.log10(v), low), high) - low) / (high - low)
     cells = max(0, min(width, round(fill * width)))
-    return Text("█" * cells + "·" * (width - cells), style=_colour(v))
+    full, empty = ("█", "·") if unicode_ok() else ("#", ".")
+    return Text(full * cells + empty * (width - cells), style=_colour(v))
 
 
 def bar_ceiling(values: Sequence[Any]) -> float:
@@ -272,13 +274,14 @@ def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, ma
     width = max(len(str(n - 1)), 4)
     shown = list(reversed(_rows_to_show(n, max_rows)))
     glyphs = GlyphScale([e["dh_rel"][k] for e in rows_with for k in shown])
+    cell = "█" if unicode_ok() else "#"
     lines = [Text("||dL/dh|| relative to the answer step: steps back (rows) x training step (columns, one per "
                   "evaluation), log scale", style="bold")]
     for k in shown:
         line = Text(str(k).rjust(width) + " ")
         for e in rows_with:
             value = e["dh_rel"][k]
-            line.append("█", style=_colour(value)) if colour else line.append(glyphs.glyph(value))
+            line.append(cell, style=_colour(value)) if colour else line.append(glyphs.glyph(value))
         lines.append(line)
     first, last = f"step {rows_with[0]['step']}", f"step {rows_with[-1]['step']}"
     pad = max(1, len(rows_with) - len(first) - len(last))
@@ -286,7 +289,7 @@ def heatmap(result: dict, evaluations: Sequence[dict], max_columns: int = 60, ma
     if colour:
         legend = Text(" " * (width + 1) + "from ", style="dim")
         for edge, tint in [*_PALETTE, (math.nan, _NAN)]:
-            legend.append("█", style=tint)
+            legend.append(cell, style=tint)
             legend.append(("nan" if math.isnan(edge) else "0" if edge == -math.inf else _decade(edge)) + " ")
         lines.append(legend)
     else:

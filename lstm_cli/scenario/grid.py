@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
+from lstm_cli import config
 from lstm_cli.errors import BadInput
 from lstm_cli.scenario.schema import canonical_key
 from lstm_cli.scenario.yamlio import ScenarioError
@@ -29,8 +29,8 @@ class RunPoint:
 
         fields = {k.split(".", 1)[1]: v for k, v in self.settings.items() if k.startswith("model.")}
         kind = fields.get("kind", "lstm")
-        drop = ("forget_bias", "chrono") if kind == "rnn" else ("activation",)
-        return ModelSpec(**{k: v for k, v in fields.items() if k not in drop})
+        kinds = {name: field.kinds for name, field in config.MODEL_FIELDS.items()}
+        return ModelSpec(**{k: v for k, v in fields.items() if kinds.get(k) is None or kind in kinds[k]})
 
     @property
     def task(self) -> str:

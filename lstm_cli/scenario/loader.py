@@ -147,10 +147,10 @@ def _range(text: str) -> tuple[list[int], str | None]:
     first, last, step = int(match[1]), int(match[2]), int(match[3] or 1)
     if step < 1 or last < first:
         return [], f"bad range {text!r}: it must count up (first <= last, step >= 1)"
-    values = list(range(first, last + 1, step))
-    if len(values) > MAX_RUNS:
-        return [], f"range {text!r} has {len(values)} values; that is too many"
-    return values, None
+    count = (last - first) // step + 1  # counted before a single value is made
+    if count > MAX_RUNS:
+        return [], f"range {text!r} has {count} values, more than the {MAX_RUNS} runs a sweep may have"
+    return list(range(first, last + 1, step)), None
 
 
 def _check_axes_need_parts(scenario: Scenario, source: str) -> None:
@@ -170,10 +170,16 @@ def _check_points(scenario: Scenario) -> None:
     if size > MAX_RUNS:
         raise ScenarioError([f"{scenario.where.get(('axis', next(iter(scenario.axes))), scenario.name)}: "
                              f"sweep: the grid has {size} runs; the limit is {MAX_RUNS}"])
+    from lstm_cli.files import check_name
     from lstm_cli.tasks import get_task
 
     problems: list[str] = []
     for point in scenario.points():
+        try:  # a run key is a directory name: refused now, not when every run fails
+            check_name(point.key, "run key")
+        except BadInput as err:
+            problems.append(f"{scenario.where.get(('axis', next(iter(scenario.axes))), scenario.name)}: {err}")
+            break
         def where(key):
             if key in scenario.axes:
                 return scenario.where.get(("axis", key), scenario.name)
@@ -205,13 +211,21 @@ def _point_label(point: RunPoint) -> str:
 def load(path: str | Path, overrides: list[str] = ()) -> Scenario:
     """Read and validate a scenario file (a path, or the name of a bundled scenario), then
     apply ``--set`` overrides."""
+    from lstm_cli.files import check_name, read_regular
+
     path = resolve_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")  # a FIFO, a device, a directory: refused at once
     except UnicodeDecodeError:
         raise ScenarioError([f"{path}: not a text (UTF-8) file"]) from None
+    except ValueError as err:
+        raise ScenarioError([str(err)]) from None
     except OSError as err:
-        raise ScenarioError([f"{path}: cannot read: {err.strerror}"]) from None
+        raise ScenarioError([f"{path}: cannot read: {err.strerror or err}"]) from None
+    try:  # the name becomes OUT/<name>/: "..", "/" or a control character would leave --out
+        check_name(path.stem, "scenario name")
+    except BadInput as err:
+        raise ScenarioError([f"{path}: {err} (rename the file)"]) from None
     scenario = parse(text, source=str(path), name=path.stem, path=path)
     return apply_overrides(scenario, overrides) if overrides else scenario
 

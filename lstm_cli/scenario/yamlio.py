@@ -77,14 +77,55 @@ def _parse_scalar(text: str) -> Any:
     """One value typed by the YAML 1.2-core rules (``1e-3`` a float, ``no`` a string)."""
     try:
         node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
+        return _scalar_value(node) if isinstance(node, yaml.ScalarNode) and node.tag in _CORE_TAGS else text
+    except (yaml.YAMLError, ValueError, RecursionError):  # "!!int abc", 5000 digits: the text itself
         return text
-    return _scalar_value(node) if isinstance(node, yaml.ScalarNode) else text
+
+
+_CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
+MAX_NODES = 100_000  # values in one scenario, aliases expanded; a real one has a few dozen
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Refuse what the YAML 1.2 core schema does not hold (any other tag: !!python/object,
+    !!set, !!timestamp, !custom), scalars their tag cannot read (``!!int abc``, ``!!int 0b101``,
+    5000 digits) and documents whose aliases expand beyond reason; iteratively, so depth
+    cannot exhaust the stack."""
+    stack, seen = [root], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ScenarioError([f"{source}: the YAML expands to more than {MAX_NODES} values"])
+        if node.tag not in _CORE_TAGS:
+            raise ScenarioError([f"{source}:{_line(node)}: unknown YAML tag {node.tag!r}; a scenario holds "
+                                 f"plain numbers, strings, lists and mappings"])
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                _scalar_value(node)
+            except ValueError:
+                kind = node.tag.rsplit(":", 1)[-1]
+                shown = node.value if len(node.value) <= 30 else f"{node.value[:20]}... ({len(node.value)} characters)"
+                raise ScenarioError([f"{source}:{_line(node)}: {shown!r} is not a valid {kind} (YAML 1.2 core: "
+                                     f"decimal, 0o octal or 0x hex, at most 4300 digits)"]) from None
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
+        else:
+            stack.extend(node.value)
 
 
 def _compose(text: str, source: str) -> yaml.Node | None:
+    from lstm_cli.files import MAX_DEPTH, nesting_depth
+
     try:
-        return yaml.compose(text, Loader=_Loader)
+        depth = nesting_depth(text)  # from the event stream: PyYAML's composer would recurse
+        if depth > MAX_DEPTH:
+            raise ScenarioError([f"{source}: lists and mappings nested {depth} deep; a scenario needs at "
+                                 f"most {MAX_DEPTH}"])
+        root = yaml.compose(text, Loader=_Loader)
+        if root is not None:
+            _check_nodes(root, source)
+        return root
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -1,0 +1,56 @@
+"""What a command-line process sets up before a command and cleans up after it: BLAS threads
+and an stdout that may be closed, full or cut short by its reader. Imports nothing heavy."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def single_threaded_blas() -> None:
+    """One BLAS thread, whatever the environment says, exactly as sweep workers (pool.py): the
+    same seed gives the same bits in ``train`` as in a sweep (with OMP_NUM_THREADS=2 they
+    differed at H=512), and the matrices are tiny (B x H, H x 4H), so threads cost more than
+    they gain on a busy machine. Takes effect only before numpy is first imported."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what is left in its
+    buffer cannot fail again (and print a traceback) on the way out."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (Typer's CliRunner)
+        pass
+
+
+def flush_stdout() -> None:
+    """Flush what a command wrote before an error line follows it; an stdout that is closed or
+    cannot take it any more is given up on (the error line on stderr is what matters now)."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        discard_stdout()
+
+
+def accept_click_completion_order() -> None:
+    """Accept click's ``_LSTM_DEMO_COMPLETE=bash_source`` as well as typer's ``source_bash``."""
+    shell, _, instruction = os.environ.get("_LSTM_DEMO_COMPLETE", "").partition("_")
+    if instruction in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
+        os.environ["_LSTM_DEMO_COMPLETE"] = f"{instruction}_{shell}"
+
+
+def replace_what_cannot_be_encoded() -> None:
+    """stdout and stderr in the C locale or with PYTHONIOENCODING=ascii: a character they cannot
+    encode (rich's ellipsis in a narrow table) becomes "?" instead of a UnicodeEncodeError. The
+    bars themselves turn ASCII there (render.unicode_ok)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "\u2026\u2588".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            stream.reconfigure(errors="replace")
+        except AttributeError:  # closed (None), or not a text file
+            pass
