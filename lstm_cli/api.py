@@ -150,12 +150,13 @@ def scenario_gradients(points) -> list[tuple[list, dict]]:
 
 
 def model_label(point) -> str:
-    """A run's model as the training table names it: the run key of its model axes (``forget_bias=0``,
-    ``model=rnn``), or the model's own label when no axis changes the model."""
+    """A run's model as the training table names it when an axis sets one of its keys (``forget_bias=0``);
+    the model's own label when the axis is the whole model (``rnn``) or no axis changes it."""
     from lstm_cli.scenario import run_key
 
-    axes = [(key, value) for key, value in point.values if key == "model" or key.startswith("model.")]
-    return run_key(axes) if axes else point.model_spec().label()
+    axes = [(key, value) for key, value in point.values if key.startswith("model.")]
+    whole = any(key == "model" for key, _ in point.values)
+    return run_key(axes) if axes and not whole else point.model_spec().label()
 
 
 def scenario_training(scenario, points, out: str | Path = "runs",

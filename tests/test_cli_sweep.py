@@ -51,7 +51,7 @@ def test_every_bundled_scenario_runs_at_a_reduced_size(name, tmp_path):
     document = json.loads(result.stdout)
     if PARTS[name] == ["gradients"]:
         labels = [m["label"] for m in document["models"]]
-        assert labels == ["model=rnn", "model=lstm"]  # the run keys, as the training table names them
+        assert labels == ["rnn:hidden=4", "lstm:hidden=4"]
         return
     records = document["train"] if "gradients" in PARTS[name] else document
     records = records if isinstance(records, list) else [records]
