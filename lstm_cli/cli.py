@@ -3,8 +3,7 @@
 The only module that imports typer. Commands import numpy and the layers
 below inside their bodies, so ``lstm-demo --help`` and shell completion stay
 fast. One error boundary (``_Group.main``): a ``LstmDemoError`` or a usage
-error becomes one line on stderr and its exit code (2 bad input, 1 a failed
-run, 130 interrupted); no traceback for a user's mistake.
+error becomes one line on stderr and its exit code (2 bad input, 1 a failed run, 130 interrupted).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ Initialisers (``ModelSpec``; each is recorded with every run):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import dataclasses
 from typing import NamedTuple
 
 import numpy as np
@@ -69,24 +69,8 @@ DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
 VARIANT_FLAGS = ("peephole", "coupled", "forget_gate")  # the LSTM variants' settings
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to build a model, besides the task's input and output sizes.
-
-    The fields, their defaults and bounds are the ``model.*`` rows of ``config.FIELDS``.
-    """
-
-    kind: str = config.default("model.kind")  # "rnn", "lstm" or "gru"
-    hidden: int = config.default("model.hidden")  # H
-    activation: str = config.default("model.activation")  # RNN only: "tanh" or "relu"
-    init: str = config.default("model.init")  # weight_hh: "uniform", "orthogonal", "identity"
-    recurrent_scale: float = config.default("model.recurrent_scale")  # multiplies weight_hh
-    forget_bias: float = DEFAULT_FORGET_BIAS  # LSTM only
-    chrono: float | None = config.default("model.chrono")  # LSTM only: chrono T_max
-    peephole: bool = config.default("model.peephole")  # LSTM only: the variants (lstm.Variant)
-    coupled: bool = config.default("model.coupled")
-    forget_gate: bool = config.default("model.forget_gate")
-    dtype: str = config.default("model.dtype")
+class _Spec:
+    """The behaviour of ``ModelSpec``, whose fields are made from the table below."""
 
     def __post_init__(self) -> None:
         config.check("model.kind", self.kind)
@@ -117,6 +101,10 @@ class ModelSpec:
             d["forget_bias"] = self.forget_bias
         d.update((name, getattr(self, name)) for name in VARIANT_FLAGS
                  if getattr(self, name) != config.default(f"model.{name}"))
+        # a setting added to the table shows up here when it applies and differs from its default
+        d.update((name, getattr(self, name)) for name, field in config.MODEL_FIELDS.items()
+                 if name not in _DESCRIBED and (field.kinds is None or self.kind in field.kinds)
+                 and getattr(self, name) != field.default)
         return d
 
     @property
@@ -138,6 +126,20 @@ class ModelSpec:
                  if key != "kind" and (key == "recurrent_scale" or value != getattr(default, key))
                  and not (key == "recurrent_scale" and value == 1)]
         return self.kind + (":" + ",".join(parts) if parts else "")
+
+
+# Everything needed to build a model, besides the task's input and output sizes: one field
+# per ``model.*`` row of ``config.FIELDS`` (its default there; its bounds checked by
+# ``__post_init__``), so a new model setting is one row in that table.
+ModelSpec = dataclasses.make_dataclass(
+    "ModelSpec",
+    [("kind", str, dataclasses.field(default=config.default("model.kind"))),
+     *((name, field.type, dataclasses.field(default=field.default)) for name, field in config.MODEL_FIELDS.items())],
+    bases=(_Spec,), frozen=True)
+ModelSpec.__module__ = __name__
+ModelSpec.__doc__ = "Everything needed to build a model (the ``model.*`` rows of ``config.FIELDS``)."
+# the settings describe() shows by the kind's own rules
+_DESCRIBED = {"hidden", "init", "recurrent_scale", "dtype", "activation", "chrono", "forget_bias", *VARIANT_FLAGS}
 
 
 def parse_model(text: str, **defaults) -> ModelSpec:

@@ -192,6 +192,14 @@ def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
         raise RunFailed(f"cannot write {sweep_dir / name}: {err.strerror}") from None
 
 
+def summarise(scenario, points, records: list[dict]) -> tuple[list[dict], list[str]]:
+    """The summary rows over seeds and their axes (short names) of records made by ``lstm-demo run``,
+    one per point, as ``run_sweep`` summarises its outcomes."""
+    outcomes = [RunOutcome(p.index, p.key, p.values, record) for p, record in zip(points, records)]
+    axes = [a for a in scenario.axes if a != "seed"]
+    return aggregate(outcomes, axes), [short_name(a) for a in axes]
+
+
 def estimated_cost(job: Job) -> float:
     """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task

@@ -111,7 +111,7 @@ def test_run_exploding_reports_the_clipped_fraction(tmp_path):
     unclipped = runs.read_result(tmp_path / "exploding" / "clip=0")["clipping"]
     assert clipped["steps"] == 20 and clipped["clip"] == 1.0 and unclipped["clip"] == 0.0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip().startswith("clip=")}
-    header = next(line.split() for line in result.stdout.splitlines() if "grad t=0" in line and "clipped" in line)
+    header = next(line.split() for line in result.stdout.splitlines() if "grad first input" in line and "clipped" in line)
     assert header[-1] == "clipped"
     assert rows["clip=1"][-1] == f"{100 * clipped['clipped_fraction']:.3g}%"  # the fraction in the record
     assert rows["clip=0"][-1] == "-"  # clipping off

@@ -23,7 +23,7 @@ runner = CliRunner()
 def lstm_demo_without_dask(args: list[str], cwd) -> subprocess.CompletedProcess:
     """``lstm-demo ARGS`` in a fresh interpreter where ``import distributed`` fails, as without the extra."""
     code = ("import sys; sys.modules['distributed'] = None; sys.argv = ['lstm-demo', *sys.argv[1:]]; "
-            "from lstm_cli.cli import main; main()")
+            "from lstm_cli.__main__ import main; main()")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
                           timeout=120)
 

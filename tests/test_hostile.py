@@ -557,7 +557,8 @@ def test_two_sweeps_into_one_out_do_every_run_once(tmp_path):
         steps = [row["step"] for row in runs.read_metrics(sweep_dir / key)]
         assert steps == sorted(set(steps)) and steps[0] == 0, (key, steps)
         assert runs.read_result(sweep_dir / key)["status"] == "completed"
-    summaries = [[json.loads(line) for line in stdout.splitlines()] for stdout, _ in outputs]
+    summaries = [[row for row in map(json.loads, stdout.splitlines()) if row["type"] == "summary"]
+                 for stdout, _ in outputs]
     strip = [[{k: v for k, v in row.items() if "seconds" not in k} for row in rows] for rows in summaries]
     assert strip[0] == strip[1] and [r["runs"] for r in summaries[0]] == [4, 4]
 

@@ -67,3 +67,16 @@ def test_every_route_gives_the_same_outcome_and_message(tmp_path, name, cli_args
         with pytest.raises(BadInput) as err:
             api.probe_models(**kwargs)
         assert str(err.value) == expected
+
+
+def test_model_spec_fields_are_the_tables_model_rows():
+    """A model setting is one row in config.FIELDS: ModelSpec's fields and defaults come from it."""
+    import dataclasses
+
+    from lstm_cli import config
+    from lstm_cli.models import ModelSpec
+
+    fields = {f.name: f.default for f in dataclasses.fields(ModelSpec)}
+    assert list(fields) == ["kind", *config.MODEL_FIELDS]
+    assert fields == {"kind": config.default("model.kind"),
+                      **{name: field.default for name, field in config.MODEL_FIELDS.items()}}
