@@ -49,6 +49,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # comment line (the block's name) -> the tool
 EXTERNAL_TOOLS = {
     "remember-gap.sbatch": "sbatch",
+    "slurm-aggregate": "sbatch",  # aggregates what the array wrote
     "gnu-parallel": "parallel",
     "jq-examples": "jq",
     "jq-loop": "jq",

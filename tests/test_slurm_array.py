@@ -26,7 +26,7 @@ def recipe() -> tuple[str, str]:
     """(the sbatch script, the aggregation command) from docs/cluster.md."""
     blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
     script = next(b for b in blocks if "#SBATCH" in b)
-    aggregate = next(b for b in blocks if b.startswith(f"lstm-demo sweep {SCENARIO}") and "--resume" in b)
+    aggregate = next(b for b in blocks if f"\nlstm-demo sweep {SCENARIO}" in "\n" + b and "--resume" in b)
     return script, aggregate
 
 
