@@ -41,12 +41,12 @@ def probe_models(task: str = config.default("task"), gap: int = config.default("
     model before the settings in its text.
     """
     from lstm_cli import probes
-    from lstm_cli.tasks import check_gap, get_task
+    from lstm_cli.tasks import check_gap, get_task, with_task_defaults
 
     task_spec = get_task(config.check("task", task))
     check_gap(task_spec, config.check("gap", gap))
     batch, seed = config.check("gradients.batch", batch), config.check("seed", seed)
-    specs = model_specs(models, **model_defaults)
+    specs = model_specs(models, **with_task_defaults(task_spec.name, model_defaults))
     profiles = [probes.probe_at_init(spec, task_spec, gap, batch, seed) for spec in specs]
     return profiles, probes.batch_settings(task_spec, gap, batch, seed)
 
@@ -82,11 +82,14 @@ def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | No
 
 
 def train_config(model: str = config.default("model.kind"), model_defaults: dict | None = None, **settings):
-    """A ``TrainConfig`` from model text plus settings; None-valued settings take their defaults."""
+    """A ``TrainConfig`` from model text plus settings; None-valued settings take their defaults
+    (a None hidden size: the task's, see ``tasks.with_task_defaults``)."""
     from lstm_cli.models import parse_model
+    from lstm_cli.tasks import with_task_defaults
     from lstm_cli.train import TrainConfig
 
-    spec = parse_model(model, **(model_defaults or {}))
+    task = config.check("task", settings.get("task") or config.default("task"))
+    spec = parse_model(model, **with_task_defaults(task, model_defaults or {}))
     return TrainConfig(model=spec, **{k: v for k, v in settings.items() if v is not None})
 
 

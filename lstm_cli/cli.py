@@ -116,7 +116,7 @@ def _opt(key: str, *flags: str, **extra):
 
 TaskOpt = Annotated[str, _opt("task", "--task", autocompletion=lambda: list(config.FIELDS["task"].options()))]
 GapOpt = Annotated[int, _opt("gap", "--gap")]
-HiddenOpt = Annotated[int, _opt("model.hidden", "--hidden")]
+HiddenOpt = Annotated[Optional[int], _opt("model.hidden", "--hidden")]
 BatchOpt = Annotated[int, _opt("train.batch", "--batch")]
 SeedOpt = Annotated[int, _opt("seed", "--seed")]
 InitOpt = Annotated[str, _opt("model.init", "--init")]
@@ -159,7 +159,7 @@ def gradients(
     gap: GapOpt = 50,
     task: TaskOpt = "remember",
     model: ModelOpt = None,
-    hidden: HiddenOpt = 32,
+    hidden: HiddenOpt = None,
     batch: BatchOpt = 64,
     seed: SeedOpt = 0,
     init: InitOpt = "auto",
@@ -337,7 +337,7 @@ def train_command(
     task: TaskOpt = "remember",
     gap: GapOpt = 50,
     model: TrainModelOpt = "lstm",
-    hidden: HiddenOpt = 32,
+    hidden: HiddenOpt = None,
     batch: BatchOpt = 64,
     steps: Annotated[Optional[int], _opt("train.steps", "--steps")] = None,
     optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = "adam",

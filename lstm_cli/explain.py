@@ -139,10 +139,11 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     belt, gates = s["belt_rel"], s["gates_rel"]
     carrier = "the direct path carries it" if belt >= gates else "the paths through h and the gates carry it"
     share = "" if s.get("belt_share") is None else f" ({s['belt_share']:.2g} of the total's norm)"
+    path = ("the constant error carousel (no forget gate: the cell state alone, times exactly 1 per step)"
+            if gate is None else f"the conveyor belt (the product of {factor}, the cell state alone)")
     out = [f"{profile.label}: of the cell state's gradient {far} steps back ({sci(s['relative_at_first_step'])} "
-           f"of its size at the answer step), the direct path along the conveyor belt (the product of "
-           f"{factor}, the cell state alone) brings {sci(belt)}{share}, and the paths through h and the gates {sci(gates)}: "
-           f"{carrier}."]
+           f"of its size at the answer step), the direct path along {path} brings {sci(belt)}{share}, and the "
+           f"paths through h and the gates {sci(gates)}: {carrier}."]
     mean = s.get("belt_factor_mean")
     if gate is not None and mean is not None:
         if mean >= OPEN_GATE:

@@ -326,10 +326,11 @@ def summarise(profile: GradientProfile) -> dict:
                               "recurrent": float(profile.decades_recurrent[-1]),
                               "total": float(profile.decades_total[-1])}
     if profile.belt_rel is not None:
+        # the 1997 cell (c_t = c_{t-1} + i g) has no gate on its direct path: exactly 1 per step
+        factor, gate = ("f", "forget gate") if profile.model.get("forget_gate", True) else ("1 (no forget gate)", None)
         summary.update(belt_rel=float(profile.belt_rel[-1]), gates_rel=float(profile.gates_rel[-1]),
                        belt_share=float(profile.belt_rel[-1] / rel[-1]) if rel[-1] > 0 else None,
-                       belt_factor="f", belt_gate="forget gate",
-                       belt_factor_mean=float(np.mean(profile.forget)))
+                       belt_factor=factor, belt_gate=gate, belt_factor_mean=float(np.mean(profile.forget)))
     return summary
 
 

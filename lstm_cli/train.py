@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, NamedTuple
 
 import numpy as np
@@ -48,7 +48,7 @@ from lstm_cli import config, losses, models, probes
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
 from lstm_cli.seeds import stream
-from lstm_cli.tasks import Task, check_gap, get_task
+from lstm_cli.tasks import Task, check_gap, get_task, with_task_defaults
 
 OPTIMIZERS = config.OPTIMIZERS
 # Default learning rates, chosen with the default batch and model (see README, train section).
@@ -76,7 +76,7 @@ class TrainConfig:
 
     task: str = config.default("task")
     gap: int = config.default("gap")
-    model: ModelSpec = field(default_factory=ModelSpec)
+    model: ModelSpec | None = None  # None: the task's default model (tasks.with_task_defaults)
     batch: int = config.default("train.batch")
     steps: int | None = None  # None: DEFAULT_STEPS[task]
     optimizer: str = config.default("train.optimizer")  # adam | sgd | momentum
@@ -89,11 +89,13 @@ class TrainConfig:
     probe_size: int = config.default("train.probe_size")  # sequences in the probe batch
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, ModelSpec):
-            raise BadInput(f"model: must be a ModelSpec, got {self.model!r}")
         for f in dataclasses.fields(self):
             if f.name != "model":
                 object.__setattr__(self, f.name, config.check(_config_key(f.name), getattr(self, f.name)))
+        if self.model is None:
+            object.__setattr__(self, "model", ModelSpec(**with_task_defaults(self.task, {})))
+        if not isinstance(self.model, ModelSpec):
+            raise BadInput(f"model: must be a ModelSpec, got {self.model!r}")
         check_gap(get_task(self.task), self.gap)
 
     def resolved(self) -> TrainConfig:

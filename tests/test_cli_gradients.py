@@ -271,8 +271,30 @@ def test_cli_defaults_match_the_engine():
 
     options = {name: p.default for name, p in inspect.signature(cli.gradients).parameters.items()}
     engine = {f.name: f.default for f in dataclasses.fields(models.ModelSpec)}
-    for name in ("hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype"):
+    for name in ("init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype"):
         assert options[name] == engine[name], name
+    assert options["hidden"] is None  # the task's hidden size (tasks.with_task_defaults), else the engine's
+
+
+def test_copy_models_default_to_the_tasks_hidden_size_everywhere_unless_given(tmp_path):
+    """--task copy without --hidden: 64 units in gradients, train and a scenario; given, it wins."""
+    from lstm_cli import api, scenario
+    from lstm_cli.train import TrainConfig
+
+    profiles, _ = api.probe_models("copy", 5, ["lstm", "rnn:hidden=8"], batch=2)
+    assert [p.model["hidden"] for p in profiles] == [tasks.COPY_HIDDEN, 8]
+    profiles, _ = api.probe_models("remember", 5, ["lstm"], batch=2)
+    assert profiles[0].model["hidden"] == models.ModelSpec().hidden
+    assert api.train_config("gru", task="copy").model.hidden == tasks.COPY_HIDDEN
+    assert api.train_config("lstm", {"hidden": 16}, task="copy").model.hidden == 16
+    assert TrainConfig(task="copy").model.hidden == tasks.COPY_HIDDEN
+    assert TrainConfig().model.hidden == models.ModelSpec().hidden
+    (tmp_path / "c.yaml").write_text("task: copy\ngap: 5\ntrain: {steps: 1}\nsweep:\n  model: [lstm, 'lstm:hidden=8']\n")
+    points = scenario.load(tmp_path / "c.yaml").points()
+    assert [p.train_config().model.hidden for p in points] == [tasks.COPY_HIDDEN, 8]
+    result = runner.invoke(app, ["gradients", "--task", "copy", "--gap", "5", "--batch", "2", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert [m["model"]["hidden"] for m in json.loads(result.stdout)["models"]] == [tasks.COPY_HIDDEN] * 2
 
 
 def test_readme_documents_the_command_and_every_json_field():

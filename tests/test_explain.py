@@ -135,7 +135,21 @@ def test_a_belt_without_gate_and_with_another_factor_is_described_by_its_own_nam
     assert "the product of z" in text and "The update gates are not open (mean z = 0.50 < 0.9)" in text
     profile.summary.update(belt_factor="1", belt_gate=None, belt_factor_mean=None)
     text = " ".join(explain.sentences(profile))
-    assert "the product of 1" in text and "open" not in text
+    assert "constant error carousel" in text and "product of" not in text and "open" not in text
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_the_1997_cell_is_explained_as_the_carousel_its_numbers_show(seed):
+    """No forget gate: the direct path brings exactly 1 from the first input, and the words
+    say carousel, not an open forget gate (whose mean would be the constant 1)."""
+    profile = probe("lstm:forget_gate=false", 30, seed=seed)
+    assert profile.summary["belt_rel"] == pytest.approx(1.0, abs=1e-12)
+    text = " ".join(explain.sentences(profile))
+    assert f"carousel (no forget gate: the cell state alone, times exactly 1 per step) brings " \
+           f"{explain.sci(profile.summary['belt_rel'])}" in text
+    assert "forget gates are" not in text and "product of f" not in text
+    standard = " ".join(explain.sentences(probe("lstm", 30, seed=seed)))
+    assert "product of f" in standard and "carousel" not in standard
 
 
 

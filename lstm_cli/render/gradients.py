@@ -112,7 +112,7 @@ def init_words(profile: GradientProfile) -> str:
         else:
             gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
             words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
-        if profile.forget is not None:
+        if profile.forget is not None and ("forget_bias" in m or "chrono" in m):  # not the 1997 cell: f = 1
             words.append(f"mean forget gate {_mean(profile.forget):.2f}")
     else:
         if m.get("activation", "tanh") != "tanh":

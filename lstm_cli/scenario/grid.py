@@ -27,7 +27,10 @@ class RunPoint:
     def model_spec(self):
         from lstm_cli.models import ModelSpec
 
-        fields = {k.split(".", 1)[1]: v for k, v in self.settings.items() if k.startswith("model.")}
+        from lstm_cli.tasks import with_task_defaults
+
+        fields = with_task_defaults(self.task, {k.split(".", 1)[1]: v for k, v in self.settings.items()
+                                                if k.startswith("model.")})
         kind = fields.get("kind", "lstm")
         kinds = {name: field.kinds for name, field in config.MODEL_FIELDS.items()}
         return ModelSpec(**{k: v for k, v in fields.items() if kinds.get(k) is None or kind in kinds[k]})
