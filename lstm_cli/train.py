@@ -56,9 +56,9 @@ DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1, "momentum": 0.01}
 # Adam's step for the adding problem: its regression gradient stays small until
 # the markers are found, and at 1e-3 the LSTM needed more than 4000 steps at
 # gap 100; at 3e-3 remember failed 3 of 5 seeds at gap 100, so the step is per task.
-# copy learns slowly at 1e-3 (gap 20, seed 0: per-symbol accuracy 0.42 after 3000 steps). At 1e-2 an
-# LSTM with H = 64 succeeds on seeds 0-4 in 1950-4000 steps; H = 32 (0.90-0.97 at 1e-2 or 2e-2) does
-# not, and H = 64 at 2e-2 reached only 0.83 (docs/variants.md).
+# copy learns slowly at 1e-3 (gap 20, seed 0: per-symbol accuracy 0.42 after 3000 steps). At 1e-2 its
+# default LSTM (H = 64, tasks.COPY_HIDDEN) succeeds on seeds 0-4 in 1950-4000 steps; at 2e-2 seed 0
+# reached only 0.83 (docs/variants.md).
 TASK_ADAM_LR = {"adding": 3e-3, "copy": 1e-2}
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
