@@ -200,12 +200,15 @@ def write_summary(result, scenario, fmt: str) -> None:
     else:
         from rich.table import Table
 
-        from lstm_cli.render import console
-
         from rich import box
+        from rich.text import Text
+
+        from lstm_cli.render import console, widen_unless_terminal
 
         metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-        table = Table(title=summary_title(result, scenario), title_justify="left", box=box.SIMPLE_HEAD,
+        title = Text(summary_title(result, scenario))
+        table = Table(box=box.SIMPLE_HEAD,
+                      collapse_padding=True, pad_edge=False,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
                               f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
                               f"the first input (the most steps back) relative to the answer step (0 steps back), "
@@ -222,7 +225,11 @@ def write_summary(result, scenario, fmt: str) -> None:
                           else f"{row['median_seconds_to_success']:.1f} s",
                           _num(row["median_final_metric"]), _sci(row["median_grad_first_step"]),
                           str(row["diverged"]), str(row["failed"]))
-        console().print(table)
+        out = console()
+        widen_unless_terminal(out, table)  # to a file or a pipe, every column whole
+        widen_unless_terminal(out, title)  # and the title on one line
+        out.print(title)
+        out.print(table)
 
 
 # ---- lstm-demo run: the runs of a scenario ----
@@ -256,9 +263,9 @@ def write_runs(scenario, points, records, fmt: str) -> None:
     else:
         from rich.table import Table
 
-        from lstm_cli.render import console
-
         from rich import box
+
+        from lstm_cli.render import console
 
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad first input: the gradient at the first input (the most steps back) relative "
