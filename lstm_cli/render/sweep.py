@@ -263,9 +263,9 @@ def write_runs(scenario, points, records, fmt: str) -> None:
     else:
         from rich.table import Table
 
-        from rich import box
-
         from lstm_cli.render import console
+
+        from rich import box
 
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad first input: the gradient at the first input (the most steps back) relative "
