@@ -74,10 +74,17 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
+_leaving = False  # set once a worker has left its loop: nothing more to record or write
+
+
 def _stop(signum, frame) -> None:
     """A worker's SIGTERM: stop the run as Ctrl-C would (its record says "interrupted"), so a
-    worker is never cut off in the middle of writing a file."""
-    raise KeyboardInterrupt
+    worker is never cut off in the middle of writing a file. A worker already on its way out
+    just exits: a KeyboardInterrupt raised inside the interpreter's shutdown would print a
+    traceback to the sweep's stderr."""
+    if not _leaving:
+        raise KeyboardInterrupt
+    os._exit(0)
 
 
 class _Results:
@@ -102,6 +109,7 @@ class _Results:
 
 
 def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], parent_pid: int) -> None:
+    global _leaving
     from lstm_cli.errors import Interrupted
 
     for name in BLAS_THREADS:
@@ -128,6 +136,8 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
                 results.put(("failed", job.index, f"{type(err).__name__}: {message}"))
     except KeyboardInterrupt:
         return
+    finally:
+        _leaving = True
 
 
 # ---- the parent side ----
@@ -154,6 +164,7 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
     n_workers = max(1, min(workers, len(jobs)))
     current = ctx.Array("i", [-1] * n_workers, lock=False)  # the job index each worker is on
     procs = []
+    finished = False
     try:
         for slot in range(n_workers):
             job_queue.put(None)
@@ -177,7 +188,12 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
                                 on_done(job, None, outcomes[job.index][1])
                 continue
             _handle(message, running, outcomes, by_index, on_start, on_done)
+        finished = True
     finally:
+        if finished:  # every job has its outcome and every worker its stop sentinel: let them leave
+            deadline = time.monotonic() + 5
+            for proc in procs:
+                proc.join(timeout=max(0.0, deadline - time.monotonic()))
         for proc in procs:
             if proc.is_alive():
                 proc.terminate()

@@ -65,6 +65,36 @@ def test_a_dead_worker_fails_its_run_only():
     assert [out[i][0]["key"] for i in (0, 2, 3)] == ["a", "c", "d"]
 
 
+def test_finished_workers_leave_on_their_own_and_are_not_terminated(monkeypatch):
+    # a SIGTERM sent while a finished worker shuts its interpreter down printed a
+    # KeyboardInterrupt traceback into the sweep's stderr
+    import multiprocessing.context
+
+    terminated = []
+    real = multiprocessing.context.SpawnProcess.terminate
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "terminate",
+                        lambda self: (terminated.append(self.pid), real(self)))
+    for _ in range(3):
+        out = pool.run_jobs(jobs_of(["a", "b", "c"]), 2, run=echo_run)
+        assert [out[i][0]["key"] for i in range(3)] == ["a", "b", "c"]
+    assert terminated == []
+
+
+def test_a_sigterm_to_a_leaving_worker_exits_quietly(monkeypatch):
+    exits = []
+    monkeypatch.setattr(pool.os, "_exit", lambda code: exits.append(code))
+    monkeypatch.setattr(pool, "_leaving", False)
+    try:  # in a run: stopped as Ctrl-C would, its record says so
+        pool._stop(15, None)
+        raised = False
+    except KeyboardInterrupt:
+        raised = True
+    assert raised and exits == []
+    monkeypatch.setattr(pool, "_leaving", True)
+    pool._stop(15, None)  # past its loop: no KeyboardInterrupt to escape into the interpreter's shutdown
+    assert exits == [0]
+
+
 # ---- aggregation ----
 
 def record(success, steps, wall, acc, grad, status="completed"):
