@@ -24,6 +24,9 @@ The backward pass (a: a pre-activation; hn_t = W_hn h_{t-1} + b_hn):
 Shapes: T time steps, B batch, D input features, H hidden units. Arrays are
 time-major: x (T, B, D) in, h (T, B, H) out. Parameters use PyTorch's names
 and shapes: weight_ih (3H, D), weight_hh (3H, H), bias_ih (3H,), bias_hh (3H,).
+
+Float32 only: the backward flushes subnormal gradient entries to zero once the
+carried gradient has vanished (``subnormal.py``); float64 keeps every bit.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+
+from lstm_cli.subnormal import SubnormalFlush
 
 GATES = ("r", "z", "n")  # the order of the 3H rows of every parameter
 
@@ -128,6 +133,7 @@ def backward(params: dict[str, np.ndarray], cache: GRUCache, dh_out: np.ndarray)
     dh = np.empty((T, B, H), dtype=dtype)  # becomes the total dL/dh_t
     dgi = np.empty((T, B, 3 * H), dtype=dtype)  # dL/d(W_i x_t + b_i): da_r, da_z, da_n
     dgh = np.empty((T, B, 3 * H), dtype=dtype)  # dL/d(W_h h_{t-1} + b_h): da_r, da_z, da_n * r
+    flush = SubnormalFlush(dtype)  # float32 only: a vanished gradient's subnormals become zero
     for t in range(T - 1, -1, -1):
         if t == T - 1:
             dh[t] = dh_in[t]
@@ -142,6 +148,7 @@ def backward(params: dict[str, np.ndarray], cache: GRUCache, dh_out: np.ndarray)
         np.multiply(da[:, 2 * H:], d_r[t], out=da[:, :H])  # da_r: through r_t * hn_t and sigmoid
         dgh[t, :, :2 * H] = da[:, :2 * H]
         np.multiply(da[:, 2 * H:], r[t], out=dgh[t, :, 2 * H:])  # hn_t enters n_t times r_t
+        flush(t, dh[t], dgh[t])  # both carried to step t-1 (float32 only)
     dgi_flat, dgh_flat = dgi.reshape(T * B, 3 * H), dgh.reshape(T * B, 3 * H)
     grads = {
         "weight_ih": dgi_flat.T @ x.reshape(T * B, -1).astype(dtype, copy=False),  # sum_t dgi_t^T x_t

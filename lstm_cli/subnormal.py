@@ -17,16 +17,18 @@ WATCH_EVERY = 8  # backward steps between two checks against WATCH
 
 
 class SubnormalFlush:
-    """Called once per backward step, latest step first, with that step's carried gradient."""
+    """Called once per backward step, latest step first, with that step's carried gradient
+    (and any other arrays carried back with it, flushed alike)."""
 
     def __init__(self, dtype: np.dtype) -> None:
         self.below = np.finfo(dtype).tiny if dtype == np.float32 else None
         self.flushing = False
 
-    def __call__(self, t: int, carried: np.ndarray) -> None:
+    def __call__(self, t: int, carried: np.ndarray, *also: np.ndarray) -> None:
         if self.below is None:
             return
         if not self.flushing and t % WATCH_EVERY == 0:
             self.flushing = bool(np.abs(carried).max() < WATCH)
         if self.flushing:
-            np.putmask(carried, np.abs(carried) < self.below, 0.0)
+            for array in (carried,) + also:
+                np.putmask(array, np.abs(array) < self.below, 0.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import B, D, H, T, assert_gradients_match, numerical_gradient
+from conftest import B, D, H, T, assert_float32_flushes_a_vanished_gradient, assert_gradients_match, numerical_gradient
 
 from lstm_cli import gru
 
@@ -130,6 +130,26 @@ def test_float32_stays_float32_and_agrees_with_float64():
         scale = np.abs(g64.params[name]).max()
         np.testing.assert_allclose(g32.params[name], g64.params[name], rtol=0, atol=1e-4 * scale, err_msg=name)
     np.testing.assert_allclose(g32.dh, g64.dh, rtol=0, atol=1e-4 * np.abs(g64.dh).max())
+
+
+def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
+    """Over a long sequence the gradient from the last step decays through float32's subnormal
+    range: backward flushes those entries (dh and the gates' share, both carried back) to zero
+    for speed, and the rest agrees with float64."""
+    rng = np.random.default_rng(15)
+    steps, hidden = 300, 6
+    bias = np.zeros(3 * hidden)
+    bias[hidden:2 * hidden] = -4.0  # z near 0.02: the direct path h_t = ... + z h_{t-1} closes
+    p64 = {"weight_ih": rng.standard_normal((3 * hidden, D)), "weight_hh": 0.2 * rng.standard_normal((3 * hidden, hidden)),
+           "bias_ih": bias, "bias_hh": np.zeros(3 * hidden)}
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, hidden))
+    dh_out[-1] = rng.standard_normal((B, hidden))
+    assert_float32_flushes_a_vanished_gradient(gru, p64, x, dh_out)
+    p32 = {name: value.astype(np.float32) for name, value in p64.items()}
+    dh = gru.backward(p32, gru.forward(p32, x.astype(np.float32))[1], dh_out.astype(np.float32)).dh
+    tiny = np.finfo(np.float32).tiny
+    assert ((dh != 0) & (np.abs(dh) < tiny)).sum() == 0 and (dh[:steps // 2] == 0).all()
 
 
 # ---- through models (the spec, the head, the task's answer steps) ----
