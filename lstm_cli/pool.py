@@ -164,7 +164,6 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
     n_workers = max(1, min(workers, len(jobs)))
     current = ctx.Array("i", [-1] * n_workers, lock=False)  # the job index each worker is on
     procs = []
-    finished = False
     try:
         for slot in range(n_workers):
             job_queue.put(None)
@@ -188,9 +187,8 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
                                 on_done(job, None, outcomes[job.index][1])
                 continue
             _handle(message, running, outcomes, by_index, on_start, on_done)
-        finished = True
     finally:
-        if finished:  # every job has its outcome and every worker its stop sentinel: let them leave
+        if len(outcomes) == len(jobs):  # every job has its outcome and every worker its stop sentinel: let them leave
             deadline = time.monotonic() + 5
             for proc in procs:
                 proc.join(timeout=max(0.0, deadline - time.monotonic()))
