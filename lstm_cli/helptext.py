@@ -1,4 +1,6 @@
-"""The help text of each command (``lstm-demo COMMAND --help``), kept apart from the code."""
+"""The help text of each command (``lstm-demo COMMAND --help``), kept apart from the code.
+
+Plain text: the help is click's (no rich markup), so a bracket is a bracket."""
 
 GRADIENTS = """\
 Gradient norm per time step, RNN next to LSTM: watch the gradient vanish or explode.
@@ -112,7 +114,7 @@ lstm-demo sweep remember-gap --scheduler local:2
 """
 
 SCHEDULER = ("Run on a Dask cluster: local:N (N worker processes here) or a scheduler's tcp://HOST:PORT. "
-             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo\\[dask]\".")
+             "OUT must then be a filesystem every worker shares. Needs: pip install \"lstm-demo[dask]\".")
 SCHEDULER_FILE = "Run on the Dask scheduler that wrote PATH (dask scheduler --scheduler-file PATH)."
 
 TRAIN = """\
@@ -163,11 +165,11 @@ lstm-demo runs runs/remember-gap --format csv > runs.csv
 lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
 """
 
-PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo\\[plot]").'
+PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo[plot]").'
 ROWS_OPTION = ("Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
                "or a list like 0,5,10. JSON and CSV always hold every step.")
 SET_OPTION = ("Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, gap=20); repeatable. "
-              "KEY=a,b,c, KEY=\\[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")
+              "KEY=a,b,c, KEY=[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")
 INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `lstm-demo sweep SCENARIO --list-runs`)."
 JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
 RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."
@@ -196,3 +198,8 @@ FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead
 SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
 OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused without it, so that no "
                     "result is lost).")
+
+
+def summary(text: str) -> str:
+    """A command's line in ``lstm-demo --help``: the first paragraph of its help, whole."""
+    return " ".join(text.split("\n\n")[0].split())
