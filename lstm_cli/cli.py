@@ -38,6 +38,8 @@ class _Group(TyperGroup):
         if sys.stdout is None:  # started with stdout closed (>&-)
             _fail("lstm-demo: error: stdout is closed, so nothing can be written; redirect it to a file "
                   "or /dev/null", 1)
+        if not (sys.argv[1:] if args is None else args):  # no arguments at all: the help is the answer
+            args = ["--help"]
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -58,8 +60,6 @@ class _Group(TyperGroup):
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
-            if not err.format_message().strip():  # no arguments at all: the help was the answer
-                sys.exit(0)
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
                 ctx = getattr(err, "ctx", None)
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
