@@ -86,7 +86,7 @@ def _fail(message: str, code: int) -> None:
 
 app = typer.Typer(
     cls=_Group, name="lstm-demo", no_args_is_help=True, pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # click's plain help: rich's imports rich.markdown and doubles --help's time
+    rich_markup_mode=None,  # click's plain help: typer's rich help imports rich.markdown, doubling --help's time
     help="Make the vanishing and exploding gradient of recurrent networks visible, measurable and "
          "reproducible, and see why the LSTM's cell state fixes it.\n\n"
          "Start with: lstm-demo gradients --gap 50",
@@ -154,7 +154,7 @@ _FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
     "model", "hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype")}
 
 
-@app.command(help=helptext.GRADIENTS, short_help=helptext.summary(helptext.GRADIENTS))
+@app.command(**helptext.command(helptext.GRADIENTS))
 def gradients(
     ctx: typer.Context,
     gap: GapOpt = 50,
@@ -223,7 +223,7 @@ OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=helptext.OVERWRITE_OPTION)]
 
 
-@app.command("scenarios", help=helptext.SCENARIOS, short_help=helptext.summary(helptext.SCENARIOS))
+@app.command("scenarios", **helptext.command(helptext.SCENARIOS))
 def scenarios_command(
     action: Annotated[Optional[str], typer.Argument(metavar="show", help=helptext.SCENARIOS_SHOW)] = None,
     name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario)] = None,
@@ -241,7 +241,7 @@ def scenarios_command(
         view.show_scenario(api.scenario_file(name)[1])
 
 
-@app.command("run", help=helptext.RUN, short_help=helptext.summary(helptext.RUN))
+@app.command("run", **helptext.command(helptext.RUN))
 def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -280,7 +280,7 @@ def run_command(
         write_json(document)
 
 
-@app.command("sweep", help=helptext.SWEEP, short_help=helptext.summary(helptext.SWEEP))
+@app.command("sweep", **helptext.command(helptext.SWEEP))
 def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
@@ -333,7 +333,7 @@ TrainModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="KIND[:KEY=
                                             help=helptext.TRAIN_MODEL_OPTION)]
 
 
-@app.command("train", help=helptext.TRAIN, short_help=helptext.summary(helptext.TRAIN))
+@app.command("train", **helptext.command(helptext.TRAIN))
 def train_command(
     task: TaskOpt = "remember",
     gap: GapOpt = 50,
@@ -387,7 +387,7 @@ def train_command(
         raise RunFailed(view.divergence_note(record))
 
 
-@app.command("runs", help=helptext.RUNS, short_help=helptext.summary(helptext.RUNS))
+@app.command("runs", **helptext.command(helptext.RUNS))
 def runs_command(
     directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",

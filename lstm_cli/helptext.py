@@ -200,6 +200,7 @@ OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused wi
                     "result is lost).")
 
 
-def summary(text: str) -> str:
-    """A command's line in ``lstm-demo --help``: the first paragraph of its help, whole."""
-    return " ".join(text.split("\n\n")[0].split())
+
+def command(text: str) -> dict:
+    """A command's help, and its line in ``lstm-demo --help``: the help's first paragraph, whole."""
+    return {"help": text, "short_help": " ".join(text.split("\n\n")[0].split())}
