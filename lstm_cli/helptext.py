@@ -200,7 +200,6 @@ OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused wi
                     "result is lost).")
 
 
-
 def command(text: str) -> dict:
     """A command's help, and its line in ``lstm-demo --help``: the help's first paragraph, whole."""
     return {"help": text, "short_help": " ".join(text.split("\n\n")[0].split())}

@@ -255,14 +255,14 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
     from lstm_cli.render import natural_width, widen_unless_terminal
 
     low, high = bar_scale([float(v) for p in profiles for v in p.carrier_rel])
-    table = _build_table(profiles, steps, low, high, 0, BAR_WIDTH)
-    fits = widen_unless_terminal(console, table)  # widened to a file or a pipe: it fits, measured once
+    level, table = 0, _build_table(profiles, steps, low, high, 0, BAR_WIDTH)
+    # widened for a file or a pipe, it fits by construction (measured once)
+    fits = widen_unless_terminal(console, table) or natural_width(console, table) <= console.width
     console.print(Text(title, style="bold"))
     # drop detail columns (not rows, not verdicts) until the table fits the terminal
-    for level, width in ((0, BAR_WIDTH), (0, 10), (1, 10), (2, 10), (2, 6), (3, 0)):
-        if level or width != BAR_WIDTH:
-            table = _build_table(profiles, steps, low, high, level, width)
-        if fits or natural_width(console, table) <= console.width:
+    for level, width in ((0, 10), (1, 10), (2, 10), (2, 6), (3, 0)) if not fits else ():
+        table = _build_table(profiles, steps, low, high, level, width)
+        if natural_width(console, table) <= console.width:
             break
     console.print(table)
     for line in legend(profiles, low, high, level):
