@@ -14,6 +14,9 @@ that are printed beside it (the profile's summary), never from a fixed story:
   its own belt factor, ``summary["belt_factor"]``) gets both parts at the first
   input and which of them carries the gradient; its gates are called open only
   when their mean is at least ``OPEN_GATE``;
+- a sentence decides on the numbers as it prints them (``lstm_cli.printed``): shares and
+  totals to one decimal, radii and gate means to two, so a difference below what is printed
+  (another CPU family's rounding) never changes a word;
 - every model gets a verdict that says whether the gradient *reaches* the first
   input, never whether anything "can be learned": a gradient that reaches the
   first input is necessary for learning, not sufficient (only ``train`` says).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+from lstm_cli.printed import fixed, largest, rounded, significant
 from lstm_cli.probes import VANISHING, GradientProfile
 
 ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
@@ -44,7 +48,7 @@ def sci(value: float | None) -> str:
 
 def decades(value: float) -> str:
     """|value| with one decimal, the way the split is quoted ("11.4 decades")."""
-    return "infinitely many" if math.isinf(value) else f"{abs(value):.1f}"
+    return "infinitely many" if math.isinf(value) else fixed(abs(value), 1)
 
 
 def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
@@ -66,9 +70,14 @@ def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
 
 def main_cause(shares: dict[str, float], total: float) -> str:
     """The name of the share that carries most of the change: the most negative one when
-    the gradient shrinks overall, the most positive one when it grows."""
-    pick = min if total <= 0 else max
-    return pick(shares, key=lambda name: shares[name])
+    the gradient shrinks overall, the most positive one when it grows (as printed, to one
+    decimal; of two that print the same, the first named)."""
+    return largest(shares, 1, smallest=shrinks(total))
+
+
+def shrinks(total: float) -> bool:
+    """Whether a total in decades counts as lost: it prints (to one decimal) as 0.0 or less."""
+    return rounded(total, 1) <= 0
 
 
 def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
@@ -88,9 +97,9 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     shares = {"activation": d["activation"], "recurrent": d["recurrent"]}
     cause = main_cause(shares, total)
     other = "recurrent" if cause == "activation" else "activation"
-    lost = total <= 0
+    lost = shrinks(total)
     theirs = shares[other]
-    if theirs == 0 or (theirs < 0) == lost:
+    if rounded(theirs, 1) == 0 or (theirs < 0) == lost:  # a share that prints as 0.0 has no direction
         second = f"{decades(theirs)} from {names[other]} ({about[other]})"
     else:
         second = f"{names[other]} {'gives' if lost else 'takes'} {decades(theirs)} " \
@@ -107,13 +116,13 @@ def cause_sentence(profile: GradientProfile, cause: str, lost: bool, trained: bo
     slope = profile.summary.get("activation_slope")
     rho = profile.spectral_radius if profile.spectral_radius is not None else math.nan
     if cause == "recurrent":
-        if lost and rho < 1:
+        if lost and rounded(rho, 2) < 1:  # compared as printed, {rho:.2f}
             model = "rnn:init=orthogonal" + ("" if act == "tanh" else f",activation={act}")
             advice = ("" if trained else f" An orthogonal W_hh (--model {model}, spectral radius 1) "
                       f"removes this share and leaves only {act}'.")
             return (f"The main cause is W_hh, not {act}: its spectral radius {rho:.2f} < 1 shrinks the "
                     f"gradient at every step back whatever {act}' does.{advice}")
-        if not lost and rho > 1:
+        if not lost and rounded(rho, 2) > 1:
             return (f"The main cause is W_hh: the gradient grows because its spectral radius {rho:.2f} > 1 "
                     f"multiplies it up at every step back faster than {act}' takes it down.")
         return (f"The main cause is W_hh: along the directions the gradient takes, it "
@@ -137,7 +146,8 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     factor, gate = s.get("belt_factor", "f"), s.get("belt_gate")
     far = s["steps_back_max"]
     belt, gates = s["belt_rel"], s["gates_rel"]
-    carrier = "the direct path carries it" if belt >= gates else "the paths through h and the gates carry it"
+    carrier = ("the direct path carries it" if significant(belt) >= significant(gates)  # as printed (sci)
+               else "the paths through h and the gates carry it")
     share = "" if s.get("belt_share") is None else f" ({s['belt_share']:.2g} of the total's norm)"
     path = ("the constant error carousel (no forget gate: the cell state alone, times exactly 1 per step)"
             if gate is None else f"the conveyor belt (the product of {factor}, the cell state alone)")
@@ -146,7 +156,7 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
            f"paths through h and the gates {sci(gates)}: {carrier}."]
     mean = s.get("belt_factor_mean")
     if gate is not None and mean is not None:
-        if mean >= OPEN_GATE:
+        if rounded(mean, 2) >= OPEN_GATE:  # as printed
             out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).")
         else:
             advice = ("" if trained or profile.model.get("kind") != "lstm" else
@@ -186,10 +196,10 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
         return f"At training step {step} the split of the gradient into {act} and W_hh is not defined."
     shares = {act: a, "W_hh": w}
     cause = main_cause(shares, t)
-    lost = t <= 0
+    lost = shrinks(t)
 
     def said(v: float) -> str:
-        return "-inf" if math.isinf(v) and v < 0 else f"{v:+.1f}"
+        return fixed(v, 1, signed=True)
 
     total = "exactly 0" if math.isinf(t) and t < 0 else f"{t:+.1f} decades"
     before = ("" if decades_before is None else
@@ -197,7 +207,8 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
               f"{said(decades_before['recurrent'])} from W_hh")
     out = (f"At training step {step}, {cause} carries the {'loss' if lost else 'growth'}: the gradient at the "
            f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from W_hh{before}).")
-    if cause == act and lost and None not in (slope_before, slope_after) and slope_after < slope_before:
+    if cause == act and lost and None not in (slope_before, slope_after) and \
+            significant(slope_after) < significant(slope_before):  # as printed, {:.2g}
         saturated = "|h| near 1" if activation == "tanh" else "h = 0"
         passes = "no gradient passes" if slope_after == 0 else "little gradient passes"
         out += (f" The units saturated during training ({saturated}): mean {act} {slope_after:.2g}, against "

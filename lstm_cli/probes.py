@@ -77,6 +77,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lstm_cli import losses, models
+from lstm_cli.printed import significant
 from lstm_cli.tasks import Task, check_gap
 
 VANISHING = 1e-3  # relative norm at the farthest step below this: vanishing
@@ -307,15 +308,18 @@ def summarise(profile: GradientProfile) -> dict:
     if ok.sum() >= 2:
         slope = np.polyfit(k[ok], np.log(rel[ok]), 1)[0]
         decay = float(math.exp(slope))
-    below = np.nonzero(rel < VANISHING)[0]
+    # the thresholds read the norms as printed (two significant digits), so a difference below a
+    # printed digit (another CPU family's rounding) never changes the horizon or the verdict
+    shown = np.array([significant(float(v)) for v in rel])
+    below = np.nonzero(shown < VANISHING)[0]
     horizon = int(k[below[0]]) if below.size else None
     if math.isnan(far):
         verdict = "nan"
     elif math.isinf(far):
         verdict = "overflow"
-    elif far < VANISHING:
+    elif significant(far) < VANISHING:
         verdict = "vanishing"
-    elif far > EXPLODING:
+    elif significant(far) > EXPLODING:
         verdict = "exploding"
     else:
         verdict = "stable"

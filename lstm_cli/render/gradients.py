@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from lstm_cli import explain
 from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
+from lstm_cli.printed import fixed
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
 from lstm_cli.render import unicode_ok, write_csv, write_json
 
@@ -206,10 +207,11 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
 
 
 def _decades(value: float) -> str:
-    """A share of the split in decades, signed, one decimal; empty where the split does not apply."""
+    """A share of the split in decades, signed, one decimal (0.0 unsigned: noise has no sign); empty
+    where the split does not apply."""
     if math.isnan(value):
         return ""
-    return f"{value:+.1f}" if math.isfinite(value) else ("-inf" if value < 0 else "inf")
+    return fixed(value, 1, signed=True) if math.isfinite(value) else ("-inf" if value < 0 else "inf")
 
 
 def wrap_label(label: str, width: int = 10) -> list[str]:

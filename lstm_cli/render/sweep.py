@@ -34,7 +34,7 @@ def _sci(value) -> str:
 
 
 def _num(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{float(value):.{digits}g}"
+    return "-" if value is None else f"{float(value) + 0.0:.{digits}g}"  # -0.0 prints as 0
 
 
 def _rate(row: dict) -> str:

@@ -19,6 +19,7 @@ from rich.text import Text
 from lstm_cli.render import unicode_ok
 
 from lstm_cli.explain import training_sentence
+from lstm_cli.printed import significant
 from lstm_cli.probes import VANISHING
 
 # log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (pale)
@@ -45,7 +46,7 @@ def _num(value: Any) -> float:
 def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
-    v = _num(value)
+    v = _num(value) + 0.0  # -0.0 prints as 0
     if math.isnan(v) or math.isinf(v):
         return str(v)
     if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
@@ -173,12 +174,13 @@ def explanation(result: dict) -> str | None:
     ratio = _num(grad[f"{carrier}_ratio_first_step"])
     name = "||dL/dc||" if carrier == "dc" else "||dL/dh||"
     k = grad["steps_back_first_step"]
-    if ratio < VANISHING:
+    shown = significant(ratio, 3)  # as fmt prints it: a word changes only with a printed digit
+    if shown < VANISHING:
         return " ".join(filter(None, [
             f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient does not reach "
             f"the first input, so the long dependency is not learned (Bengio et al. 1994); compare --model lstm.",
             collapse_note(result)]))
-    if ratio > 1e3 or not math.isfinite(ratio):
+    if shown > 1e3 or not math.isfinite(ratio):
         return f"{name} {k} steps back is {fmt(ratio)} times its size at the answer step: exploding gradients"
     return (f"the gradient still reaches the first step ({name} ratio {fmt(ratio)}); "
             f"the budget of {result['max_steps']} steps may be too short: try --steps")
@@ -188,7 +190,7 @@ def collapse_note(result: dict) -> str | None:
     """Why a trained RNN's gradient at the first input is what it is: the split of its last probe
     next to the one at init (saturation shows as the activation's share), when it vanished."""
     grad = result.get("gradient") or {}
-    if grad.get("decades") is None or not _num(grad.get("dh_ratio_first_step")) < VANISHING:
+    if grad.get("decades") is None or not significant(_num(grad.get("dh_ratio_first_step")), 3) < VANISHING:
         return None
     activation = result["model"].partition("activation=")[2].split(",")[0] or "tanh"
 
