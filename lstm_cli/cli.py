@@ -94,9 +94,18 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
-    if value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value:  # printed by _verbose, which runs after every eager option (it knows whether --verbose came)
+        ctx.meta["lstm_demo_version"] = True
+
+
+def _verbose(ctx: typer.Context, value: bool) -> None:
+    if ctx.meta.get("lstm_demo_version"):
         print(f"lstm-demo {__version__}")
+        if value:
+            from lstm_cli import provenance
+
+            print("\n".join(provenance.platform_lines()))
         raise typer.Exit()
 
 
@@ -104,6 +113,9 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", callback=_verbose,
+                                          help="With --version: also the platform that decides the float64 "
+                                               "bits (BLAS and its CPU core type, numpy's SIMD features).")] = False,
 ) -> None:
     """lstm-demo: gradient flow in RNNs and LSTMs, measured."""
 
