@@ -88,3 +88,46 @@ def test_a_thread_variable_that_is_not_a_count_is_passed_over(monkeypatch, value
     for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.setenv(name, value)
     assert provenance.blas()["blas_threads_from"] == "cores"
+
+
+def test_config_yaml_names_the_platform_that_decides_the_bits(tmp_path, monkeypatch):
+    """The BLAS core type and numpy's SIMD features (another CPU family sums in another order)."""
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")  # read only at start-up: here just recorded
+    monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
+    runs.run_training(TINY, tmp_path, name="r")
+    made = yaml.safe_load((tmp_path / "r" / runs.CONFIG).read_text())["provenance"]
+    simd = np.show_config(mode="dicts")["SIMD Extensions"]
+    assert made["simd_baseline"] == list(simd["baseline"]) and made["simd_found"] == list(simd["found"])
+    assert made["blas_core"] == provenance.blas_core() != ""
+    assert made["cpu_overrides"] == {"OPENBLAS_CORETYPE": "Haswell"}
+
+
+def test_the_blas_core_without_threadpoolctl_is_openblas_own_answer(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = [lib for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"]
+    with_it = provenance.blas_core()
+    monkeypatch.setitem(__import__("sys").modules, "threadpoolctl", None)  # import fails: the fallback
+    without = provenance.blas_core()
+    if blas and blas[0].get("internal_api") == "openblas":
+        assert with_it == without == blas[0]["architecture"]
+    else:
+        assert without in (with_it, "unknown")
+
+
+def test_version_verbose_prints_the_platform():
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    plain = CliRunner().invoke(app, ["--version"])
+    assert plain.exit_code == 0 and plain.output == f"lstm-demo {__version__}\n"
+    for args in (["--version", "--verbose"], ["--verbose", "--version"]):
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 0, done.output
+        lines = done.output.splitlines()
+        assert lines[0] == f"lstm-demo {__version__}"
+        assert f"numpy {np.__version__}" in lines[1]
+        assert lines[2].startswith("blas: ") and f"core {provenance.blas_core()}" in lines[2]
+        found = " ".join(np.show_config(mode="dicts")["SIMD Extensions"]["found"])
+        assert lines[3].endswith(f"found {found}")
+        assert lines[4].startswith("cpu overrides: ")
