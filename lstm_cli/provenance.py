@@ -74,10 +74,9 @@ def blas_core() -> str:
         import threadpoolctl
     except ImportError:
         return _openblas_corename() or "unknown"
-    for library in threadpoolctl.threadpool_info():
-        if library.get("user_api") == "blas":
-            return str(library.get("architecture") or library.get("internal_api") or "unknown")
-    return "unknown"
+    found = [lib for lib in threadpoolctl.threadpool_info() if lib.get("user_api") == "blas"]
+    found.sort(key=lambda lib: "numpy" not in str(lib.get("filepath")))  # numpy's own first (torch has its own)
+    return str(found[0].get("architecture") or found[0].get("internal_api") or "unknown") if found else "unknown"
 
 
 def _openblas_corename() -> str | None:

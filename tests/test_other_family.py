@@ -123,3 +123,10 @@ def test_ci_runs_the_numeric_tests_again_as_the_other_family():
         assert (Path(__file__).resolve().parent.parent / name).is_file(), name
     assert ci.index("export OPENBLAS_CORETYPE") > ci.rindex("python -m pytest -q\n")  # after the full passes
     assert ci.count("numpy.show_runtime()") == 1 and ci.count('kernels "pass') == 2
+
+
+def test_the_readme_promises_what_these_tests_check():
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8").split())
+    assert f"agree within {REL:g} relative" in readme  # this file
+    assert "bit for bit on one platform" in readme  # tests/test_bits.py
+    assert "except where the net is chaotic" in readme  # the exploding RNN: docs/records.md
