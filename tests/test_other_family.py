@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,9 @@ def test_the_simulated_family_really_takes_other_kernels():
     simd = next(line for line in there.stdout.splitlines() if line.startswith("numpy simd:"))
     found = simd.partition("found ")[2].split()
     assert not {"X86_V4", "AVX512_ICL", "AVX512_SPR", "AVX512F"} & set(found), simd
-    assert "core Haswell" in there.stdout or "core unknown" in there.stdout, there.stdout
+    blas = next(line for line in there.stdout.splitlines() if line.startswith("blas:"))
+    if platform.machine().lower() in ("x86_64", "amd64") and "openblas" in blas.lower():  # elsewhere: no lever
+        assert "core Haswell" in blas or "core unknown" in blas, blas
     print(f"this CPU:\n{here.stdout}the other family:\n{there.stdout}")
 
 
