@@ -265,3 +265,10 @@ def plot_sweep(result, scenario, path: str | Path) -> Path:
 
     figures.plot_sweep(result.summary, result.axes, path, title=f"{scenario.name}: {scenario.description}")
     return Path(path)
+
+
+def version_lines(verbose: bool = False) -> list[str]:
+    """``lstm-demo --version``; ``verbose``: also the platform that decides the float64 bits."""
+    from lstm_cli import __version__, provenance
+
+    return [f"lstm-demo {__version__}", *(provenance.platform_lines() if verbose else [])]

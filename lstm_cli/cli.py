@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from lstm_cli import __version__, api, config, helptext, process
+from lstm_cli import api, config, helptext, process
 from lstm_cli.errors import LstmDemoError
 
 
@@ -95,27 +95,16 @@ app = typer.Typer(
 
 
 def _version(ctx: typer.Context, value: bool) -> None:
-    if value:  # printed by _verbose, which runs after every eager option (it knows whether --verbose came)
-        ctx.meta["lstm_demo_version"] = True
-
-
-def _verbose(ctx: typer.Context, value: bool) -> None:
-    if ctx.meta.get("lstm_demo_version"):
-        print(f"lstm-demo {__version__}")
-        if value:
-            from lstm_cli import provenance
-
-            print("\n".join(provenance.platform_lines()))
+    if value:  # not eager, so the eager --verbose is known here (and no command is needed yet)
+        print("\n".join(api.version_lines(verbose=bool(ctx.params.get("verbose")))))
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version,
                                                     help="Print the version and exit.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", callback=_verbose,
-                                          help="With --version: also the platform that decides the float64 "
-                                               "bits (BLAS and its CPU core type, numpy's SIMD features).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", is_eager=True, help=helptext.VERBOSE)] = False,
 ) -> None:
     """lstm-demo: gradient flow in RNNs and LSTMs, measured."""
 

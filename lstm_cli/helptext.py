@@ -165,6 +165,8 @@ lstm-demo runs runs/remember-gap --format csv > runs.csv
 lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
 """
 
+VERBOSE = ("With --version: also the platform that decides the float64 bits (BLAS and its CPU core type, "
+           "numpy's SIMD features).")
 PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo[plot]").'
 ROWS_OPTION = ("Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
                "or a list like 0,5,10. JSON and CSV always hold every step.")
