@@ -133,3 +133,34 @@ def test_the_readme_promises_what_these_tests_check():
     assert f"agree within {REL:g} relative" in readme  # this file
     assert "bit for bit on one platform" in readme  # tests/test_bits.py
     assert "except where the net is chaotic" in readme  # the exploding RNN: docs/records.md
+
+
+MODEL_GRADIENTS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_bits
+out = {}
+for case in test_bits.MODEL_CASES:
+    for name, array in test_bits.model_case(case).items():
+        out[f"{test_bits.case_id(case)} {name}"] = array.ravel().tolist()
+print(json.dumps(out))
+"""
+
+
+def test_every_parameter_gradient_agrees_to_1e_12_on_the_other_family():
+    """models.forward -> loss -> models.backward, the path training takes: outputs and every
+    parameter's gradient, each array to 1e-12 of its largest entry (a sum's rounding is absolute)."""
+    here_dir = str(Path(__file__).resolve().parent)
+    runs = []
+    for family in (None, OTHER_FAMILY):
+        env = {k: v for k, v in os.environ.items() if k not in OTHER_FAMILY} | (family or {})
+        done = subprocess.run([sys.executable, "-c", MODEL_GRADIENTS, here_dir], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout))
+    here, there = runs
+    assert here.keys() == there.keys() and len(here) >= 20
+    for key in here:
+        scale = max(abs(v) for v in here[key])
+        worst = max(abs(a - b) for a, b in zip(here[key], there[key]))
+        assert worst <= REL * scale, f"{key}: {worst:.3e} of {scale:.3e}"
