@@ -201,7 +201,7 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
     def said(v: float) -> str:
         return fixed(v, 1, signed=True)
 
-    total = "exactly 0" if math.isinf(t) and t < 0 else f"{t:+.1f} decades"
+    total = "exactly 0" if math.isinf(t) and t < 0 else f"{said(t)} decades"
     before = ("" if decades_before is None else
               f"; at init {said(decades_before['total'])}: {said(decades_before['activation'])} from {act}, "
               f"{said(decades_before['recurrent'])} from W_hh")

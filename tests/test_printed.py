@@ -97,3 +97,12 @@ def test_the_orthogonal_rnn_names_no_direction_for_a_zero_share():
         text = render_gradients.explanation(noisy)
         assert "0.0 from W_hh" in text and "gives" not in text and "takes" not in text, text
         assert {render_gradients._decades(v) for v in noisy.decades_recurrent} == {"0.0"}
+
+
+def test_the_training_sentence_prints_no_signed_zero():
+    for tiny in (1e-14, -1e-14):
+        text = explain.training_sentence("tanh", 500, {"activation": tiny, "recurrent": -3.0, "total": -3.0},
+                                         {"activation": -2.0, "recurrent": tiny, "total": tiny - 2.0}, 0.9, 0.5)
+        assert "-0.0" not in text and "+0.0" not in text and "0.0 from W_hh" in text, text
+        assert explain.training_sentence("tanh", 5, None, {"activation": tiny, "recurrent": -tiny,
+                                                           "total": tiny}, None, None).count(" 0.0 decades") == 1
