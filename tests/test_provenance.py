@@ -108,10 +108,10 @@ def test_the_blas_core_without_threadpoolctl_is_openblas_own_answer(monkeypatch)
     with_it = provenance.blas_core()
     monkeypatch.setitem(__import__("sys").modules, "threadpoolctl", None)  # import fails: the fallback
     without = provenance.blas_core()
-    if blas and blas[0].get("internal_api") == "openblas":
-        assert with_it == without == blas[0]["architecture"]
-    else:
-        assert without in (with_it, "unknown")
+    assert without in (with_it, "unknown")
+    wheel_openblas = [lib for lib in blas if "numpy.libs" in str(lib.get("filepath"))]  # a pip wheel's own
+    if wheel_openblas and wheel_openblas[0].get("internal_api") == "openblas":
+        assert with_it == without == wheel_openblas[0]["architecture"]
 
 
 def test_version_verbose_prints_the_platform():
