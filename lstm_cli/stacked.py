@@ -336,9 +336,12 @@ def _unstack(stacked: dict, s: int) -> dict:
     return {k: v[s].copy() for k, v in stacked.items()}
 
 
-def train_stacked(configs: list[TrainConfig]) -> Iterator[tuple[int, Event]]:
+def train_stacked(configs: list[TrainConfig], dropped=None) -> Iterator[tuple[int, Event]]:
     """Train ``configs`` (the same run but for the seed: ``group_key``) as one stack; yields
-    (index into configs, event), each run's events in the order ``train.train`` yields them."""
+    (index into configs, event), each run's events in the order ``train.train`` yields them.
+
+    ``dropped(index)``, asked before every step, says that nobody wants a run's events any more
+    (its record was kept, or could not be written): it leaves the stack without another event."""
     runs = [RunState(config) for config in configs]
     keys = {group_key(run.cfg) for run in runs}
     if len(keys) > 1 or not all(stackable(run.cfg) for run in runs):
@@ -359,6 +362,11 @@ def train_stacked(configs: list[TrainConfig]) -> Iterator[tuple[int, Event]]:
                                for name in runs[0].state.slots}) if active else None
     step = 0
     while active:
+        gone = [s for s, index in enumerate(active) if dropped is not None and dropped(index)]
+        if gone:
+            active, params, state = _without(gone, active, params, state)
+            if not active:
+                return
         step += 1
         members = [runs[i] for i in active]
         batches = [run.batch() for run in members]
@@ -393,8 +401,12 @@ def train_stacked(configs: list[TrainConfig]) -> Iterator[tuple[int, Event]]:
                     yield index, Finished(step=step, success=result.success, params=mine)
                     stopped.append(s)
         if stopped:
-            keep = [s for s in range(len(active)) if s not in stopped]
-            active = [active[s] for s in keep]
-            params = {k: v[keep] for k, v in params.items()}
-            state = train.OptState(state.step, {name: {k: v[keep] for k, v in slot.items()}
-                                                for name, slot in state.slots.items()})
+            active, params, state = _without(stopped, active, params, state)
+
+
+def _without(positions: list[int], active: list[int], params: dict, state: train.OptState):
+    """The stack without the runs at ``positions``: (active, params, state)."""
+    keep = [s for s in range(len(active)) if s not in positions]
+    return ([active[s] for s in keep], {k: v[keep] for k, v in params.items()},
+            train.OptState(state.step, {name: {k: v[keep] for k, v in slot.items()}
+                                        for name, slot in state.slots.items()}))

@@ -33,6 +33,7 @@ an *outcome* (not successful, counted in the summary's ``diverged`` column).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -87,8 +88,115 @@ def train_job(job: Job) -> dict:
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
+    if STACK in job.config:
+        return train_stack(job)
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
                              existing="resume", wait=True)
+
+
+# ---- seed stacks: the runs that differ only in their seed, one unit of work ----
+
+STACK = "stacked runs"  # the key of a stack job's config: the jobs of its runs
+
+
+class StackRecord(dict):
+    """What a stack job returns: the result of its first run (the job's own key), and in
+    ``members`` {index: (record or None, error or None)} for every run of the stack."""
+
+    members: dict
+
+
+def stacks(jobs: list[Job], workers: int) -> list[Job]:
+    """The jobs with those that differ only in their seed (``stacked.group_key``) joined into stack
+    jobs, each the unit of work of one worker. A stack of one is its plain job. When there are
+    fewer units than workers, the largest stacks are split in two until every worker has one
+    (or no stack is left to split): stacking shares the per-step work of a run, two workers
+    the runs themselves, and on two free cores both together are fastest."""
+    from lstm_cli import stacked
+    from lstm_cli.train import TrainConfig
+
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        config = TrainConfig.from_dict(job.config)
+        key = stacked.group_key(config) if stacked.stackable(config) else ("alone", job.index)
+        groups.setdefault(key, []).append(job)
+    units = list(groups.values())
+    while len(units) < workers and max(map(len, units), default=0) >= 2:
+        largest = max(units, key=len)
+        units.remove(largest)
+        half = (len(largest) + 1) // 2
+        units += [largest[:half], largest[half:]]
+    return [members[0] if len(members) == 1 else
+            Job(members[0].index, members[0].key, {STACK: [dataclasses.asdict(m) for m in members]},
+                members[0].sweep_dir)
+            for members in units]
+
+
+def members_of(job: Job) -> list[Job]:
+    """The runs' jobs of a stack job; [job] for a plain one."""
+    return [Job(**member) for member in job.config[STACK]] if STACK in job.config else [job]
+
+
+def train_stack(job: Job) -> StackRecord:
+    """Train a stack job's runs together (``stacked.train_stacked``), each into its own record.
+
+    Each run's record is written by ``runs.run_training``, as alone, in a thread of its own that
+    takes that run's events from the stack: every run holds its lock, keeps a record finished by
+    another process (and then leaves the stack) and fails alone. Ctrl-C (or the worker's SIGTERM)
+    records every run still training as interrupted and is raised again."""
+    import queue
+    import threading
+
+    from lstm_cli import runs, stacked
+    from lstm_cli.train import Diverged, Finished, TrainConfig
+
+    members = members_of(job)
+    configs = [TrainConfig.from_dict(member.config) for member in members]
+    feeds = [queue.SimpleQueue() for _ in members]
+    closed = [False] * len(members)
+    outcomes: dict[int, tuple] = {}
+
+    def events(feed):
+        while True:
+            event = feed.get()
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+            if isinstance(event, (Finished, Diverged)):
+                return
+
+    def write(k: int) -> None:
+        member = members[k]
+        try:
+            outcomes[member.index] = (runs.run_training(configs[k], Path(member.sweep_dir), name=member.key,
+                                                        existing="resume", wait=True, events=events(feeds[k])),
+                                      None)
+        except BaseException as err:  # noqa: BLE001 - this run's failure, reported for it alone
+            message = " ".join(str(err).split()) or type(err).__name__
+            outcomes[member.index] = (None, f"{type(err).__name__}: {message}")
+        finally:
+            closed[k] = True
+
+    writers = [threading.Thread(target=write, args=(k,), daemon=True) for k in range(len(members))]
+    for writer in writers:
+        writer.start()
+    try:
+        for k, event in stacked.train_stacked(configs, dropped=lambda k: closed[k]):
+            feeds[k].put(event)
+    except BaseException as err:
+        stop = KeyboardInterrupt() if isinstance(err, KeyboardInterrupt) else RuntimeError(
+            f"the seed stack failed: {type(err).__name__}: {err}")
+        for feed in feeds:
+            feed.put(stop)
+        for writer in writers:
+            writer.join()
+        raise
+    for writer in writers:
+        writer.join()
+    first = outcomes[members[0].index][0]
+    record = StackRecord(first or {})
+    record.members = outcomes
+    return record
 
 
 # ---- a sweep of a scenario ----
@@ -134,11 +242,12 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None, executor: pool.Executor = pool.run_jobs) -> SweepResult:
+              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = True) -> SweepResult:
     """Run every point of ``scenario`` not already finished; write and return the summary.
 
     ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
-    any function with its signature can take its place (see pool.py)."""
+    any function with its signature can take its place (see pool.py). With ``stack`` and the
+    default ``run``, the runs that differ only in their seed train together (``stacks``)."""
     from lstm_cli import runs
 
     if "train" not in scenario.parts:
@@ -158,9 +267,11 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
+    units = stacks(todo, workers) if stack and run is train_job else todo
     # longest first, so that no worker is left alone with the slowest run at the end
-    done = executor(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=on_start, on_done=on_done)
+    done = executor(sorted(units, key=estimated_cost, reverse=True), workers, run=run,
+                    on_start=_each_member(on_start), on_done=_each_member(on_done))
+    done = _by_run(units, done)
     outcomes = []
     for point in points:
         if point.index in kept:
@@ -177,6 +288,41 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
                        wall_time=time.perf_counter() - start, ran=len(outcomes) - skipped, skipped=skipped,
                        failures=[o for o in outcomes if o.failed])
+
+
+def _outcomes_of(job: Job, record, error) -> dict[int, tuple]:
+    """{index: (record, error)} of every run of ``job``, from the job's outcome."""
+    members = members_of(job)
+    if STACK not in job.config:
+        return {job.index: (record, error)}
+    if error is not None or not isinstance(record, StackRecord):  # the whole stack failed
+        return {m.index: (None, error or "the seed stack returned no records") for m in members}
+    return {m.index: record.members.get(m.index, (None, "no record")) for m in members}
+
+
+def _each_member(callback):
+    """A job callback (on_start(job) or on_done(job, record, error)) called once per run of a stack."""
+    if callback is None:
+        return None
+
+    def each(job: Job, *outcome) -> None:
+        if not outcome:
+            for member in members_of(job):
+                callback(member)
+            return
+        runs_of = _outcomes_of(job, *outcome)
+        for member in members_of(job):
+            callback(member, *runs_of[member.index])
+
+    return each
+
+
+def _by_run(units: list[Job], done: dict[int, tuple]) -> dict[int, tuple]:
+    by_run: dict[int, tuple] = {}
+    for job in units:
+        if job.index in done:
+            by_run.update(_outcomes_of(job, *done[job.index]))
+    return by_run
 
 
 def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
@@ -204,6 +350,8 @@ def estimated_cost(job: Job) -> float:
     """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task
 
+    if STACK in job.config:
+        return sum(estimated_cost(member) for member in members_of(job))
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])
