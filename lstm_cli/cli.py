@@ -318,8 +318,7 @@ def sweep_command(
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
                              run_lines=fmt == "jsonl")
     try:
-        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file,
-                           stack=stack)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None

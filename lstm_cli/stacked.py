@@ -336,6 +336,22 @@ def _unstack(stacked: dict, s: int) -> dict:
     return {k: v[s].copy() for k, v in stacked.items()}
 
 
+def _started(runs: list[RunState]):
+    """Every run's Started and evaluation at step 0 (and Finished for one that succeeds there);
+    returns the indices of the runs that go on training."""
+    for index, run in enumerate(runs):
+        yield index, Started(config=run.cfg, total_steps=run.cfg.steps)
+    active = []
+    for index, run in enumerate(runs):
+        result = run.evaluation(0, run.params)
+        yield index, result
+        if result.success:
+            yield index, Finished(step=0, success=True, params=run.params)
+        else:
+            active.append(index)
+    return active
+
+
 def train_stacked(configs: list[TrainConfig], dropped=None) -> Iterator[tuple[int, Event]]:
     """Train ``configs`` (the same run but for the seed: ``group_key``) as one stack; yields
     (index into configs, event), each run's events in the order ``train.train`` yields them.
@@ -347,16 +363,7 @@ def train_stacked(configs: list[TrainConfig], dropped=None) -> Iterator[tuple[in
     if len(keys) > 1 or not all(stackable(run.cfg) for run in runs):
         raise ValueError("train_stacked: the runs must differ only in their seed, and be of a stackable model")
     cfg = runs[0].cfg
-    for index, run in enumerate(runs):
-        yield index, Started(config=run.cfg, total_steps=run.cfg.steps)
-    active = []  # indices into runs still training, in stack order
-    for index, run in enumerate(runs):
-        result = run.evaluation(0, run.params)
-        yield index, result
-        if not result.success and cfg.steps > 0:
-            active.append(index)
-        else:
-            yield index, Finished(step=0, success=result.success, params=run.params)
+    active = yield from _started(runs)  # indices into runs still training, in stack order
     params = _stack([runs[i].params for i in active]) if active else {}
     state = train.OptState(0, {name: _stack([runs[i].state.slots[name] for i in active])
                                for name in runs[0].state.slots}) if active else None
