@@ -40,6 +40,7 @@ import numpy as np
 
 from lstm_cli import losses, lstm, models, train
 from lstm_cli.subnormal import SubnormalFlush
+from lstm_cli.tasks import get_task
 from lstm_cli.train import Diverged, Event, Finished, RunState, Started, TrainConfig
 
 _RECORD_ORDER = [lstm.PYTORCH_GATES.index(gate) for gate in "oifg"]  # lstm.py's record: o, i, f, g
@@ -49,6 +50,20 @@ def stackable(config: TrainConfig) -> bool:
     """Whether runs of ``config`` can be stacked (every kind but the LSTM's variants)."""
     spec = config.model
     return spec.kind in ("rnn", "gru") or (spec.kind == "lstm" and spec.variant == lstm.Variant())
+
+
+def most_stacked(config: TrainConfig) -> int | None:
+    """How many runs of ``config`` fit in one stack within the memory allowed (``config.memory_limit``;
+    a stack holds S runs' arrays at once), at least 1; None when there is no known limit."""
+    from lstm_cli import config as settings
+
+    limit, _ = settings.memory_limit()
+    if limit is None:
+        return None
+    cfg, task = config.resolved(), get_task(config.task)
+    need = settings.train_bytes(cfg.model.kind, cfg.model.hidden, task.length(cfg.gap), task.input_size,
+                                cfg.batch, cfg.eval_size, cfg.probe_size)
+    return max(1, int(limit // need))
 
 
 def group_key(config: TrainConfig) -> tuple:

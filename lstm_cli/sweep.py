@@ -108,7 +108,8 @@ class StackRecord(dict):
 
 def stacks(jobs: list[Job], workers: int) -> list[Job]:
     """The jobs with those that differ only in their seed (``stacked.group_key``) joined into stack
-    jobs, each the unit of work of one worker. A stack of one is its plain job. When there are
+    jobs, each the unit of work of one worker, as many runs as fit in memory together
+    (``stacked.most_stacked``). A stack of one is its plain job. When there are
     fewer units than workers, the largest stacks are split in two until every worker has one
     (or no stack is left to split): stacking shares the per-step work of a run, two workers
     the runs themselves, and on two free cores both together are fastest."""
@@ -120,7 +121,10 @@ def stacks(jobs: list[Job], workers: int) -> list[Job]:
         config = TrainConfig.from_dict(job.config)
         key = stacked.group_key(config) if stacked.stackable(config) else ("alone", job.index)
         groups.setdefault(key, []).append(job)
-    units = list(groups.values())
+    units = []
+    for members in groups.values():
+        most = stacked.most_stacked(TrainConfig.from_dict(members[0].config)) or len(members)
+        units += [members[start:start + most] for start in range(0, len(members), most)]
     while len(units) < workers and max(map(len, units), default=0) >= 2:
         largest = max(units, key=len)
         units.remove(largest)

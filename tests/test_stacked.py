@@ -157,3 +157,69 @@ def test_a_stack_job_writes_each_record_as_alone(tmp_path):
         assert error is None and stacked_record["status"] == "completed"
         runs.run_training(cfg, tmp_path / "alone", name=f"run{i}")
         assert _comparable(tmp_path / "stacked" / f"run{i}") == _comparable(tmp_path / "alone" / f"run{i}")
+
+
+def test_a_run_kept_from_elsewhere_leaves_the_stack(tmp_path):
+    cfgs = configs("rnn", "remember", [0, 1, 2], gap=2, steps=20)
+    jobs = [_job(i, cfg, tmp_path / "out") for i, cfg in enumerate(cfgs)]
+    before = runs.run_training(cfgs[1], tmp_path / "out", name="run1")  # finished by another process
+    (unit,) = sweep.stacks(jobs, workers=1)
+    record = sweep.train_job(unit)
+    kept, error = record.members[1]
+    assert error is None and getattr(kept, "kept", False) and kept == before
+    for i in (0, 2):
+        runs.run_training(cfgs[i], tmp_path / "alone", name=f"run{i}")
+        assert _comparable(tmp_path / "out" / f"run{i}") == _comparable(tmp_path / "alone" / f"run{i}")
+
+
+def test_an_interrupted_stack_records_every_run_as_interrupted(tmp_path, monkeypatch):
+    cfgs = configs("lstm", "remember", [0, 1, 2], gap=2, steps=50)
+    jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
+    real = stacked.train_stacked
+
+    def ctrl_c_at_step_3(configs, dropped=None):
+        for index, event in real(configs, dropped):
+            yield index, event
+            if isinstance(event, train.Step) and event.step == 3:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(stacked, "train_stacked", ctrl_c_at_step_3)
+    (unit,) = sweep.stacks(jobs, workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.train_job(unit)
+    statuses = [runs.read_result(tmp_path / f"run{i}")["status"] for i in range(3)]
+    assert statuses == ["interrupted"] * 3
+
+
+def test_a_failing_stack_fails_every_run_with_one_line(tmp_path, monkeypatch):
+    cfgs = configs("gru", "remember", [0, 1], gap=2, steps=5)
+    jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
+
+    def broken(configs, dropped=None):
+        raise MemoryError("no room for the stack")
+        yield
+
+    monkeypatch.setattr(stacked, "train_stacked", broken)
+    (unit,) = sweep.stacks(jobs, workers=1)
+    with pytest.raises(MemoryError):
+        sweep.train_job(unit)
+    for i in range(2):
+        result = runs.read_result(tmp_path / f"run{i}")
+        assert result["status"] == "failed" and "no room for the stack" in result["error"]
+        assert "\n" not in result["error"]
+
+
+def test_a_stack_holds_no_more_runs_than_fit_in_memory(tmp_path, monkeypatch):
+    from lstm_cli import config as settings
+    from lstm_cli.tasks import get_task
+
+    cfgs = configs("lstm", "remember", range(5), steps=5)
+    jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
+    cfg = cfgs[0]
+    one_run = settings.train_bytes("lstm", cfg.model.hidden, get_task("remember").length(cfg.gap),
+                                   get_task("remember").input_size, cfg.batch, cfg.eval_size, cfg.probe_size)
+    monkeypatch.setenv(settings.MEMORY_ENV, str(int(2.5 * one_run)))
+    assert stacked.most_stacked(cfg) == 2
+    assert sorted(len(sweep.members_of(u)) for u in sweep.stacks(jobs, workers=1)) == [1, 2, 2]
+    monkeypatch.setenv(settings.MEMORY_ENV, str(int(0.5 * one_run)))
+    assert stacked.most_stacked(cfg) == 1  # one run always: whether it fits is runs.check_memory's to say
