@@ -95,7 +95,7 @@ def _rnn_forward(p: dict, x: np.ndarray, activation: str, dtype) -> tuple[np.nda
     return h, {"x": x, "h": h, "activation": activation}
 
 
-def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, flushes) -> dict:
+def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
     x, h = cache["x"], cache["h"]
     S, T, B, H = dh_in.shape
     dpre = np.empty((S, T, B, H), dtype=h.dtype)
@@ -110,7 +110,7 @@ def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, 
             dh[:, t] = dh_in[:, t]
         else:
             np.matmul(dpre[:, t + 1], p["weight_hh"], out=dh[:, t])  # through W_hh from step t+1
-            _add_where(dh[:, t], dh_in[:, t], has_out[:, t])
+            _add_where(dh[:, t], dh_in[:, t], has_out[t])
         np.multiply(dpre[:, t], dh[:, t], out=dpre[:, t])  # through the activation
         _flush(flushes, t, dpre[:, t])
     dpre_flat = dpre.reshape(S, T * B, H)
@@ -155,7 +155,7 @@ def _lstm_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
     return inputs, {"inputs": inputs, "record": record, "tanh_c": tanh_c}
 
 
-def _lstm_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, flushes) -> dict:
+def _lstm_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
     """dh_in (S, T, H, B) feature-major; the parameter gradients, as lstm.backward per run."""
     inputs, record, tanh_c = cache["inputs"], cache["record"], cache["tanh_c"]
     S, T, H, B = tanh_c.shape
@@ -191,7 +191,7 @@ def _lstm_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray,
             dh_t[...] = dh_in[:, t]
         else:
             np.matmul(w_back, work[:, t + 1, :4 * H], out=dh_t)  # through the gates of step t+1
-            _add_where(dh_t, dh_in[:, t], has_out[:, t])
+            _add_where(dh_t, dh_in[:, t], has_out[t])
         by_dh = w[:, 3 * H:].reshape(S, 2, H, B)
         np.multiply(by_dh, dh_t[:, None], by_dh)  # dz_o, and dc_t's share through h_t
         dc_t = w[:, 4 * H:]
@@ -241,7 +241,7 @@ def _gru_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
     return h, {"x": x, "h": h, "gates": gates, "hn": hn}
 
 
-def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, flushes) -> dict:
+def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
     x, h, gates, hn = cache["x"], cache["h"], cache["gates"], cache["hn"]
     S, T, B, H = hn.shape
     dtype = h.dtype
@@ -259,7 +259,7 @@ def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, 
         else:
             np.matmul(dgh[:, t + 1], p["weight_hh"], out=dh[:, t])
             dh[:, t] += dh[:, t + 1] * z[:, t + 1]  # the direct path
-            _add_where(dh[:, t], dh_in[:, t], has_out[:, t])
+            _add_where(dh[:, t], dh_in[:, t], has_out[t])
         da = dgi[:, t]
         np.multiply(dh[:, t], d_n[:, t], out=da[..., 2 * H:])
         np.multiply(dh[:, t], d_z[:, t], out=da[..., H:2 * H])
@@ -273,14 +273,22 @@ def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: np.ndarray, 
             "bias_ih": dgi_flat.sum(axis=1), "bias_hh": dgh_flat.sum(axis=1)}
 
 
-def _add_where(total: np.ndarray, extra: np.ndarray, runs: np.ndarray) -> None:
-    """total[s] += extra[s] for the runs whose head sends a gradient at this step (alone, a run adds
-    nothing at a step without one, not even a zero, which would turn a -0.0 into +0.0)."""
-    if runs.all():
+def _add_where(total: np.ndarray, extra: np.ndarray, runs: list[int] | None) -> None:
+    """total[s] += extra[s] for the runs whose head sends a gradient at this step (``_receivers``;
+    None: all). Alone, a run adds nothing at a step without one, not even a zero, which would
+    turn a -0.0 into +0.0."""
+    if runs is None:
         np.add(total, extra, total)
     else:
-        for s in np.flatnonzero(runs):
+        for s in runs:
             np.add(total[s], extra[s], total[s])
+
+
+def _receivers(has_out: np.ndarray) -> list[list[int] | None]:
+    """Per step, the runs whose head sends a gradient there (None: every run), from has_out (S, T)."""
+    every, some = has_out.all(axis=0).tolist(), has_out.any(axis=0).tolist()
+    return [None if all_of_them else np.flatnonzero(has_out[:, t]).tolist() if any_of_them else []
+            for t, (all_of_them, any_of_them) in enumerate(zip(every, some))]
 
 
 def _flush(flushes, t: int, *carried: np.ndarray) -> None:
@@ -330,7 +338,7 @@ def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list
         head_grads.append({"head.weight": dout_tm.reshape(-1, K).T @ h_ans.reshape(-1, h_ans.shape[-1]),
                            "head.bias": dout_tm.reshape(-1, K).sum(axis=0)})
     dh_in = np.stack(dh_out)  # (S, T, B, H)
-    has_out = dh_in.reshape(S, dh_in.shape[1], -1).any(axis=2)  # (S, T)
+    has_out = _receivers(dh_in.reshape(S, dh_in.shape[1], -1).any(axis=2))  # per step: who gets a gradient
     flushes = [SubnormalFlush(dtype) for _ in runs] if dtype == np.float32 else []
     if spec.kind == "lstm":
         grads = _lstm_backward(params, cache, dh_in.transpose(0, 1, 3, 2), has_out, flushes)

@@ -88,16 +88,13 @@ def train_job(job: Job) -> dict:
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
-    if STACK in job.config:
+    if job.members:
         return train_stack(job)
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
                              existing="resume", wait=True)
 
 
 # ---- seed stacks: the runs that differ only in their seed, one unit of work ----
-
-STACK = "stacked runs"  # the key of a stack job's config: the jobs of its runs
-
 
 class StackRecord(dict):
     """What a stack job returns: the result of its first run (the job's own key), and in
@@ -130,15 +127,13 @@ def stacks(jobs: list[Job], workers: int) -> list[Job]:
         units.remove(largest)
         half = (len(largest) + 1) // 2
         units += [largest[:half], largest[half:]]
-    return [members[0] if len(members) == 1 else
-            Job(members[0].index, members[0].key, {STACK: [dataclasses.asdict(m) for m in members]},
-                members[0].sweep_dir)
+    return [members[0] if len(members) == 1 else dataclasses.replace(members[0], members=tuple(members))
             for members in units]
 
 
 def members_of(job: Job) -> list[Job]:
     """The runs' jobs of a stack job; [job] for a plain one."""
-    return [Job(**member) for member in job.config[STACK]] if STACK in job.config else [job]
+    return list(job.members) or [job]
 
 
 def train_stack(job: Job) -> StackRecord:
@@ -297,7 +292,7 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
 def _outcomes_of(job: Job, record, error) -> dict[int, tuple]:
     """{index: (record, error)} of every run of ``job``, from the job's outcome."""
     members = members_of(job)
-    if STACK not in job.config:
+    if not job.members:
         return {job.index: (record, error)}
     if error is not None or not isinstance(record, StackRecord):  # the whole stack failed
         return {m.index: (None, error or "the seed stack returned no records") for m in members}
@@ -354,8 +349,8 @@ def estimated_cost(job: Job) -> float:
     """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task
 
-    if STACK in job.config:
-        return sum(estimated_cost(member) for member in members_of(job))
+    if job.members:
+        return sum(estimated_cost(member) for member in job.members)
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])

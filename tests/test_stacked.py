@@ -223,3 +223,12 @@ def test_a_stack_holds_no_more_runs_than_fit_in_memory(tmp_path, monkeypatch):
     assert sorted(len(sweep.members_of(u)) for u in sweep.stacks(jobs, workers=1)) == [1, 2, 2]
     monkeypatch.setenv(settings.MEMORY_ENV, str(int(0.5 * one_run)))
     assert stacked.most_stacked(cfg) == 1  # one run always: whether it fits is runs.check_memory's to say
+
+
+def test_a_run_without_a_gradient_at_a_step_adds_nothing_there():
+    # alone, a step where the head sends no gradient is skipped: -0.0 stays -0.0
+    has_out = np.array([[True, False, True], [True, True, False]])  # (S=2, T=3)
+    assert stacked._receivers(has_out) == [None, [1], [0]]
+    total, extra = np.array([[-0.0, 1.0], [-0.0, 1.0]]), np.zeros((2, 2))
+    stacked._add_where(total, extra, [1])
+    assert np.signbit(total[0, 0]) and not np.signbit(total[1, 0])
