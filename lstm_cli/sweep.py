@@ -33,7 +33,6 @@ an *outcome* (not successful, counted in the summary's ``diverged`` column).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -43,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lstm_cli import pool
+from lstm_cli import pool, seed_stacks
 from lstm_cli.errors import BadInput, RunFailed
 from lstm_cli.pool import Job
 
@@ -89,113 +88,9 @@ def train_job(job: Job) -> dict:
     from lstm_cli.train import TrainConfig
 
     if job.members:
-        return train_stack(job)
+        return seed_stacks.train_stack(job)
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
                              existing="resume", wait=True)
-
-
-# ---- seed stacks: the runs that differ only in their seed, one unit of work ----
-
-class StackRecord(dict):
-    """What a stack job returns: the result of its first run (the job's own key), and in
-    ``members`` {index: (record or None, error or None)} for every run of the stack."""
-
-    members: dict
-
-
-def stacks(jobs: list[Job], workers: int) -> list[Job]:
-    """The jobs with those that differ only in their seed (``stacked.group_key``) joined into stack
-    jobs, each the unit of work of one worker, as many runs as fit in memory together
-    (``stacked.most_stacked``). A stack of one is its plain job. When there are
-    fewer units than workers, the largest stacks are split in two until every worker has one
-    (or no stack is left to split): stacking shares the per-step work of a run, two workers
-    the runs themselves, and on two free cores both together are fastest."""
-    from lstm_cli import stacked
-    from lstm_cli.train import TrainConfig
-
-    groups: dict[tuple, list[Job]] = {}
-    for job in jobs:
-        config = TrainConfig.from_dict(job.config)
-        key = stacked.group_key(config) if stacked.stackable(config) else ("alone", job.index)
-        groups.setdefault(key, []).append(job)
-    units = []
-    for members in groups.values():
-        most = stacked.most_stacked(TrainConfig.from_dict(members[0].config)) or len(members)
-        units += [members[start:start + most] for start in range(0, len(members), most)]
-    while len(units) < workers and max(map(len, units), default=0) >= 2:
-        largest = max(units, key=len)
-        units.remove(largest)
-        half = (len(largest) + 1) // 2
-        units += [largest[:half], largest[half:]]
-    return [members[0] if len(members) == 1 else dataclasses.replace(members[0], members=tuple(members))
-            for members in units]
-
-
-def members_of(job: Job) -> list[Job]:
-    """The runs' jobs of a stack job; [job] for a plain one."""
-    return list(job.members) or [job]
-
-
-def train_stack(job: Job) -> StackRecord:
-    """Train a stack job's runs together (``stacked.train_stacked``), each into its own record.
-
-    Each run's record is written by ``runs.run_training``, as alone, in a thread of its own that
-    takes that run's events from the stack: every run holds its lock, keeps a record finished by
-    another process (and then leaves the stack) and fails alone. Ctrl-C (or the worker's SIGTERM)
-    records every run still training as interrupted and is raised again."""
-    import queue
-    import threading
-
-    from lstm_cli import runs, stacked
-    from lstm_cli.train import Diverged, Finished, TrainConfig
-
-    members = members_of(job)
-    configs = [TrainConfig.from_dict(member.config) for member in members]
-    feeds = [queue.SimpleQueue() for _ in members]
-    closed = [False] * len(members)
-    outcomes: dict[int, tuple] = {}
-
-    def events(feed):
-        while True:
-            event = feed.get()
-            if isinstance(event, BaseException):
-                raise event
-            yield event
-            if isinstance(event, (Finished, Diverged)):
-                return
-
-    def write(k: int) -> None:
-        member = members[k]
-        try:
-            outcomes[member.index] = (runs.run_training(configs[k], Path(member.sweep_dir), name=member.key,
-                                                        existing="resume", wait=True, events=events(feeds[k])),
-                                      None)
-        except BaseException as err:  # noqa: BLE001 - this run's failure, reported for it alone
-            message = " ".join(str(err).split()) or type(err).__name__
-            outcomes[member.index] = (None, f"{type(err).__name__}: {message}")
-        finally:
-            closed[k] = True
-
-    writers = [threading.Thread(target=write, args=(k,), daemon=True) for k in range(len(members))]
-    for writer in writers:
-        writer.start()
-    try:
-        for k, event in stacked.train_stacked(configs, dropped=lambda k: closed[k]):
-            feeds[k].put(event)
-    except BaseException as err:
-        stop = KeyboardInterrupt() if isinstance(err, KeyboardInterrupt) else RuntimeError(
-            f"the seed stack failed: {type(err).__name__}: {err}")
-        for feed in feeds:
-            feed.put(stop)
-        for writer in writers:
-            writer.join()
-        raise
-    for writer in writers:
-        writer.join()
-    first = outcomes[members[0].index][0]
-    record = StackRecord(first or {})
-    record.members = outcomes
-    return record
 
 
 # ---- a sweep of a scenario ----
@@ -266,11 +161,11 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
-    units = stacks(todo, workers) if stack and run is train_job else todo
+    units = seed_stacks.stacks(todo, workers) if stack and run is train_job else todo
     # longest first, so that no worker is left alone with the slowest run at the end
     done = executor(sorted(units, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=_each_member(on_start), on_done=_each_member(on_done))
-    done = _by_run(units, done)
+                    on_start=seed_stacks.each_run(on_start), on_done=seed_stacks.each_run(on_done))
+    done = seed_stacks.by_run(units, done)
     outcomes = []
     for point in points:
         if point.index in kept:
@@ -287,41 +182,6 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
                        wall_time=time.perf_counter() - start, ran=len(outcomes) - skipped, skipped=skipped,
                        failures=[o for o in outcomes if o.failed])
-
-
-def _outcomes_of(job: Job, record, error) -> dict[int, tuple]:
-    """{index: (record, error)} of every run of ``job``, from the job's outcome."""
-    members = members_of(job)
-    if not job.members:
-        return {job.index: (record, error)}
-    if error is not None or not isinstance(record, StackRecord):  # the whole stack failed
-        return {m.index: (None, error or "the seed stack returned no records") for m in members}
-    return {m.index: record.members.get(m.index, (None, "no record")) for m in members}
-
-
-def _each_member(callback):
-    """A job callback (on_start(job) or on_done(job, record, error)) called once per run of a stack."""
-    if callback is None:
-        return None
-
-    def each(job: Job, *outcome) -> None:
-        if not outcome:
-            for member in members_of(job):
-                callback(member)
-            return
-        runs_of = _outcomes_of(job, *outcome)
-        for member in members_of(job):
-            callback(member, *runs_of[member.index])
-
-    return each
-
-
-def _by_run(units: list[Job], done: dict[int, tuple]) -> dict[int, tuple]:
-    by_run: dict[int, tuple] = {}
-    for job in units:
-        if job.index in done:
-            by_run.update(_outcomes_of(job, *done[job.index]))
-    return by_run
 
 
 def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from lstm_cli import runs, stacked, sweep, train
+from lstm_cli import runs, seed_stacks, stacked, sweep, train
 from lstm_cli.models import ModelSpec
 from lstm_cli.pool import Job
 from lstm_cli.train import TrainConfig
@@ -126,12 +126,12 @@ def test_stacks_join_seeds_and_split_for_the_workers(tmp_path):
     cfgs = configs("lstm", "remember", range(4), steps=5) + configs("rnn", "remember", range(4), steps=5) \
         + configs("lstm", "remember", [0], steps=5, model={"peephole": True})
     jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
-    units = sweep.stacks(jobs, workers=1)
-    assert sorted(len(sweep.members_of(u)) for u in units) == [1, 4, 4]
-    assert sorted(m.index for u in units for m in sweep.members_of(u)) == list(range(9))
+    units = seed_stacks.stacks(jobs, workers=1)
+    assert sorted(len(seed_stacks.members_of(u)) for u in units) == [1, 4, 4]
+    assert sorted(m.index for u in units for m in seed_stacks.members_of(u)) == list(range(9))
     # one stack of 4 and two workers: split in two, so that both cores work
-    units = sweep.stacks(jobs[:4], workers=2)
-    assert sorted(len(sweep.members_of(u)) for u in units) == [2, 2]
+    units = seed_stacks.stacks(jobs[:4], workers=2)
+    assert sorted(len(seed_stacks.members_of(u)) for u in units) == [2, 2]
 
 
 def _comparable(run_dir):
@@ -149,7 +149,7 @@ def _comparable(run_dir):
 def test_a_stack_job_writes_each_record_as_alone(tmp_path):
     cfgs = configs("gru", "remember", [0, 1, 2], gap=2, steps=30, hidden=8, lr=0.05, batch=16)
     jobs = [_job(i, cfg, tmp_path / "stacked") for i, cfg in enumerate(cfgs)]
-    (unit,) = sweep.stacks(jobs, workers=1)
+    (unit,) = seed_stacks.stacks(jobs, workers=1)
     record = sweep.train_job(unit)
     assert set(record.members) == {0, 1, 2}
     for i, cfg in enumerate(cfgs):
@@ -163,7 +163,7 @@ def test_a_run_kept_from_elsewhere_leaves_the_stack(tmp_path):
     cfgs = configs("rnn", "remember", [0, 1, 2], gap=2, steps=20)
     jobs = [_job(i, cfg, tmp_path / "out") for i, cfg in enumerate(cfgs)]
     before = runs.run_training(cfgs[1], tmp_path / "out", name="run1")  # finished by another process
-    (unit,) = sweep.stacks(jobs, workers=1)
+    (unit,) = seed_stacks.stacks(jobs, workers=1)
     record = sweep.train_job(unit)
     kept, error = record.members[1]
     assert error is None and getattr(kept, "kept", False) and kept == before
@@ -184,7 +184,7 @@ def test_an_interrupted_stack_records_every_run_as_interrupted(tmp_path, monkeyp
                 raise KeyboardInterrupt
 
     monkeypatch.setattr(stacked, "train_stacked", ctrl_c_at_step_3)
-    (unit,) = sweep.stacks(jobs, workers=1)
+    (unit,) = seed_stacks.stacks(jobs, workers=1)
     with pytest.raises(KeyboardInterrupt):
         sweep.train_job(unit)
     statuses = [runs.read_result(tmp_path / f"run{i}")["status"] for i in range(3)]
@@ -200,7 +200,7 @@ def test_a_failing_stack_fails_every_run_with_one_line(tmp_path, monkeypatch):
         yield
 
     monkeypatch.setattr(stacked, "train_stacked", broken)
-    (unit,) = sweep.stacks(jobs, workers=1)
+    (unit,) = seed_stacks.stacks(jobs, workers=1)
     with pytest.raises(MemoryError):
         sweep.train_job(unit)
     for i in range(2):
@@ -220,7 +220,7 @@ def test_a_stack_holds_no_more_runs_than_fit_in_memory(tmp_path, monkeypatch):
                                    get_task("remember").input_size, cfg.batch, cfg.eval_size, cfg.probe_size)
     monkeypatch.setenv(settings.MEMORY_ENV, str(int(2.5 * one_run)))
     assert stacked.most_stacked(cfg) == 2
-    assert sorted(len(sweep.members_of(u)) for u in sweep.stacks(jobs, workers=1)) == [1, 2, 2]
+    assert sorted(len(seed_stacks.members_of(u)) for u in seed_stacks.stacks(jobs, workers=1)) == [1, 2, 2]
     monkeypatch.setenv(settings.MEMORY_ENV, str(int(0.5 * one_run)))
     assert stacked.most_stacked(cfg) == 1  # one run always: whether it fits is runs.check_memory's to say
 
