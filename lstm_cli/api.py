@@ -197,7 +197,7 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
           scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True):
     """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
     scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With
-    ``stack``, the runs that differ only in their seed train together (``sweep.stacks``)."""
+    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
     from lstm_cli import pool, sweep as sweeping
 
     if jobs is not None and jobs < 1:

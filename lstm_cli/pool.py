@@ -47,7 +47,7 @@ BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 @dataclass(frozen=True)
 class Job:
     """One run to do: where its record goes and the config to train (``TrainConfig.to_dict``);
-    or a seed stack (``sweep.stacks``): the runs in ``members``, trained together as one unit
+    or a seed stack (``seed_stacks.stacks``): the runs in ``members``, trained together as one unit
     of work, whose index, key and config are its first run's."""
 
     index: int
