@@ -1,4 +1,4 @@
-"""benchmarks/bench_sweep.py runs at tiny sizes (its figures are measured on an idle machine, not here)."""
+"""benchmarks/bench_sweep.py and bench_stack.py run at tiny sizes (their figures are measured on an idle machine, not here)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def test_bench_sweep_tiny_times_stacked_and_unstacked_with_the_same_records():
         assert re.search(rf"^  {re.escape(label)} +12 runs in +\d+\.\d\d s wall", out, re.M), (label, out)
     assert "records of every setting: identical" in out, out
     assert re.search(r"stacked over unstacked, --jobs 1: \d+\.\d\dx \(target >= 2\.5x\)", out), out
+
+
+def test_bench_stack_tiny_compares_stacked_and_alone_steps():
+    done = subprocess.run([sys.executable, str(BENCH.parent / "bench_stack.py"), "--tiny"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["rnn"], ["lstm"], ["gru"])]
+    assert [row[0] for row in rows] == ["rnn", "lstm", "gru"], done.stdout
+    assert all(row[-1] == "yes" and float(row[-2]) > 0 for row in rows), done.stdout
