@@ -232,3 +232,28 @@ def test_a_run_without_a_gradient_at_a_step_adds_nothing_there():
     total, extra = np.array([[-0.0, 1.0], [-0.0, 1.0]]), np.zeros((2, 2))
     stacked._add_where(total, extra, [1])
     assert np.signbit(total[0, 0]) and not np.signbit(total[1, 0])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_float32_flushes_each_runs_vanished_gradient_as_alone(kind, monkeypatch):
+    # a contracting recurrence over many steps: float32's carried gradient reaches the subnormals,
+    # and each run decides by its own gradient when to flush them (subnormal.py)
+    from lstm_cli import subnormal
+
+    flushing = []
+    real_call = subnormal.SubnormalFlush.__call__
+
+    def watched(self, t, carried, *also):
+        real_call(self, t, carried, *also)
+        flushing.append(self.flushing)
+
+    monkeypatch.setattr(subnormal.SubnormalFlush, "__call__", watched)
+    model = {"dtype": "float32", "init": "orthogonal", "recurrent_scale": 0.05}
+    if kind == "lstm":
+        model["forget_bias"] = -6.0
+    gap = 100 if kind == "gru" else 40  # the GRU's direct path keeps z ~ 0.5 a step: 0.5^100 ~ 1e-30
+    cfgs = configs(kind, "remember", [0, 1, 2], gap=gap, steps=4, hidden=4, model=model)
+    alone, together = events_alone(cfgs), events_stacked(cfgs)
+    assert any(flushing), "no float32 flush happened: the test would not cover it"
+    for a, b in zip(alone, together):
+        assert [exact(x) for x in a] == [exact(y) for y in b]  # on this platform: the very same bits
