@@ -300,9 +300,6 @@ def _flush(flushes, t: int, *carried: np.ndarray) -> None:
 
 # ---- one stacked training step ----
 
-def _recurrent(p: dict) -> dict:
-    return {k: v for k, v in p.items() if not k.startswith("head.")}
-
 
 def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list, dict]:
     """Per-run losses (float) and the stacked parameter gradients of one step."""
@@ -322,7 +319,7 @@ def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list
         hs = [h[s][1:] for s in range(S)]
     answer_steps = task.answer_steps
     per_run, head_grads, dh_out = [], [], []
-    for s, (run, (_, y)) in enumerate(zip(runs, batches)):
+    for s, (_, y) in enumerate(batches):
         head = {k: params[k][s] for k in ("head.weight", "head.bias", "weight_hh")}
         # models.forward's head, then models.backward's, on this run's h
         h_ans = hs[s][list(answer_steps)].transpose(1, 0, 2)
