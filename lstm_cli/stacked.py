@@ -300,7 +300,6 @@ def _flush(flushes, t: int, *carried: np.ndarray) -> None:
 
 # ---- one stacked training step ----
 
-
 def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list, dict]:
     """Per-run losses (float) and the stacked parameter gradients of one step."""
     spec, task = runs[0].spec, runs[0].task
