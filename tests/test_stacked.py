@@ -66,6 +66,20 @@ def test_float64_bit_for_bit(kind, task, gap, steps):
     assert_identical(configs(kind, task, [0, 1, 2], gap=gap, steps=steps))
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("task,gap", [("copy", 3), ("temporal-order", 6), ("agreement", 3)])
+def test_the_other_tasks_bit_for_bit(kind, task, gap):
+    # copy: ten answer steps, so the head sends gradients into several steps of the backward pass
+    assert_identical(configs(kind, task, [0, 1], gap=gap, steps=4, eval_every=2))
+
+
+@pytest.mark.parametrize("kind,optimizer,model", [("rnn", "momentum", {"activation": "relu", "init": "identity"}),
+                                                   ("lstm", "sgd", {"chrono": 10.0}),
+                                                   ("gru", "sgd", {"init": "orthogonal", "recurrent_scale": 1.5})])
+def test_other_optimisers_and_inits_bit_for_bit(kind, optimizer, model):
+    assert_identical(configs(kind, "remember", [0, 1], gap=3, steps=6, optimizer=optimizer, model=model))
+
+
 def test_runs_that_stop_at_different_steps_are_frozen_bit_for_bit():
     # remember at gap 2 with a large step: the seeds succeed after different numbers of steps
     cfgs = configs("lstm", "remember", [0, 1, 2, 3], gap=2, steps=150, hidden=8, lr=0.05, batch=16)
