@@ -271,3 +271,29 @@ def test_float32_flushes_each_runs_vanished_gradient_as_alone(kind, monkeypatch)
     assert any(flushing), "no float32 flush happened: the test would not cover it"
     for a, b in zip(alone, together):
         assert [exact(x) for x in a] == [exact(y) for y in b]  # on this platform: the very same bits
+
+
+def test_sweep_stacked_and_no_stack_write_the_same_records(tmp_path):
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    scenario = tmp_path / "seeds.yaml"
+    scenario.write_text("description: seeds stacked or not\ntask: remember\ngap: 2\nmodel: {hidden: 6}\n"
+                        "train: {steps: 30, lr: 0.05, eval_every: 5, eval_size: 16, probe_size: 4, batch: 16}\n"
+                        "sweep:\n  model: [rnn, lstm, 'lstm:peephole=true']\n  seed: 0..2\n")
+    outputs = {}
+    for flag in ("--stack", "--no-stack"):
+        result = CliRunner().invoke(app, ["sweep", str(scenario), "--jobs", "1", flag, "--format", "jsonl",
+                                          "--out", str(tmp_path / flag)])
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.count("\n[") + result.stderr.startswith("[") == 9, result.stderr  # a line per run
+        outputs[flag] = tmp_path / flag / "seeds"
+    keys = sorted(p.name for p in outputs["--stack"].iterdir() if p.is_dir())
+    assert len(keys) == 9
+    steps = set()
+    for key in keys:
+        stacked_run, alone = (_comparable(outputs[flag] / key) for flag in ("--stack", "--no-stack"))
+        assert stacked_run == alone, key
+        steps.add(stacked_run[0]["steps"])
+    assert len(steps) >= 2, steps  # the runs stopped at different steps
