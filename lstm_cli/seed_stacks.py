@@ -19,7 +19,7 @@ from lstm_cli.pool import Job
 
 
 class StackRecord(dict):
-    """What a stack job returns: the result of its first run (the job's own key), and in
+    """What a stack job returns: the result.json of its first run (the job's own key), and in
     ``members`` {index: (record or None, error or None)} for every run of the stack."""
 
     members: dict
@@ -112,7 +112,11 @@ def train_stack(job: Job) -> StackRecord:
         _join(writers, feeds)
         raise
     _join(writers, feeds)
+    # the job's own record is its first run's result.json, as an executor that checks the arrival
+    # of a job's record (pool_dask) reads it back, even when that run failed
     first = outcomes[members[0].index][0]
+    if first is None:
+        first = runs.read_result(Path(members[0].sweep_dir) / members[0].key)
     record = StackRecord(first or {})
     record.members = outcomes
     return record

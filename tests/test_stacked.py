@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -297,3 +298,22 @@ def test_sweep_stacked_and_no_stack_write_the_same_records(tmp_path):
         assert stacked_run == alone, key
         steps.add(stacked_run[0]["steps"])
     assert len(steps) >= 2, steps  # the runs stopped at different steps
+
+
+def test_a_stack_whose_first_run_fails_returns_that_runs_record_and_the_others(tmp_path, monkeypatch):
+    cfgs = configs("rnn", "remember", [0, 1], gap=2, steps=10)
+    jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
+    real_append = runs.append_jsonl
+
+    def disk_full_for_run0(path, row):
+        if Path(path).parent.name == "run0" and row["step"] > 0:
+            raise OSError(28, "No space left on device", str(path))
+        real_append(path, row)
+
+    monkeypatch.setattr(runs, "append_jsonl", disk_full_for_run0)
+    (unit,) = seed_stacks.stacks(jobs, workers=1)
+    record = sweep.train_job(unit)
+    failed, error = record.members[0]
+    assert failed is None and "No space left on device" in error
+    assert dict(record) == runs.read_result(tmp_path / "run0") and record["status"] == "failed"
+    assert record.members[1][1] is None and record.members[1][0]["status"] == "completed"
