@@ -47,9 +47,10 @@ _RECORD_ORDER = [lstm.PYTORCH_GATES.index(gate) for gate in "oifg"]  # lstm.py's
 
 
 def stackable(config: TrainConfig) -> bool:
-    """Whether runs of ``config`` can be stacked (every kind but the LSTM's variants)."""
+    """Whether runs of ``config`` can be stacked: a kind with stacked kernels (``KERNELS``), and not
+    one of the LSTM's variants."""
     spec = config.model
-    return spec.kind in ("rnn", "gru") or (spec.kind == "lstm" and spec.variant == lstm.Variant())
+    return spec.kind in KERNELS and spec.variant == lstm.Variant()
 
 
 def most_stacked(config: TrainConfig) -> int | None:
@@ -75,8 +76,9 @@ def group_key(config: TrainConfig) -> tuple:
 
 # ---- the cores over a stack: the arithmetic of rnn.py, lstm.py and gru.py with a leading axis S ----
 
-def _rnn_forward(p: dict, x: np.ndarray, activation: str, dtype) -> tuple[np.ndarray, dict]:
-    """x (S, T, B, D) -> h (S, T+1, B, H) (h[:, 0] = 0), as rnn.forward per run."""
+def _rnn_forward(p: dict, x: np.ndarray, spec, dtype) -> tuple[list, dict]:
+    """x (S, T, B, D) -> every run's h (T, B, H), as rnn.forward returns it, and the cache."""
+    activation = spec.activation
     S, T, B, D = x.shape
     H = p["weight_hh"].shape[1]
     pre = np.matmul(x.reshape(S, T * B, D), p["weight_ih"].transpose(0, 2, 1)).reshape(S, T, B, H)
@@ -92,7 +94,7 @@ def _rnn_forward(p: dict, x: np.ndarray, activation: str, dtype) -> tuple[np.nda
             np.tanh(step, out=h[:, t + 1])
         else:
             np.maximum(step, 0.0, out=h[:, t + 1])
-    return h, {"x": x, "h": h, "activation": activation}
+    return [h[s][1:] for s in range(S)], {"x": x, "h": h, "activation": activation}
 
 
 def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
@@ -120,8 +122,8 @@ def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushe
             "bias_ih": db, "bias_hh": db.copy()}
 
 
-def _lstm_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
-    """x (S, T, B, D) -> inputs (S, T+1, H+D+1, B) whose rows :H hold h, as lstm.forward per run
+def _lstm_forward(p: dict, x: np.ndarray, spec, dtype) -> tuple[list, dict]:
+    """x (S, T, B, D) -> every run's h (T, B, H), the view lstm.forward returns, and the cache
     (feature-major records; see lstm.py)."""
     S, T, B, D = x.shape
     H = p["weight_hh"].shape[2]
@@ -152,12 +154,14 @@ def _lstm_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
         np.add(products[:, :H], products[:, H:], c_t)
         np.tanh(c_t, tanh_c[:, t])
         np.multiply(r[:, :H], tanh_c[:, t], inputs[:, t + 1, :H])  # h_t = o_t tanh(c_t)
-    return inputs, {"inputs": inputs, "record": record, "tanh_c": tanh_c}
+    hs = [inputs[s][:, :H].transpose(0, 2, 1)[1:] for s in range(S)]  # lstm.forward's h: cache.states[1:]
+    return hs, {"inputs": inputs, "record": record, "tanh_c": tanh_c}
 
 
 def _lstm_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
-    """dh_in (S, T, H, B) feature-major; the parameter gradients, as lstm.backward per run."""
+    """The parameter gradients, as lstm.backward per run, from dh_in (S, T, B, H)."""
     inputs, record, tanh_c = cache["inputs"], cache["record"], cache["tanh_c"]
+    dh_in = dh_in.transpose(0, 1, 3, 2)  # (S, T, H, B), feature-major like the records
     S, T, H, B = tanh_c.shape
     D = inputs.shape[2] - H - 1
     dtype = record.dtype
@@ -208,8 +212,8 @@ def _lstm_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flush
             "bias_ih": dw[:, :, H + D].copy(), "bias_hh": dw[:, :, H + D].copy()}
 
 
-def _gru_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
-    """x (S, T, B, D) -> h (S, T+1, B, H), as gru.forward per run."""
+def _gru_forward(p: dict, x: np.ndarray, spec, dtype) -> tuple[list, dict]:
+    """x (S, T, B, D) -> every run's h (T, B, H), as gru.forward returns it, and the cache."""
     S, T, B, D = x.shape
     H = p["weight_hh"].shape[2]
     gi = np.matmul(x.reshape(S, T * B, D), p["weight_ih"].transpose(0, 2, 1)).reshape(S, T, B, 3 * H)
@@ -238,7 +242,7 @@ def _gru_forward(p: dict, x: np.ndarray, dtype) -> tuple[np.ndarray, dict]:
         np.subtract(h[:, t], n, out=h[:, t + 1])
         h[:, t + 1] *= rz[:, :, H:]
         h[:, t + 1] += n
-    return h, {"x": x, "h": h, "gates": gates, "hn": hn}
+    return [h[s][1:] for s in range(S)], {"x": x, "h": h, "gates": gates, "hn": hn}
 
 
 def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushes) -> dict:
@@ -271,6 +275,11 @@ def _gru_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushe
     return {"weight_ih": np.matmul(dgi_flat.transpose(0, 2, 1), x.reshape(S, T * B, -1)),
             "weight_hh": np.matmul(dgh_flat.transpose(0, 2, 1), h_prev.reshape(S, T * B, H)),
             "bias_ih": dgi_flat.sum(axis=1), "bias_hh": dgh_flat.sum(axis=1)}
+
+
+# kind -> (forward, backward) over a stack
+KERNELS = {"rnn": (_rnn_forward, _rnn_backward), "lstm": (_lstm_forward, _lstm_backward),
+           "gru": (_gru_forward, _gru_backward)}
 
 
 def _add_where(total: np.ndarray, extra: np.ndarray, runs: list[int] | None) -> None:
@@ -306,16 +315,8 @@ def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list
     dtype = np.dtype(spec.dtype)
     S = len(runs)
     x = np.stack([np.asarray(xb, dtype=dtype).transpose(1, 0, 2) for xb, _ in batches])  # (S, T, B, D)
-    if spec.kind == "lstm":
-        inputs, cache = _lstm_forward(params, x, dtype)
-        H = params["weight_hh"].shape[2]
-        hs = [inputs[s][:, :H].transpose(0, 2, 1)[1:] for s in range(S)]  # lstm.forward's h, per run
-    elif spec.kind == "gru":
-        h, cache = _gru_forward(params, x, dtype)
-        hs = [h[s][1:] for s in range(S)]
-    else:
-        h, cache = _rnn_forward(params, x, spec.activation, dtype)
-        hs = [h[s][1:] for s in range(S)]
+    forward, backward = KERNELS[spec.kind]
+    hs, cache = forward(params, x, spec, dtype)  # every run's h (T, B, H), as its kernel alone returns it
     answer_steps = task.answer_steps
     per_run, head_grads, dh_out = [], [], []
     for s, (_, y) in enumerate(batches):
@@ -336,12 +337,7 @@ def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list
     dh_in = np.stack(dh_out)  # (S, T, B, H)
     has_out = _receivers(dh_in.reshape(S, dh_in.shape[1], -1).any(axis=2))  # per step: who gets a gradient
     flushes = [SubnormalFlush(dtype) for _ in runs] if dtype == np.float32 else []
-    if spec.kind == "lstm":
-        grads = _lstm_backward(params, cache, dh_in.transpose(0, 1, 3, 2), has_out, flushes)
-    elif spec.kind == "gru":
-        grads = _gru_backward(params, cache, dh_in, has_out, flushes)
-    else:
-        grads = _rnn_backward(params, cache, dh_in, has_out, flushes)
+    grads = backward(params, cache, dh_in, has_out, flushes)
     for key in ("head.weight", "head.bias"):
         grads[key] = np.stack([g[key] for g in head_grads])
     return per_run, grads
