@@ -27,4 +27,5 @@ def test_bench_stack_tiny_compares_stacked_and_alone_steps():
     assert done.returncode == 0, done.stderr
     rows = [line.split() for line in done.stdout.splitlines() if line.split()[:1] in (["rnn"], ["lstm"], ["gru"])]
     assert [row[0] for row in rows] == ["rnn", "lstm", "gru"], done.stdout
-    assert all(row[-1] == "yes" and float(row[-2]) > 0 for row in rows), done.stdout
+    # kind dtype H B gap | alone s, stacked s, gain | same | steps per second alone, stacked
+    assert all(row[8] == "yes" and float(row[7]) > 0 and float(row[10]) > 0 for row in rows), done.stdout
