@@ -63,8 +63,9 @@ def train_stack(job: Job) -> StackRecord:
 
     Each run's record is written by ``runs.run_training``, as alone, in a thread of its own that
     takes that run's events from the stack: every run holds its lock, keeps a record finished by
-    another process (and then leaves the stack) and fails alone. Ctrl-C (or the worker's SIGTERM)
-    records every run still training as interrupted and is raised again."""
+    another process (and then leaves the stack) and fails alone. An error of the stack itself fails
+    the runs still training (their records say why) and leaves the finished ones as they are. Ctrl-C
+    (or the worker's SIGTERM) records every run still training as interrupted and is raised again."""
     import queue
     import threading
 
@@ -104,13 +105,14 @@ def train_stack(job: Job) -> StackRecord:
     try:
         for k, event in stacked.train_stacked(configs, dropped=lambda k: closed[k]):
             feeds[k].put(event)
-    except BaseException as err:
-        stop = KeyboardInterrupt() if isinstance(err, KeyboardInterrupt) else RuntimeError(
-            f"the seed stack failed: {type(err).__name__}: {err}")
+    except KeyboardInterrupt:
         for feed in feeds:
-            feed.put(stop)
+            feed.put(KeyboardInterrupt())
         _join(writers, feeds)
         raise
+    except Exception as err:  # noqa: BLE001 - the runs still training fail with it; finished ones stay
+        for feed in feeds:
+            feed.put(RuntimeError(f"the seed stack failed: {type(err).__name__}: {' '.join(str(err).split())}"))
     _join(writers, feeds)
     # the job's own record is its first run's result.json, as an executor that checks the arrival
     # of a job's record (pool_dask) reads it back, even when that run failed

@@ -206,22 +206,30 @@ def test_an_interrupted_stack_records_every_run_as_interrupted(tmp_path, monkeyp
     assert statuses == ["interrupted"] * 3
 
 
-def test_a_failing_stack_fails_every_run_with_one_line(tmp_path, monkeypatch):
-    cfgs = configs("gru", "remember", [0, 1], gap=2, steps=5)
+def test_a_failing_stack_fails_the_runs_still_training_and_keeps_the_finished(tmp_path, monkeypatch):
+    cfgs = configs("lstm", "remember", [0, 1, 2, 3], gap=2, steps=150, hidden=8, lr=0.05, batch=16)
     jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
+    real = stacked.train_stacked
 
-    def broken(configs, dropped=None):
-        raise MemoryError("no room for the stack")
-        yield
+    def broken_at_step_12(configs, dropped=None):
+        for index, event in real(configs, dropped):
+            if isinstance(event, train.Step) and event.step == 12:
+                raise MemoryError("no room\nfor the stack")
+            yield index, event
 
-    monkeypatch.setattr(stacked, "train_stacked", broken)
+    monkeypatch.setattr(stacked, "train_stacked", broken_at_step_12)
     (unit,) = seed_stacks.stacks(jobs, workers=1)
-    with pytest.raises(MemoryError):
-        sweep.train_job(unit)
-    for i in range(2):
-        result = runs.read_result(tmp_path / f"run{i}")
-        assert result["status"] == "failed" and "no room for the stack" in result["error"]
-        assert "\n" not in result["error"]
+    record = sweep.train_job(unit)
+    statuses = {i: runs.read_result(tmp_path / f"run{i}")["status"] for i in range(4)}
+    assert sorted(statuses.values()) == ["completed", "completed", "failed", "failed"], statuses  # 10 vs 15 steps
+    for i, status in statuses.items():
+        kept, error = record.members[i]
+        if status == "completed":
+            assert error is None and kept["steps"] == 10
+        else:
+            result = runs.read_result(tmp_path / f"run{i}")
+            assert kept is None and "MemoryError: no room for the stack" in error
+            assert "MemoryError: no room for the stack" in result["error"] and "\n" not in result["error"]
 
 
 def test_a_stack_holds_no_more_runs_than_fit_in_memory(tmp_path, monkeypatch):
