@@ -8,7 +8,10 @@
         summary.jsonl
 
 The runs are executed by ``pool.run_jobs`` (local worker processes, one BLAS
-thread each) or any executor with the same interface (see pool.py).
+thread each) or any executor with the same interface (see pool.py). The runs
+that differ only in their seed are one unit of work, trained together as a
+seed stack (``seed_stacks``, ``stacked``; ``stack=False``: each alone), and
+reported run by run.
 
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
