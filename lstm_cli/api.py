@@ -194,9 +194,10 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", e
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
           on_plan: Callable | None = None, on_done: Callable | None = None,
-          scheduler: str | None = None, scheduler_file: str | None = None):
+          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True):
     """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
-    scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult."""
+    scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With
+    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
     from lstm_cli import pool, sweep as sweeping
 
     if jobs is not None and jobs < 1:
@@ -204,8 +205,12 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep")
     executor = executor_for(jobs, scheduler, scheduler_file) or pool.run_jobs
+    if scheduler is not None:  # local:N: N workers to give a unit of work each (Dask's executor needs no count)
+        from lstm_cli.pool_dask import local_workers
+
+        jobs = local_workers(scheduler)
     return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done,
-                              executor=executor)
+                              executor=executor, stack=stack)
 
 
 def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | None):

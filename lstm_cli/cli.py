@@ -287,6 +287,7 @@ def sweep_command(
     sets: SetOpt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
     resume: Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)] = False,
+    stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.SWEEP_FORMAT_OPTION)] = "table",
@@ -318,7 +319,7 @@ def sweep_command(
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
                              run_lines=fmt == "jsonl")
     try:
-        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None

@@ -46,12 +46,20 @@ BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 @dataclass(frozen=True)
 class Job:
-    """One run to do: where its record goes and the config to train (``TrainConfig.to_dict``)."""
+    """One run to do: where its record goes and the config to train (``TrainConfig.to_dict``);
+    or a seed stack (``seed_stacks.stacks``): the runs in ``members``, trained together as one unit
+    of work, whose index, key and config are its first run's."""
 
     index: int
     key: str
     config: dict
     sweep_dir: str
+    members: tuple = ()  # a seed stack's runs (Jobs); () for one run
+
+    @property
+    def runs(self) -> int:
+        """How many runs this job trains."""
+        return len(self.members) or 1
 
 
 class Executor(Protocol):

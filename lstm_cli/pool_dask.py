@@ -263,7 +263,8 @@ def run_jobs(jobs: list[Job], workers: int | None, run: Callable[[Job], dict],
         unseen: list[tuple[Job, dict]] = []  # done, but the record is not (yet) visible here
         try:
             while futures:
-                done = _wait_some(client, futures, where, len(outcomes) + len(unseen), len(jobs))
+                finished = sum(by_index[i].runs for i in outcomes) + sum(job.runs for job, _ in unseen)
+                done = _wait_some(client, futures, where, finished, sum(job.runs for job in jobs))
                 while not starts.empty():
                     start(starts.get())
                 for future in done:

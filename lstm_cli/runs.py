@@ -44,7 +44,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -173,7 +173,7 @@ class KeptRecord(dict):
 
 def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
                  on_event: Callable[[Any], None] | None = None, existing: str = "refuse",
-                 wait: bool = False) -> dict:
+                 wait: bool = False, events: Iterable[Any] | None = None) -> dict:
     """Train ``config`` and keep its record in ``out_dir/name``; return the result record.
 
     The returned dict is identical to result.json. A diverged run returns with
@@ -188,6 +188,9 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     ``KeptRecord``, when it finished with the same settings; else replace it). The
     directory's lock is held throughout: when another process holds it, ``wait``
     chooses between waiting for it and ``Busy`` (BadInput naming the holder's pid).
+
+    ``events`` replaces ``train.train(config)`` as the source of the run's events (a seed stack,
+    ``stacked.train_stacked``, trains several runs at once and hands each its own).
     """
     import yaml
 
@@ -228,7 +231,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
             atomic_write_text(run_dir / RESULT, to_json(record))
         except OSError as err:
             raise RunFailed(f"cannot write the record in {run_dir}: {_os_problem(err)}") from None
-        return _train_into(cfg, run_dir, record, start, on_event)
+        return _train_into(cfg, run_dir, record, start, on_event, events)
 
 
 def _os_problem(err: OSError) -> str:
@@ -237,14 +240,14 @@ def _os_problem(err: OSError) -> str:
 
 
 def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
-                on_event: Callable[[Any], None] | None) -> dict:
+                on_event: Callable[[Any], None] | None, events: Iterable[Any] | None = None) -> dict:
     """The training loop of ``run_training``, writing metrics, checkpoint and result as it goes."""
     first: train.Evaluation | None = None
     last: train.Evaluation | None = None
     step = 0
     clip_log = train.ClipLog(cfg.clip)
     try:
-        for event in train.train(cfg):
+        for event in train.train(cfg) if events is None else events:
             if isinstance(event, train.Step):
                 step = event.step
                 clip_log.add(event)

@@ -8,7 +8,10 @@
         summary.jsonl
 
 The runs are executed by ``pool.run_jobs`` (local worker processes, one BLAS
-thread each) or any executor with the same interface (see pool.py).
+thread each) or any executor with the same interface (see pool.py). The runs
+that differ only in their seed are one unit of work, trained together as a
+seed stack (``seed_stacks``, ``stacked``; ``stack=False``: each alone), and
+reported run by run.
 
 Resume: a run whose result.json says it finished ("completed", or "diverged":
 a diverged run is a deterministic outcome, running it again gives the same
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from lstm_cli import pool
+from lstm_cli import pool, seed_stacks
 from lstm_cli.errors import BadInput, RunFailed
 from lstm_cli.pool import Job
 
@@ -87,6 +90,8 @@ def train_job(job: Job) -> dict:
     from lstm_cli import runs
     from lstm_cli.train import TrainConfig
 
+    if job.members:
+        return seed_stacks.train_stack(job)
     return runs.run_training(TrainConfig.from_dict(job.config), Path(job.sweep_dir), name=job.key,
                              existing="resume", wait=True)
 
@@ -134,11 +139,12 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None, executor: pool.Executor = pool.run_jobs) -> SweepResult:
+              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = True) -> SweepResult:
     """Run every point of ``scenario`` not already finished; write and return the summary.
 
     ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
-    any function with its signature can take its place (see pool.py)."""
+    any function with its signature can take its place (see pool.py). With ``stack`` and the
+    default ``run``, the runs that differ only in their seed train together (``stacks``)."""
     from lstm_cli import runs
 
     if "train" not in scenario.parts:
@@ -158,9 +164,11 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     if on_plan:
         on_plan(todo, kept)
     workers = jobs or os.cpu_count() or 1
+    units = seed_stacks.stacks(todo, workers) if stack and run is train_job else todo
     # longest first, so that no worker is left alone with the slowest run at the end
-    done = executor(sorted(todo, key=estimated_cost, reverse=True), workers, run=run,
-                    on_start=on_start, on_done=on_done)
+    done = executor(sorted(units, key=estimated_cost, reverse=True), workers, run=run,
+                    on_start=seed_stacks.each_run(on_start), on_done=seed_stacks.each_run(on_done))
+    done = seed_stacks.by_run(units, done)
     outcomes = []
     for point in points:
         if point.index in kept:
@@ -204,6 +212,8 @@ def estimated_cost(job: Job) -> float:
     """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
     from lstm_cli.tasks import get_task
 
+    if job.members:
+        return sum(estimated_cost(member) for member in job.members)
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])

@@ -310,38 +310,65 @@ def evaluate(spec: ModelSpec, params: dict[str, np.ndarray], task: Task, x: np.n
     return float(per_seq.mean()), losses.metric(task.metric, out, y)
 
 
-def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> Iterator[Event]:
-    """Run the training loop, yielding events; ``params`` overrides the seeded initialisation."""
-    cfg = config.resolved()
-    task, spec = get_task(cfg.task), cfg.model
-    if params is None:
-        params = models.init_params(spec, task.input_size, task.output_size, stream(cfg.seed, "params"))
-    batches = stream(cfg.seed, "train")
-    x_held, y_held = task.generate(stream(cfg.seed, "heldout"), cfg.eval_size, cfg.gap)
-    x_probe, y_probe = task.generate(stream(cfg.seed, "probe"), cfg.probe_size, cfg.gap)
-    state = init_state(cfg.optimizer, params)
-    yield Started(config=cfg, total_steps=cfg.steps)
+class RunState:
+    """One run's own part of the loop: its resolved config, task, model, random streams, held-out
+    and probe sets, optimiser state, losses since the last evaluation and clipping log.
 
-    since_eval: list[float] = []
-    clip_log, window_start = ClipLog(cfg.clip), 0
+    ``train`` drives one; ``stacked.train_stacked`` drives several that share their sizes, and
+    calls the same methods, so the two loops evaluate, log and stop a run alike."""
 
-    def evaluation(step: int) -> Evaluation:
-        nonlocal window_start
+    def __init__(self, config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> None:
+        self.cfg = cfg = config.resolved()
+        self.task, self.spec = get_task(cfg.task), cfg.model
+        if params is None:
+            params = models.init_params(self.spec, self.task.input_size, self.task.output_size,
+                                        stream(cfg.seed, "params"))
+        self.params = params
+        self.batches = stream(cfg.seed, "train")
+        self.x_held, self.y_held = self.task.generate(stream(cfg.seed, "heldout"), cfg.eval_size, cfg.gap)
+        self.x_probe, self.y_probe = self.task.generate(stream(cfg.seed, "probe"), cfg.probe_size, cfg.gap)
+        self.state = init_state(cfg.optimizer, params)
+        self.since_eval: list[float] = []
+        self.clip_log, self.window_start = ClipLog(cfg.clip), 0
+
+    def batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next training batch (x, y) of this run's own stream."""
+        return self.task.generate(self.batches, self.cfg.batch, self.cfg.gap)
+
+    def stepped(self, step: int, loss: float, norm: float) -> Step:
+        """The Step event of an update taken, logged for the next evaluation."""
+        self.since_eval.append(loss)
+        event = Step(step=step, loss=loss, grad_norm=norm, clipped=clipped(norm, self.cfg.clip))
+        self.clip_log.add(event)
+        return event
+
+    def evaluates_at(self, step: int) -> bool:
+        return step % self.cfg.eval_every == 0 or step == self.cfg.steps
+
+    def evaluation(self, step: int, params: dict[str, np.ndarray]) -> Evaluation:
+        """The held-out metric and gradient profile of ``params`` at ``step``."""
+        cfg, task, spec = self.cfg, self.task, self.spec
         with np.errstate(all="ignore"):  # a diverging model's inf and nan are reported, not warned about
-            held_loss, value = evaluate(spec, params, task, x_held, y_held)
-            profile = probes.probe(spec, params, task, x_probe, y_probe, cfg.gap, label=spec.label())
-        train_loss = float(np.mean(since_eval)) if since_eval else None
-        since_eval.clear()
-        clipping, window_start = clip_log.summary(window_start), len(clip_log.norms)
+            held_loss, value = evaluate(spec, params, task, self.x_held, self.y_held)
+            profile = probes.probe(spec, params, task, self.x_probe, self.y_probe, cfg.gap, label=spec.label())
+        train_loss = float(np.mean(self.since_eval)) if self.since_eval else None
+        self.since_eval.clear()
+        clipping, self.window_start = self.clip_log.summary(self.window_start), len(self.clip_log.norms)
         return Evaluation(step=step, train_loss=train_loss, heldout_loss=held_loss, metric=task.metric,
                           value=value, success=task.succeeded(value), profile=profile, clipping=clipping)
 
-    result = evaluation(0)
+
+def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> Iterator[Event]:
+    """Run the training loop, yielding events; ``params`` overrides the seeded initialisation."""
+    run = RunState(config, params)
+    cfg, task, spec, params, state = run.cfg, run.task, run.spec, run.params, run.state
+    yield Started(config=cfg, total_steps=cfg.steps)
+    result = run.evaluation(0, params)
     yield result
     step = 0
     while not result.success and step < cfg.steps:
         step += 1
-        x, y = task.generate(batches, cfg.batch, cfg.gap)
+        x, y = run.batch()
         with np.errstate(all="ignore"):
             out, cache = models.forward(params, x, answer_steps=task.answer_steps, spec=spec)
             per_seq, dout = losses.loss_and_grad(task.loss, out, y)
@@ -356,11 +383,8 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
                 return
             params, state = update(cfg.optimizer, params, clip_by_global_norm(grads, cfg.clip, norm), state,
                                    cfg.lr, cfg.momentum)
-        since_eval.append(loss)
-        event = Step(step=step, loss=loss, grad_norm=norm, clipped=clipped(norm, cfg.clip))
-        clip_log.add(event)
-        yield event
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            result = evaluation(step)
+        yield run.stepped(step, loss, norm)
+        if run.evaluates_at(step):
+            result = run.evaluation(step, params)
             yield result
     yield Finished(step=step, success=result.success, params=params)

@@ -178,8 +178,10 @@ def test_resume_after_a_killed_sweep_runs_only_the_rest(cluster, tmp_path):
     path = small(tmp_path, gap=20, steps=300, last_seed=2, task="adding")  # 6 runs of ~0.3 s
     out = tmp_path / "runs"
     sweep_dir = out / "small"
+    # each run its own unit of work (--no-stack): a stack in flight, like a run, ends on its worker,
+    # and stacks of 3 seeds on 2 workers would leave nothing queued to drop
     command = [sys.executable, "-m", "lstm_cli", "sweep", str(path), "--scheduler", cluster,
-               "--out", str(out)]
+               "--out", str(out), "--no-stack"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not (
