@@ -265,3 +265,40 @@ def plot_sweep(result, scenario, path: str | Path) -> Path:
 
     figures.plot_sweep(result.summary, result.axes, path, title=f"{scenario.name}: {scenario.description}")
     return Path(path)
+
+
+def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
+    """What a trained checkpoint's cell does on held-out sequence ``index`` of its run (the
+    ``heldout`` stream of its seed, the sequences its accuracy was measured on): an
+    ``inspect.Inspection`` with the gates, cell state and output per step of the units that
+    contribute most to the answer, and sentences derived from them."""
+    from lstm_cli import inspect as inspecting
+    from lstm_cli.runs import inspect_checkpoint, load_checkpoint, read_result
+    from lstm_cli.seeds import stream
+    from lstm_cli.tasks import get_task
+    from lstm_cli.train import TrainConfig
+
+    units = inspecting.DEFAULT_UNITS if units is None else units
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise BadInput(f"--units must be an integer >= 1, got {units!r}")
+    spec, own = inspect_checkpoint(Path(run_dir))  # every check, before any parameter is loaded
+    own = (own or TrainConfig()).resolved()
+    task = get_task(own.task)
+    size = own.eval_size
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise BadInput(f"--index must be a held-out sequence of the run, 0 to {size - 1}, got {index!r}")
+    config.check_memory(config.probe_bytes(spec.kind, spec.hidden, size, task.length(own.gap), task.input_size),
+                        f"inspecting the checkpoint in {run_dir} on {size} held-out sequences")
+    checkpoint = load_checkpoint(Path(run_dir))
+    x, y = task.generate(stream(own.seed, "heldout"), size, own.gap)
+    result = read_result(Path(run_dir)) if Path(run_dir).is_dir() else None
+    return inspecting.inspect(checkpoint.spec, checkpoint.params, task, own.gap, x, y, index, units=units,
+                              run_status=(result or {}).get("status"), source=str(run_dir))
+
+
+def plot_inspection(inspection, path: str | Path) -> Path:
+    """``inspect --plot``: the shown units' gates, cell state and output against the step."""
+    from lstm_cli.render import figures
+
+    figures.plot_inspection(inspection, path)
+    return Path(path)
