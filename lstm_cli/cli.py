@@ -401,17 +401,15 @@ def runs_command(
 
 @app.command("inspect", **helptext.command(helptext.INSPECT))
 def inspect_command(
-    run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A training run's directory (or its checkpoint.npz).")],
+    run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A training run's directory.")],
     index: Annotated[int, typer.Option("--index", "-i", help=helptext.INSPECT_INDEX_OPTION)] = 0,
     units: Annotated[int, typer.Option("--units", "-u", help=helptext.INSPECT_UNITS_OPTION)] = 4,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for programs).")] = "table",
+    fmt: FormatOpt = "table",
     plot: PlotOpt = None,
 ) -> None:
     from lstm_cli.render import inspect as view
 
     _check_format(fmt, view.FORMATS)
-    inspection = api.inspect_run(run_dir, index=index, units=units)
-    view.write(inspection, fmt)
+    view.write(inspection := api.inspect_run(run_dir, index=index, units=units), fmt)
     if plot is not None:
         _wrote(api.plot_inspection(inspection, plot))
-

@@ -302,50 +302,64 @@ def _describe_unit(inspection: Inspection, unit: Unit, spec, what: str) -> None:
     else:
         head = (f"Unit {unit.unit} does not store {what}: {what} explains only {facts['stored_at_answer']} of "
                 f"the variance of its {memory_name} at the answer step (step {answer}).")
-    clauses = []
-    n_held = len(held)
-    if spec.kind == "lstm":
-        if "i" in v:
-            facts["i_info"] = fixed(v["i"][info])
-            clause = f"its input gate is {facts['i_info']} at step {info}"
-            if held:
-                facts["i_gap_mean"] = fixed(v["i"][held].mean())
-                clause += f" ({facts['i_gap_mean']} on average over the next {n_held} steps)"
-            clauses.append(clause)
-        if "f" in v and held:
-            facts["f_gap_min"] = at_least(v["f"][held].min())
-            facts["belt"] = significant(float(np.prod(v["f"][held])))
-            clauses.append(f"its forget gate stays at or above {facts['f_gap_min']} for the next {n_held} steps "
-                           f"(their product, the share of the cell kept, is {facts['belt']})")
-        elif "f" not in v:
-            clauses.append("it has no forget gate: its cell adds i g at every step and never forgets")
-        facts["o_answer"] = fixed(v["o"][answer])
-        clause = f"its output gate is {facts['o_answer']} at the answer step"
-        if held:
-            facts["o_gap_mean"] = fixed(v["o"][held].mean())
-            clause += f" ({facts['o_gap_mean']} on average before it)"
-        clauses.append(clause)
-        facts["c_info"], facts["c_answer"] = fixed(v["c"][info]), fixed(v["c"][answer])
-        clauses.append(f"its cell state is {facts['c_info']} at step {info} and {facts['c_answer']} at the answer step")
-    elif spec.kind == "gru":
-        if held:
-            facts["z_gap_min"] = at_least(v["z"][held].min())
-            facts["belt"] = significant(float(np.prod(v["z"][held])))
-            clauses.append(f"its update gate z stays at or above {facts['z_gap_min']} for the next {n_held} steps "
-                           f"(h_t keeps z of h_(t-1); their product is {facts['belt']})")
-        facts["z_info"] = fixed(v["z"][info])
-        clauses.append(f"z is {facts['z_info']} at step {info} (1 - z of the new candidate enters)")
-        facts["h_info"], facts["h_answer"] = fixed(v["h"][info]), fixed(v["h"][answer])
-        clauses.append(f"its output is {facts['h_info']} at step {info} and {facts['h_answer']} at the answer step")
-    else:
-        if held:
-            facts["slope_gap_max"] = at_most(v["slope"][held].max())
-            facts["slope_gap_mean"] = fixed(v["slope"][held].mean())
-            facts["pre_gap_min"], facts["pre_gap_max"] = fixed(v["pre"][held].min()), fixed(v["pre"][held].max())
-            clauses.append(f"over the next {n_held} steps act' is at most {facts['slope_gap_max']} "
-                           f"({facts['slope_gap_mean']} on average), its pre-activation between "
-                           f"{facts['pre_gap_min']} and {facts['pre_gap_max']}")
-        facts["h_info"], facts["h_answer"] = fixed(v["h"][info]), fixed(v["h"][answer])
-        clauses.append(f"its output is {facts['h_info']} at step {info} and {facts['h_answer']} at the answer step")
+    clauses = {"lstm": _lstm_clauses, "gru": _gru_clauses, "rnn": _rnn_clauses}[spec.kind](v, facts, info, held, answer)
     body = ", ".join(clauses[:-1]) + (", and " if len(clauses) > 1 else "") + clauses[-1]
     unit.sentence = f"{head} {body[0].upper()}{body[1:]}."
+
+
+def _lstm_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) -> list[str]:
+    clauses: list[str] = []
+    n_held = len(held)
+    if "i" in v:
+        facts["i_info"] = fixed(v["i"][info])
+        clause = f"its input gate is {facts['i_info']} at step {info}"
+        if held:
+            facts["i_gap_mean"] = fixed(v["i"][held].mean())
+            clause += f" ({facts['i_gap_mean']} on average over the next {n_held} steps)"
+        clauses.append(clause)
+    if "f" in v and held:
+        facts["f_gap_min"] = at_least(v["f"][held].min())
+        facts["belt"] = significant(float(np.prod(v["f"][held])))
+        clauses.append(f"its forget gate stays at or above {facts['f_gap_min']} for the next {n_held} steps "
+                       f"(their product, the share of the cell kept, is {facts['belt']})")
+    elif "f" not in v:
+        clauses.append("it has no forget gate: its cell adds i g at every step and never forgets")
+    facts["o_answer"] = fixed(v["o"][answer])
+    clause = f"its output gate is {facts['o_answer']} at the answer step"
+    if held:
+        facts["o_gap_mean"] = fixed(v["o"][held].mean())
+        clause += f" ({facts['o_gap_mean']} on average before it)"
+    clauses.append(clause)
+    facts["c_info"], facts["c_answer"] = fixed(v["c"][info]), fixed(v["c"][answer])
+    clauses.append(f"its cell state is {facts['c_info']} at step {info} and {facts['c_answer']} at the answer step")
+    return clauses
+
+
+def _gru_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) -> list[str]:
+    clauses: list[str] = []
+    n_held = len(held)
+    if held:
+        facts["z_gap_min"] = at_least(v["z"][held].min())
+        facts["belt"] = significant(float(np.prod(v["z"][held])))
+        clauses.append(f"its update gate z stays at or above {facts['z_gap_min']} for the next {n_held} steps "
+                       f"(each step keeps that share of the previous output; their product is {facts['belt']})")
+    facts["z_info"] = fixed(v["z"][info])
+    clauses.append(f"z is {facts['z_info']} at step {info} (the lower z, the more the new candidate replaces the state)")
+    facts["h_info"], facts["h_answer"] = fixed(v["h"][info]), fixed(v["h"][answer])
+    clauses.append(f"its output is {facts['h_info']} at step {info} and {facts['h_answer']} at the answer step")
+    return clauses
+
+
+def _rnn_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) -> list[str]:
+    clauses: list[str] = []
+    n_held = len(held)
+    if held:
+        facts["slope_gap_max"] = at_most(v["slope"][held].max())
+        facts["slope_gap_mean"] = fixed(v["slope"][held].mean())
+        facts["pre_gap_min"], facts["pre_gap_max"] = fixed(v["pre"][held].min()), fixed(v["pre"][held].max())
+        clauses.append(f"over the next {n_held} steps act' is at most {facts['slope_gap_max']} "
+                       f"({facts['slope_gap_mean']} on average), its pre-activation between "
+                       f"{facts['pre_gap_min']} and {facts['pre_gap_max']}")
+    facts["h_info"], facts["h_answer"] = fixed(v["h"][info]), fixed(v["h"][answer])
+    clauses.append(f"its output is {facts['h_info']} at step {info} and {facts['h_answer']} at the answer step")
+    return clauses
