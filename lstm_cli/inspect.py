@@ -273,9 +273,9 @@ def _describe(inspection: Inspection, spec, task: Task) -> None:
     stores = [u for u in inspection.units if u.stored[inspection.answer_steps[0]] >= STORES]
     if not stores:
         best = max(inspection.units, key=lambda u: u.stored[inspection.answer_steps[0]])
-        summary.append(f"No shown unit stores {what}: it explains {percent(best.stored[inspection.answer_steps[0]])} "
-                       f"at the most of a unit's {QUANTITY_NAMES[MEMORY[spec.kind]]} variance is explained by it at the "
-                       f"answer step (unit {best.unit}).")
+        summary.append(f"No shown unit stores {what}: the most of a shown unit's "
+                       f"{QUANTITY_NAMES[MEMORY[spec.kind]]} variance that {what} explains at the answer "
+                       f"step is {percent(best.stored[inspection.answer_steps[0]])} (unit {best.unit}).")
     inspection.summary = summary
     for unit in inspection.units:
         _describe_unit(inspection, unit, spec, what)

@@ -17,7 +17,7 @@ README = "\n".join(page.read_text() for page in [ROOT / "README.md", *sorted((RO
 
 
 def test_the_commands_are_the_documented_six():
-    assert COMMANDS == ["gradients", "run", "runs", "scenarios", "sweep", "train"]
+    assert COMMANDS == ["gradients", "inspect", "run", "runs", "scenarios", "sweep", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
