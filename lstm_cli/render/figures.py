@@ -37,6 +37,12 @@ TRAINING_SIZE = (10.0, 7.0)  # inches: 1000 x 700 pixels at DPI, 720 x 504 pt in
 SWEEP_SIZE = (10.0, 4.5)  # 1000 x 450 pixels, 720 x 324 pt
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
 CARRIER_NAMES = {"dh": "||dL/dh||", "dc": "||dL/dc|| (cell state)"}
+FONT_SIZE = 11  # points: >= 10 pt at 100 dpi stays readable projected at 1280 px
+# every figure's text, and text kept as text in an SVG (searchable, editable, much smaller)
+FIGURE_STYLE = {"svg.fonttype": "none", "font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE,
+                "axes.labelsize": FONT_SIZE, "xtick.labelsize": FONT_SIZE, "ytick.labelsize": FONT_SIZE,
+                "legend.fontsize": FONT_SIZE - 1, "figure.titlesize": FONT_SIZE + 1}
+HEAT_RANGE = (1e-16, 10.0)  # the colour scale of every training heatmap (relative norms)
 
 
 def _number(value: Any) -> float:
@@ -93,13 +99,47 @@ def prepare(path: str | Path) -> Path:
     return path
 
 
-def training_title(result: dict) -> str:
-    """e.g. "remember gap 50, lstm, seed 0: completed in 100 steps, accuracy 1 (success)"."""
+def outcome_words(result: dict) -> str:
+    """What became of a run, for a title: "learned in 100 steps (accuracy 1)", "did not learn in
+    1500 steps (accuracy 0.23)", "diverged at step 208"."""
     metric = result.get("metric")
     value = _number(result.get(metric)) if metric else math.nan
-    outcome = "success" if result.get("success") else "no success"
+    measured = f" ({metric} {value:.3g})" if metric and math.isfinite(value) else ""
+    if result.get("status") == "diverged":
+        return f"diverged at step {result.get('steps')}"
+    if result.get("status") not in (None, "completed"):
+        return f"{result.get('status')} after {result.get('steps')} steps, did not learn{measured}"
+    verb = "learned" if result.get("success") else "did not learn"
+    return f"{verb} in {result.get('steps')} steps{measured}"
+
+
+def training_title(result: dict) -> str:
+    """e.g. "remember gap 50, lstm, seed 0: learned in 100 steps (accuracy 1)"."""
     return (f"{result.get('task')} gap {result.get('gap')}, {result.get('model')}, seed {result.get('seed')}: "
-            f"{result.get('status')} after {result.get('steps')} steps, {metric} {value:.4g} ({outcome})")
+            f"{outcome_words(result)}")
+
+
+def baseline_label(metric: str, chance: float) -> str:
+    """What the baseline line is: chance for a classifier; for MSE the error of always answering the mean."""
+    if metric == "mse":
+        return f"always predict the mean (MSE {chance:.3g})"
+    return f"chance {chance:.3g}"
+
+
+def power_of_ten(value: float, _position=None) -> str:
+    """A log-axis tick label as 10ⁿ (mathtext), the same on every panel."""
+    return f"$10^{{{value:.3g}}}$"
+
+
+def _log_axis(axis, low: float, high: float, every: int = 4) -> None:
+    """Decade ticks from ``low`` to ``high`` on a log axis, one label every ``every`` decades."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    labelled = [10.0 ** k for k in decades if (k - decades[-1]) % every == 0]
+    axis.set_major_locator(FixedLocator(labelled))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: power_of_ten(math.log10(v)) if v > 0 else ""))
+    axis.set_minor_locator(NullLocator())
 
 
 def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
@@ -108,71 +148,161 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
     path = check_target(path)
     series = training_series(result, evaluations)
     plt = require_matplotlib()
-    import numpy as np
+    with plt.rc_context(FIGURE_STYLE):
+        fig = plt.figure(figsize=TRAINING_SIZE, dpi=DPI)
+        # columns: heatmap, its colourbar, room for the colourbar's labels, the profiles
+        grid = fig.add_gridspec(2, 4, width_ratios=(4, 0.12, 0.8, 1.3), height_ratios=(3, 1.4), hspace=0.45,
+                                wspace=0.04, left=0.08, right=0.97)
+        ax_heat = fig.add_subplot(grid[0, 0])
+        ax_bar = fig.add_subplot(grid[0, 1])
+        ax_profile = fig.add_subplot(grid[0, 3], sharey=ax_heat)
+        ax_metric = fig.add_subplot(grid[1, 0], sharex=ax_heat)
+        draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series)
+        if title:
+            fig.suptitle(title)
+        save_figure(fig, plt, path, DPI)
+    return series
+
+
+def heat_norm():
+    """The colour scale of every training heatmap: one log scale, so that figures compare."""
     from matplotlib.colors import LogNorm
-    from matplotlib.ticker import NullFormatter
+
+    return LogNorm(vmin=HEAT_RANGE[0], vmax=HEAT_RANGE[1], clip=True)
+
+
+def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingSeries, label_y: bool = True):
+    """The training figure's panels (heatmap, colourbar beside it, profiles, metric) on given axes."""
+    import numpy as np
+    import matplotlib.pyplot as plt
 
     name = CARRIER_NAMES[series.carrier]
+    short = name.split()[0]
     heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
-    finite = heat[np.isfinite(heat)]
-    with plt.rc_context({"svg.fonttype": "none"}):
-        fig = plt.figure(figsize=TRAINING_SIZE, dpi=DPI)
-        grid = fig.add_gridspec(2, 2, width_ratios=(4, 1.2), height_ratios=(3, 1.3), hspace=0.35, wspace=0.08)
-        ax_heat = fig.add_subplot(grid[0, 0])
-        ax_profile = fig.add_subplot(grid[0, 1], sharey=ax_heat)
-        ax_metric = fig.add_subplot(grid[1, 0], sharex=ax_heat)
-        ax_bar = fig.add_subplot(grid[1, 1])
-
-        cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
-        norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
-        mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
-                                  norm=norm, shading="nearest")
+    cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
+    mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
+                              norm=heat_norm(), shading="nearest")
+    if label_y:
         ax_heat.set_ylabel("steps back from the answer step")
-        ax_heat.set_title(f"{name} relative to the answer step, per evaluation"
-                          + ("; grey: 0, inf or nan" if finite.size < heat.size else ""), fontsize=9)
-        ax_heat.tick_params(labelbottom=False)
-
+    ax_heat.set_xlabel("training step")
+    ax_heat.set_title(f"{name} relative to the answer step"
+                      + ("; grey: 0, inf or nan" if np.isfinite(heat).sum() < heat.size else ""))
+    if ax_bar is not None:
+        bar = fig.colorbar(mesh, cax=ax_bar, extend="both")
+        bar.set_label(f"relative {short} (log scale)")
+        _log_axis(bar.ax.yaxis, *HEAT_RANGE)
+    if ax_profile is not None:
         ax_profile.plot(_positive(series.profile_init), series.steps_back, color="C0",
                         label=f"step {series.steps[0]}")
         ax_profile.plot(_positive(series.profile_end), series.steps_back, color="C3",
                         label=f"step {series.steps[-1]}")
         ax_profile.set_xscale("log")
-        ax_profile.set_xlabel(f"relative {name.split()[0]}", fontsize=8)
-        ax_profile.tick_params(labelleft=False, labelsize=7)
-        ax_profile.legend(fontsize=7, loc="best")
+        ax_profile.set_xlim(*HEAT_RANGE)
+        _log_axis(ax_profile.xaxis, *HEAT_RANGE, every=8)
+        ax_profile.set_xlabel(f"relative {short}")
+        ax_profile.tick_params(labelleft=False)
+        ax_profile.legend(loc="best")
         ax_profile.grid(True, which="major", alpha=0.3)
-
+    if ax_metric is not None:
         _draw_metric(ax_metric, series)
-
-        ax_bar.axis("off")
-        bar = fig.colorbar(mesh, ax=ax_bar, orientation="horizontal", fraction=0.5, aspect=12,
-                           label=f"relative {name.split()[0]} (log)")
-        for axis in (ax_profile.xaxis, bar.ax.xaxis):  # within one decade, minor labels overprint each other
-            axis.set_minor_formatter(NullFormatter())
-        if title:
-            fig.suptitle(title, fontsize=10)
-        save_figure(fig, plt, path, DPI)
-    return series
+    return mesh
 
 
 def _draw_metric(ax_metric, series: TrainingSeries) -> None:
-    """The held-out metric against the training step, the success threshold and chance as lines."""
-    from matplotlib.ticker import FuncFormatter
+    """The held-out metric against the training step, the success threshold and the baseline as lines."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
     # it is drawn as log10 on a linear axis, labelled in powers of ten
     scale = _log10 if series.metric == "mse" else float
     ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
                    label=f"held-out {series.metric}")
-    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
+    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=1.0,
                       label=f"success: {series.criterion}")
-    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
-                      label=f"chance {series.chance:.3g}")
+    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=1.2,
+                      label=baseline_label(series.metric, series.chance))
     if series.metric == "mse":
-        ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
+        ax_metric.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        ax_metric.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+        ax_metric.set_ylabel("held-out MSE")
+    else:
+        ax_metric.set_ylim(-0.03, 1.03)
+        ax_metric.set_ylabel("held-out accuracy")
     ax_metric.set_xlabel("training step")
-    ax_metric.set_ylabel(f"held-out {series.metric}")
-    ax_metric.legend(fontsize=7, loc="best")
+    ax_metric.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), borderaxespad=0)
+    ax_metric.grid(True, alpha=0.3)
+
+
+# ---- a few runs side by side ----
+
+COMPARE_MAX = 4  # runs drawn side by side; more runs are summarised as a success rate
+
+
+def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict]], labels: Sequence[str],
+                    path: str | Path, title: str | None = None) -> list[TrainingSeries]:
+    """A few runs side by side (``run SCENARIO --plot`` for a scenario of 2-4 runs): each run's
+    heatmap on the one shared colour scale, its colourbar beside the last; below, every run's
+    gradient profile at its last evaluation and every run's learning curve. Returns the series."""
+    path = check_target(path)
+    if not 1 <= len(results) <= COMPARE_MAX:
+        raise BadInput(f"--plot draws {COMPARE_MAX} runs side by side at most, got {len(results)}")
+    series = [training_series(result, rows) for result, rows in zip(results, evaluations)]
+    plt = require_matplotlib()
+    n = len(series)
+    with plt.rc_context(FIGURE_STYLE):
+        fig = plt.figure(figsize=(5.0 * n + 1.5, 8.5), dpi=DPI)
+        grid = fig.add_gridspec(2, n, height_ratios=(3, 2.2), hspace=0.5, wspace=0.2, left=0.08, right=0.88,
+                                bottom=0.2)
+        heat_axes = []
+        for k, (one, result, label) in enumerate(zip(series, results, labels)):
+            ax = fig.add_subplot(grid[0, k], sharey=heat_axes[0] if heat_axes else None)
+            # the one colourbar (the scale is shared) right beside the last heatmap
+            bar = ax.inset_axes([1.03, 0.0, 0.035, 1.0]) if k == n - 1 else None
+            draw_training(fig, ax, bar, None, None, one, label_y=k == 0)
+            ax.set_title(f"{label}: {outcome_words(result)}\n{CARRIER_NAMES[one.carrier]} relative to the answer step")
+            heat_axes.append(ax)
+        bottom = grid[1, :n].subgridspec(1, 2, wspace=0.3)
+        ax_profile, ax_metric = fig.add_subplot(bottom[0, 0]), fig.add_subplot(bottom[0, 1])
+        for k, (one, label) in enumerate(zip(series, labels)):
+            ax_profile.plot(one.steps_back, _positive(one.profile_end), color=f"C{k}",
+                            label=f"{label}, step {one.steps[-1]}")
+            scale = _log10 if one.metric == "mse" else float
+            ax_metric.plot(one.steps, [scale(v) for v in one.values], color=f"C{k}", marker=".", label=label)
+        ax_profile.set_yscale("log")
+        ax_profile.set_ylim(*HEAT_RANGE)
+        _log_axis(ax_profile.yaxis, *HEAT_RANGE)
+        ax_profile.set_xlabel("steps back from the answer step")
+        ax_profile.set_ylabel(f"relative {CARRIER_NAMES[series[0].carrier].split()[0]}")
+        ax_profile.set_title("gradient profile at the last evaluation")
+        ax_profile.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25))
+        ax_profile.grid(True, alpha=0.3)
+        _metric_axis(ax_metric, series[0])
+        ax_metric.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
+        ax_metric.set_title("learning curves")
+        if title:
+            fig.suptitle(title)
+        save_figure(fig, plt, path, DPI)
+    return series
+
+
+def _metric_axis(ax_metric, series: TrainingSeries) -> None:
+    """The success threshold and the baseline lines, the axis labels and scale of a metric panel."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    scale = _log10 if series.metric == "mse" else float
+    ax_metric.axhline(scale(series.threshold), color="black", linestyle="--", linewidth=1.0,
+                      label=f"success: {series.criterion}")
+    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=1.2,
+                      label=baseline_label(series.metric, series.chance))
+    if series.metric == "mse":
+        ax_metric.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        ax_metric.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+        ax_metric.set_ylabel("held-out MSE")
+    else:
+        ax_metric.set_ylim(-0.03, 1.03)
+        ax_metric.set_ylabel("held-out accuracy")
+    ax_metric.set_xlabel("training step")
+    ax_metric.legend(loc="best")
     ax_metric.grid(True, alpha=0.3)
 
 
