@@ -235,7 +235,8 @@ def _draw_metric(ax_metric, series: TrainingSeries) -> None:
 
 # ---- a few runs side by side ----
 
-COMPARE_MAX = 4  # runs drawn side by side; more runs are summarised as a success rate
+COMPARE_MAX = 4
+DODGE = 0.03  # how far apart the sweep figure draws the lines' points at one x (decades, or of the x range)  # runs drawn side by side; more runs are summarised as a success rate
 
 
 def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict]], labels: Sequence[str],
@@ -393,40 +394,59 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
     categories = list(dict.fromkeys(x for line in series.lines for x in line.x))
     numbers, labels = _positions(categories)
     where = dict(zip(categories, numbers))
-    with plt.rc_context({"svg.fonttype": "none"}):
+    log_x = labels is None and min(numbers) > 0 and max(numbers) >= 10 * min(numbers)  # gaps 5 ... 100
+    span = (max(numbers) - min(numbers)) or 1.0
+
+    def dodge(x: float, n: int) -> float:
+        """Each line's points a little apart, so intervals that overlap stay apart and readable."""
+        k = DODGE * (n - (len(series.lines) - 1) / 2)
+        return x * 10 ** k if log_x else x + k * (span if labels is None else 5)
+
+    with plt.rc_context(FIGURE_STYLE):
         fig = plt.figure(figsize=SWEEP_SIZE, dpi=DPI)
         panels = fig.subplots(1, 2 if series.has_steps else 1, squeeze=False)[0]
         ax_rate = panels[0]
         for n, line in enumerate(series.lines):
-            x = [where[v] for v in line.x]
-            ax_rate.plot(x, line.rate, color=f"C{n}", marker="o", label=line.label)
-            ax_rate.fill_between(x, line.low, line.high, color=f"C{n}", alpha=0.15, linewidth=0)
+            x = [dodge(where[v], n) for v in line.x]
+            below = [r - low for r, low in zip(line.rate, line.low)]
+            above = [high - r for r, high in zip(line.rate, line.high)]
+            ax_rate.errorbar(x, line.rate, yerr=[below, above], color=f"C{n}", marker="o", capsize=4,
+                             linewidth=1.8, elinewidth=1.2, label=line.label)
+            for xv, k, runs in zip(x, line.succeeded, line.runs):
+                if k == 0:  # where the line sits on the axis: say that no run learned, and of how many
+                    ax_rate.annotate(f"{k}/{runs}", (xv, 0.0), color=f"C{n}", textcoords="offset points",
+                                     xytext=(7, 5), ha="left")
         seeds = sorted({r for line in series.lines for r in line.runs})
-        ax_rate.set_ylim(-0.03, 1.03)
-        ax_rate.set_ylabel("success rate")
-        ax_rate.set_title(f"shaded: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point",
-                          fontsize=8)
-        ax_rate.legend(fontsize=8, loc="best")
+        ax_rate.set_ylim(-0.06, 1.08)
+        ax_rate.set_ylabel("success rate (runs that learned)")
+        ax_rate.set_title(f"bars: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point")
+        ax_rate.legend(loc="best")
         if series.has_steps:
             ax_steps = panels[1]
             for n, line in enumerate(series.lines):
-                ax_steps.plot([where[v] for v in line.x], line.median_steps, color=f"C{n}", marker="o",
-                              label=line.label)
+                x = [where[v] for v in line.x]
+                ax_steps.plot(x, line.median_steps, color=f"C{n}", marker="o", label=line.label)
+                failed = [xv for xv, k in zip(x, line.succeeded) if k == 0]
+                if failed:  # where no run learned there is no median: marked at the bottom, not left blank
+                    ax_steps.plot(failed, [0] * len(failed), color=f"C{n}", marker="x", linestyle="none",
+                                  markersize=9, label=f"{line.label}: 0/{max(line.runs)} learned")
             ax_steps.set_ylabel("median steps to success")
-            ax_steps.set_title("over the runs that succeeded", fontsize=8)
-            ax_steps.set_ylim(bottom=0)
+            ax_steps.set_title("over the runs that learned")
+            ax_steps.set_ylim(bottom=-0.03 * max(v for line in series.lines for v in line.median_steps
+                                                 if math.isfinite(v)))
+            ax_steps.legend(loc="best")
         for ax in panels:
             ax.set_xlabel(series.axis)
             ax.grid(True, alpha=0.3)
             if labels is not None:
                 ax.set_xticks(numbers, labels)
             else:
-                if min(numbers) > 0 and max(numbers) >= 10 * min(numbers):  # gaps 5 ... 100: evenly apart
+                if log_x:
                     ax.set_xscale("log")
                 ax.xaxis.set_minor_locator(NullLocator())
                 ax.set_xticks(numbers, [f"{v:g}" for v in numbers])
         if title:
-            fig.suptitle(title, fontsize=10)
+            fig.suptitle(title)
         fig.tight_layout()
         save_figure(fig, plt, path, DPI)
     return series
