@@ -310,3 +310,71 @@ def plot_inspection(inspection, path: str | Path) -> Path:
 
     figures.plot_inspection(inspection, path)
     return Path(path)
+
+
+def report(directory: str | Path, out: str | Path) -> Path:
+    """``lstm-demo report``: one self-contained HTML file for a run, a scenario's runs (``run``)
+    or a sweep directory; returns its path. BadInput naming the plot extra without matplotlib."""
+    from lstm_cli import plot, runs
+    from lstm_cli.files import atomic_write_text
+    from lstm_cli.render import report as view
+
+    directory, out = Path(directory), Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise BadInput(f"-o {out}: the report is HTML: use a file name ending in .html")
+    if not out.parent.is_dir():
+        raise BadInput(f"-o {out}: directory {out.parent} does not exist")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise BadInput(f"report draws its figures with matplotlib, which is not installed: {plot.INSTALL_HINT}") from None
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: not a directory (give a run, a scenario's or a sweep's directory)")
+    record = runs.read_result(directory)
+    if record is not None:
+        inspection = None
+        if (directory / runs.CHECKPOINT).is_file():
+            try:
+                inspection = inspect_run(directory)
+            except BadInput:  # a checkpoint this build cannot read: the report goes on without it
+                inspection = None
+        text = view.run_page(record, runs.read_metrics(directory), runs.read_config(directory) or {}, inspection)
+    else:
+        members = sorted((p for p in directory.iterdir() if p.is_dir()), key=lambda p: p.name)
+        records = [r for r in (runs.read_result(p) for p in members) if r is not None]
+        if not records:
+            raise BadInput(f"{directory}: no run record in it or in its subdirectories (result.json)")
+        summary = _read_jsonl(directory / "summary.jsonl")
+        sweep_file = directory / "sweep.json"
+        sweep = _read_json_file(sweep_file) if sweep_file.is_file() else None
+        text = view.runs_page(directory, records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
+                              [runs.read_config(Path(r["run_dir"])) or {} for r in records], summary, sweep)
+    try:
+        atomic_write_text(out, text)
+    except OSError as err:
+        raise BadInput(f"-o {out}: cannot write it: {err.strerror or err}") from None
+    return out
+
+
+def _read_json_file(path: Path):
+    import json
+
+    from lstm_cli.files import read_regular
+
+    try:
+        return json.loads(read_regular(path, 64 << 20))
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    from lstm_cli.files import read_regular
+
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in read_regular(path, 64 << 20).splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None

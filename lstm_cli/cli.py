@@ -413,3 +413,11 @@ def inspect_command(
     view.write(inspection := api.inspect_run(run_dir, index=index, units=units), fmt)
     if plot is not None:
         _wrote(api.plot_inspection(inspection, plot))
+
+
+@app.command("report", **helptext.command(helptext.REPORT))
+def report_command(
+    directory: Annotated[str, typer.Argument(metavar="DIR", help="A run's, a scenario's or a sweep's directory.")],
+    out: Annotated[str, typer.Option("--output", "-o", metavar="FILE.html", help="Where to write the page.")] = "report.html",
+) -> None:
+    print(f"lstm-demo: report written to {api.report(directory, out)}", file=sys.stderr)

@@ -192,6 +192,23 @@ lstm-demo inspect runs/remember-lstm --format json | jq -r '.units[].sentence'
 INSPECT_INDEX_OPTION = "Which held-out sequence of the run (0-based, below the run's train.eval_size)."
 INSPECT_UNITS_OPTION = "How many units to show, those with the largest contribution to the answer first."
 
+REPORT = """\
+Write one self-contained HTML file for a run, a scenario's runs or a sweep directory.
+
+The settings, the outcome, the sentences derived from the numbers, the tables, every figure
+inline as SVG (for a run, also what its trained cell does, as lstm-demo inspect shows it) and
+the provenance of every run. No script, no network: it opens from a laptop's disk or from a
+cluster's shared file system. Needs the plot extra (pip install "lstm-demo[plot]").
+
+Examples:
+
+lstm-demo report runs/remember-gap50-lstm-seed0 -o lstm.html
+
+lstm-demo report runs/forget-gate -o forget-gate.html
+
+lstm-demo report runs/remember-gap -o remember-gap.html
+"""
+
 PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo[plot]").'
 ROWS_OPTION = ("Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
                "or a list like 0,5,10. JSON and CSV always hold every step.")
