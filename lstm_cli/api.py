@@ -306,9 +306,9 @@ def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
 
 def plot_inspection(inspection, path: str | Path) -> Path:
     """``inspect --plot``: the shown units' gates, cell state and output against the step."""
-    from lstm_cli.render import figures
+    from lstm_cli.render import inspect as view
 
-    figures.plot_inspection(inspection, path)
+    view.plot_inspection(inspection, path)
     return Path(path)
 
 

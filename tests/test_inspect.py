@@ -216,10 +216,10 @@ def test_missing_run_is_one_line_exit_2(tmp_path):
 
 def test_plot_labels_and_fonts(runs, tmp_path):
     pytest.importorskip("matplotlib")
-    from lstm_cli.render import figures
+    from lstm_cli.render import inspect as view
 
     inspection = api.inspect_run(runs[0])
-    axes = figures.plot_inspection(inspection, tmp_path / "inspect.svg")
+    axes = view.plot_inspection(inspection, tmp_path / "inspect.svg")
     assert (tmp_path / "inspect.svg").stat().st_size > 0
     assert [ax.get_ylabel().split("\n")[0] for ax in axes] == [
         "input gate i", "forget gate f", "output gate o", "cell state c", "output h"]

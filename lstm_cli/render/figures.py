@@ -210,27 +210,11 @@ def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingS
 
 def _draw_metric(ax_metric, series: TrainingSeries) -> None:
     """The held-out metric against the training step, the success threshold and the baseline as lines."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
-    # it is drawn as log10 on a linear axis, labelled in powers of ten
     scale = _log10 if series.metric == "mse" else float
     ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
                    label=f"held-out {series.metric}")
-    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=1.0,
-                      label=f"success: {series.criterion}")
-    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=1.2,
-                      label=baseline_label(series.metric, series.chance))
-    if series.metric == "mse":
-        ax_metric.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-        ax_metric.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
-        ax_metric.set_ylabel("held-out MSE")
-    else:
-        ax_metric.set_ylim(-0.03, 1.03)
-        ax_metric.set_ylabel("held-out accuracy")
-    ax_metric.set_xlabel("training step")
+    _metric_axis(ax_metric, series)
     ax_metric.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), borderaxespad=0)
-    ax_metric.grid(True, alpha=0.3)
 
 
 # ---- a few runs side by side ----
@@ -287,7 +271,9 @@ def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict
 
 
 def _metric_axis(ax_metric, series: TrainingSeries) -> None:
-    """The success threshold and the baseline lines, the axis labels and scale of a metric panel."""
+    """The success threshold and the baseline lines, the axis labels and scale of a metric panel.
+    An MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out): it is
+    drawn as log10 on a linear axis, labelled in powers of ten."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     scale = _log10 if series.metric == "mse" else float
@@ -408,8 +394,9 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
         ax_rate = panels[0]
         for n, line in enumerate(series.lines):
             x = [dodge(where[v], n) for v in line.x]
-            below = [r - low for r, low in zip(line.rate, line.low)]
-            above = [high - r for r, high in zip(line.rate, line.high)]
+            # the interval holds the rate; max(0, ...) drops the rounding of a rate at its interval's end
+            below = [max(0.0, r - low) for r, low in zip(line.rate, line.low)]
+            above = [max(0.0, high - r) for r, high in zip(line.rate, line.high)]
             ax_rate.errorbar(x, line.rate, yerr=[below, above], color=f"C{n}", marker="o", capsize=4,
                              linewidth=1.8, elinewidth=1.2, label=line.label)
             for xv, k, runs in zip(x, line.succeeded, line.runs):
@@ -422,19 +409,7 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
         ax_rate.set_title(f"bars: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point")
         ax_rate.legend(loc="best")
         if series.has_steps:
-            ax_steps = panels[1]
-            for n, line in enumerate(series.lines):
-                x = [where[v] for v in line.x]
-                ax_steps.plot(x, line.median_steps, color=f"C{n}", marker="o", label=line.label)
-                failed = [xv for xv, k in zip(x, line.succeeded) if k == 0]
-                if failed:  # where no run learned there is no median: marked at the bottom, not left blank
-                    ax_steps.plot(failed, [0] * len(failed), color=f"C{n}", marker="x", linestyle="none",
-                                  markersize=9, label=f"{line.label}: 0/{max(line.runs)} learned")
-            ax_steps.set_ylabel("median steps to success")
-            ax_steps.set_title("over the runs that learned")
-            ax_steps.set_ylim(bottom=-0.03 * max(v for line in series.lines for v in line.median_steps
-                                                 if math.isfinite(v)))
-            ax_steps.legend(loc="best")
+            _draw_steps(panels[1], series, where)
         for ax in panels:
             ax.set_xlabel(series.axis)
             ax.grid(True, alpha=0.3)
@@ -452,54 +427,16 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
     return series
 
 
-
-# ---- the inspect figure ----
-
-INSPECT_FONT = 11  # points: >= 10 pt at 100 dpi reads when projected at 1280 px
-Y_LABELS = {"i": "input gate i\n(0 to 1)", "f": "forget gate f\n(0 to 1)", "o": "output gate o\n(0 to 1)",
-            "c": "cell state c", "h": "output h\n(-1 to 1)", "z": "update gate z\n(0 to 1)",
-            "r": "reset gate r\n(0 to 1)", "pre": "pre-activation a", "slope": "act'(a)\n(0 to 1)"}
-
-
-def inspection_title(inspection) -> str:
-    outcome = ("learned" if inspection.learned else "did not learn") + (
-        f" ({inspection.metric} {inspection.heldout_value:.3g})")
-    return (f"{inspection.task} gap {inspection.gap}, {inspection.label}: {outcome}; "
-            f"held-out sequence {inspection.index}")
-
-
-def plot_inspection(inspection, path: str | Path):
-    """Write the inspect figure: one panel per quantity (gates, cell state, output) against the step,
-    one line per shown unit, the information and answer steps shaded. Returns the figure's axes."""
-    path = check_target(path)
-    plt = require_matplotlib()
-    quantities = inspection.quantities
-    steps = list(range(inspection.steps))
-    with plt.rc_context({"svg.fonttype": "none", "font.size": INSPECT_FONT}):
-        fig, axes = plt.subplots(len(quantities), 1, sharex=True, dpi=DPI,
-                                 figsize=(10.0, 1.0 + 1.45 * len(quantities)), squeeze=False)
-        axes = axes[:, 0]
-        for ax, q in zip(axes, quantities):
-            for n, unit in enumerate(inspection.units):
-                ax.plot(steps, unit.values[q], color=f"C{n}", linewidth=1.6, label=f"unit {unit.unit}")
-            for t in inspection.info_steps:
-                ax.axvspan(t - 0.5, t + 0.5, color="C2", alpha=0.18, linewidth=0)
-            for t in inspection.answer_steps:
-                ax.axvspan(t - 0.5, t + 0.5, color="C3", alpha=0.18, linewidth=0)
-            if q in ("i", "f", "o", "z", "r", "slope"):
-                ax.set_ylim(-0.05, 1.05)
-            elif q == "h":
-                ax.set_ylim(-1.05, 1.05)
-            ax.set_ylabel(Y_LABELS.get(q, q), fontsize=INSPECT_FONT)
-            ax.tick_params(labelsize=INSPECT_FONT)
-            ax.grid(True, alpha=0.3)
-        axes[0].legend(fontsize=INSPECT_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        ticks = sorted({*inspection.answer_steps, *(t for t in steps if t % 10 == 0 and all(
-            abs(t - a) > inspection.steps / 25 for a in inspection.answer_steps))})
-        axes[-1].set_xticks(ticks)
-        axes[-1].set_xlabel("time step (green: where the information enters, red: the answer step)",
-                            fontsize=INSPECT_FONT)
-        fig.suptitle(inspection_title(inspection), fontsize=INSPECT_FONT + 1)
-        fig.tight_layout()
-        save_figure(fig, plt, path, DPI)
-    return list(axes)
+def _draw_steps(ax_steps, series: SweepSeries, where: dict) -> None:
+    """The sweep figure's second panel: the median steps to success, and where no run learned."""
+    for n, line in enumerate(series.lines):
+        x = [where[v] for v in line.x]
+        ax_steps.plot(x, line.median_steps, color=f"C{n}", marker="o", label=line.label)
+        failed = [xv for xv, k in zip(x, line.succeeded) if k == 0]
+        if failed:  # where no run learned there is no median: marked at the bottom, not left blank
+            ax_steps.plot(failed, [0] * len(failed), color=f"C{n}", marker="x", linestyle="none",
+                          markersize=9, label=f"{line.label}: 0/{max(line.runs)} learned")
+    ax_steps.set_ylabel("median steps to success")
+    ax_steps.set_title("over the runs that learned")
+    ax_steps.set_ylim(bottom=-0.03 * max(v for line in series.lines for v in line.median_steps if math.isfinite(v)))
+    ax_steps.legend(loc="best")

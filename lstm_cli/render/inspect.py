@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from lstm_cli.inspect import QUANTITY_NAMES, Inspection
@@ -183,3 +184,58 @@ def render(inspection: Inspection, console=None) -> None:
 
 def _value(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+# ---- the figure (the plot extra) ----
+
+INSPECT_FONT = 11  # points: >= 10 pt at 100 dpi reads when projected at 1280 px
+Y_LABELS = {"i": "input gate i\n(0 to 1)", "f": "forget gate f\n(0 to 1)", "o": "output gate o\n(0 to 1)",
+            "c": "cell state c", "h": "output h\n(-1 to 1)", "z": "update gate z\n(0 to 1)",
+            "r": "reset gate r\n(0 to 1)", "pre": "pre-activation a", "slope": "act'(a)\n(0 to 1)"}
+
+
+def inspection_title(inspection) -> str:
+    outcome = ("learned" if inspection.learned else "did not learn") + (
+        f" ({inspection.metric} {inspection.heldout_value:.3g})")
+    return (f"{inspection.task} gap {inspection.gap}, {inspection.label}: {outcome}; "
+            f"held-out sequence {inspection.index}")
+
+
+def plot_inspection(inspection, path: str | Path):
+    """Write the inspect figure: one panel per quantity (gates, cell state, output) against the step,
+    one line per shown unit, the information and answer steps shaded. Returns the figure's axes."""
+    from lstm_cli.plot import check_target, require_matplotlib, save_figure
+    from lstm_cli.render.figures import DPI
+
+    path = check_target(path)
+    plt = require_matplotlib()
+    quantities = inspection.quantities
+    steps = list(range(inspection.steps))
+    with plt.rc_context({"svg.fonttype": "none", "font.size": INSPECT_FONT}):
+        fig, axes = plt.subplots(len(quantities), 1, sharex=True, dpi=DPI,
+                                 figsize=(10.0, 1.0 + 1.45 * len(quantities)), squeeze=False)
+        axes = axes[:, 0]
+        for ax, q in zip(axes, quantities):
+            for n, unit in enumerate(inspection.units):
+                ax.plot(steps, unit.values[q], color=f"C{n}", linewidth=1.6, label=f"unit {unit.unit}")
+            for t in inspection.info_steps:
+                ax.axvspan(t - 0.5, t + 0.5, color="C2", alpha=0.18, linewidth=0)
+            for t in inspection.answer_steps:
+                ax.axvspan(t - 0.5, t + 0.5, color="C3", alpha=0.18, linewidth=0)
+            if q in ("i", "f", "o", "z", "r", "slope"):
+                ax.set_ylim(-0.05, 1.05)
+            elif q == "h":
+                ax.set_ylim(-1.05, 1.05)
+            ax.set_ylabel(Y_LABELS.get(q, q), fontsize=INSPECT_FONT)
+            ax.tick_params(labelsize=INSPECT_FONT)
+            ax.grid(True, alpha=0.3)
+        axes[0].legend(fontsize=INSPECT_FONT, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        ticks = sorted({*inspection.answer_steps, *(t for t in steps if t % 10 == 0 and all(
+            abs(t - a) > inspection.steps / 25 for a in inspection.answer_steps))})
+        axes[-1].set_xticks(ticks)
+        axes[-1].set_xlabel("time step (green: where the information enters, red: the answer step)",
+                            fontsize=INSPECT_FONT)
+        fig.suptitle(inspection_title(inspection), fontsize=INSPECT_FONT + 1)
+        fig.tight_layout()
+        save_figure(fig, plt, path, DPI)
+    return list(axes)

@@ -138,7 +138,9 @@ def run_page(record: dict, metrics: Sequence[dict], config: dict, inspection=Non
                                                  "scale for every run), its colourbar beside it; right: at the "
                                                  "first and last evaluation; bottom: the held-out metric.")))
     if inspection is not None:
-        svg = svg_figure(lambda path: figures.plot_inspection(inspection, path))
+        from lstm_cli.render.inspect import plot_inspection
+
+        svg = svg_figure(lambda path: plot_inspection(inspection, path))
         names = list(dict.fromkeys(name for u in inspection.units for name in u.facts))
         facts = [{"number": name, **{f"unit {u.unit}": u.facts.get(name) for u in inspection.units}}
                  for name in names]
