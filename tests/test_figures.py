@@ -232,7 +232,8 @@ def test_titles_and_baselines_say_what_they_are():
     failed = {"task": "adding", "gap": 50, "model": "rnn", "seed": 0, "status": "completed", "success": False,
               "steps": 500, "metric": "mse", "mse": 0.508}
     assert figures.training_title(failed) == "adding gap 50, rnn, seed 0: did not learn in 500 steps (mse 0.508)"
-    assert "diverged at step 208" in figures.training_title({**failed, "status": "diverged", "steps": 208})
+    diverged = {**failed, "status": "diverged", "steps": 207, "diverged_at": 208}  # 207 updates, the 208th failed
+    assert "diverged at step 208" in figures.training_title(diverged)
     assert figures.baseline_label("mse", 1 / 6) == "always predict the mean (MSE 0.167)"
     assert figures.baseline_label("accuracy", 0.25) == "chance 0.25"
 
@@ -259,10 +260,11 @@ def test_a_few_runs_are_drawn_side_by_side_on_one_scale(tmp_path, drawn):
     assert len(meshes) == 2 and {(m.norm.vmin, m.norm.vmax) for m in meshes} == {figures.HEAT_RANGE}
     for mesh, record in zip(meshes, records):
         assert figures.outcome_words(record) in mesh.axes.get_title()
-    profile = next(ax for ax in fig.axes if ax.get_title() == "gradient profile at the last evaluation")
+    profile = next(ax for ax in fig.axes if ax.get_title().startswith("gradient profiles"))
     curves = next(ax for ax in fig.axes if ax.get_title() == "learning curves")
-    assert len(profile.get_lines()) == 2 and profile.get_yscale() == "log"
-    assert profile.get_ylim() == pytest.approx(figures.HEAT_RANGE)
+    assert len(profile.get_lines()) == 4 and profile.get_yscale() == "log"  # first and last, per run
+    low, high = profile.get_ylim()
+    assert low <= figures.HEAT_RANGE[0] and high >= figures.HEAT_RANGE[1]
     assert curves.get_xlabel() == "training step" and curves.get_ylabel() == "held-out accuracy"
     assert "success rate" not in " ".join(ax.get_ylabel() for ax in fig.axes)
 
@@ -294,3 +296,20 @@ def test_gradient_figure_is_slide_ready(tmp_path, drawn):
     assert "lstm ||dL/dc||, through h and the gates" in labels
     highest = max(max(v for v in line.get_ydata() if v == v) for line in ax.get_lines())
     assert ax.get_ylim()[1] <= 10 * highest  # no empty decades above the data
+
+
+def test_a_diverged_run_is_compared_by_its_last_finite_profile(tmp_path, drawn):
+    base = {"task": "adding", "metric": "mse", "chance": 1 / 6, "criterion": "mse < 0.01", "seed": 0,
+            "gradient": {"carrier": "dh", "steps_back": [0, 1, 2]}}
+    diverged = {**base, "status": "diverged", "steps": 19, "diverged_at": 20, "success": False}
+    clipped = {**base, "status": "completed", "steps": 20, "success": False, "mse": 0.5}
+    metrics = [[{"step": 0, "mse": 0.5, "dh_rel": [1.0, 30.0, 1e6]}, {"step": 10, "mse": "inf", "dh_rel": ["nan"] * 3}],
+               [{"step": 0, "mse": 0.5, "dh_rel": [1.0, 3.0, 9.0]}, {"step": 20, "mse": 0.5, "dh_rel": [1, 2, 4]}]]
+    figures.plot_comparison([diverged, clipped], metrics, ["clip=0", "clip=1"], tmp_path / "x.png")
+    profile = next(ax for ax in drawn[0].axes if ax.get_title().startswith("gradient profile"))
+    labels = [t.get_text() for t in profile.get_legend().get_texts()]
+    assert labels == ["clip=0, step 0", "clip=0, step 0", "clip=1, step 0", "clip=1, step 20"]
+    assert profile.get_ylim()[1] >= 1e7  # the explosion is inside the axis, not cut at the heatmap's 10
+    titles = [m.axes.get_title() for m in _heatmaps(drawn[0])]
+    assert titles[0].startswith("clip=0: diverged at step 20") and "grey: 0, inf or nan" in titles[0]
+    assert titles[1].startswith("clip=1: did not learn in 20 steps (mse 0.5)")

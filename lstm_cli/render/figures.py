@@ -106,7 +106,7 @@ def outcome_words(result: dict) -> str:
     value = _number(result.get(metric)) if metric else math.nan
     measured = f" ({metric} {value:.3g})" if metric and math.isfinite(value) else ""
     if result.get("status") == "diverged":
-        return f"diverged at step {result.get('steps')}"
+        return f"diverged at step {result.get('diverged_at', result.get('steps'))}"
     if result.get("status") not in (None, "completed"):
         return f"{result.get('status')} after {result.get('steps')} steps, did not learn{measured}"
     verb = "learned" if result.get("success") else "did not learn"
@@ -164,6 +164,14 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
     return series
 
 
+def profile_range(rows: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """A profile axis: the heatmaps' range, widened to a decade beyond any value drawn outside it."""
+    values = [v for row in rows for v in _positive(row) if math.isfinite(v)]
+    low = min([HEAT_RANGE[0], *values])  # within the range, every run's figure has the same axis
+    high = max([HEAT_RANGE[1], *(10 * v for v in values if v > HEAT_RANGE[1])])
+    return 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high))
+
+
 def heat_norm():
     """The colour scale of every training heatmap: one log scale, so that figures compare."""
     from matplotlib.colors import LogNorm
@@ -197,8 +205,9 @@ def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingS
         ax_profile.plot(_positive(series.profile_end), series.steps_back, color="C3",
                         label=f"step {series.steps[-1]}")
         ax_profile.set_xscale("log")
-        ax_profile.set_xlim(*HEAT_RANGE)
-        _log_axis(ax_profile.xaxis, *HEAT_RANGE, every=8)
+        low, high = profile_range([series.profile_init, series.profile_end])
+        ax_profile.set_xlim(low, high)
+        _log_axis(ax_profile.xaxis, low, high, every=8)
         ax_profile.set_xlabel(f"relative {short}")
         ax_profile.tick_params(labelleft=False)
         ax_profile.legend(loc="best")
@@ -244,21 +253,33 @@ def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict
             # the one colourbar (the scale is shared) right beside the last heatmap
             bar = ax.inset_axes([1.03, 0.0, 0.035, 1.0]) if k == n - 1 else None
             draw_training(fig, ax, bar, None, None, one, label_y=k == 0)
-            ax.set_title(f"{label}: {outcome_words(result)}\n{CARRIER_NAMES[one.carrier]} relative to the answer step")
+            grey = "; grey: 0, inf or nan" if any(not (v > 0 and math.isfinite(v)) for r in one.heat for v in r) else ""
+            ax.set_title(f"{label}: {outcome_words(result)}\n{CARRIER_NAMES[one.carrier]} relative to the answer step"
+                         + grey)
             heat_axes.append(ax)
         bottom = grid[1, :n].subgridspec(1, 2, wspace=0.3)
         ax_profile, ax_metric = fig.add_subplot(bottom[0, 0]), fig.add_subplot(bottom[0, 1])
+        drawn = []
         for k, (one, label) in enumerate(zip(series, labels)):
-            ax_profile.plot(one.steps_back, _positive(one.profile_end), color=f"C{k}",
-                            label=f"{label}, step {one.steps[-1]}")
+            # the last evaluation with a finite profile (a diverged run's last ones hold inf or nan)
+            row = next((i for i in range(len(one.heat) - 1, -1, -1) if all(
+                math.isfinite(v) for v in one.heat[i])), len(one.heat) - 1)
+            drawn += [one.heat[0], one.heat[row]]
+            ax_profile.plot(one.steps_back, _positive(one.heat[0]), color=f"C{k}", linestyle="--", linewidth=1.2,
+                            label=f"{label}, step {one.steps[0]}")
+            zeros = sum(v == 0 for v in one.heat[row])
+            ax_profile.plot(one.steps_back, _positive(one.heat[row]), color=f"C{k}", linewidth=2.0,
+                            label=f"{label}, step {one.steps[row]}" + (
+                                f": 0 at {zeros} of {len(one.heat[row])} steps back (off the log axis)" if zeros else ""))
             scale = _log10 if one.metric == "mse" else float
             ax_metric.plot(one.steps, [scale(v) for v in one.values], color=f"C{k}", marker=".", label=label)
         ax_profile.set_yscale("log")
-        ax_profile.set_ylim(*HEAT_RANGE)
-        _log_axis(ax_profile.yaxis, *HEAT_RANGE)
+        low, high = profile_range(drawn)
+        ax_profile.set_ylim(low, high)
+        _log_axis(ax_profile.yaxis, low, high)
         ax_profile.set_xlabel("steps back from the answer step")
         ax_profile.set_ylabel(f"relative {CARRIER_NAMES[series[0].carrier].split()[0]}")
-        ax_profile.set_title("gradient profile at the last evaluation")
+        ax_profile.set_title("gradient profiles: first (dashed) and last finite evaluation")
         ax_profile.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25))
         ax_profile.grid(True, alpha=0.3)
         _metric_axis(ax_metric, series[0])
