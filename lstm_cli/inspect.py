@@ -44,14 +44,21 @@ QUANTITY_NAMES = {
     "z": "update gate", "r": "reset gate", "pre": "pre-activation", "slope": "act'",
 }
 # what the answer needs, in the task's words (the first answer's target, for copy)
-WHAT = {"remember": "the first symbol", "agreement": "the subject's number (singular or plural)",
-        "temporal-order": "the order of the two marked symbols", "adding": "the sum of the marked values",
-        "copy": "the first symbol to copy"}
+WHAT = {"remember": "the first symbol", "agreement": "the subject's number",
+        "temporal-order": "the order of the two marked symbols", "adding": "the sum of the marked values"}
+
+
+def what_is_needed(task: Task, answer: int) -> str:
+    """What the ``answer``-th answer step needs, in the task's words."""
+    if len(task.answer_steps) > 1:
+        return f"symbol {answer + 1} of the {len(task.answer_steps)} to copy"
+    return WHAT.get(task.name, "the answer")
 
 
 @dataclass
 class Unit:
     unit: int
+    answer: int  # which answer step (0 for every task but copy) the unit's storage is measured against
     contribution: float  # mean drop of the right answer's log-probability (or rise of squared error)
     stored: np.ndarray  # (T,) fraction of the memory's variance the target explains, per step
     values: dict[str, np.ndarray]  # quantity -> (T,) on the shown sequence
@@ -101,7 +108,7 @@ class Inspection:
             "chance": self.chance, "criterion": self.criterion, "learned": self.learned,
             "run_status": self.run_status, "quantities": list(self.quantities), "selection": self.selection,
             "summary": self.summary,
-            "units": [{"unit": u.unit, "contribution": u.contribution, "facts": u.facts, "sentence": u.sentence,
+            "units": [{"unit": u.unit, "answer_step": self.answer_steps[u.answer], "contribution": u.contribution, "facts": u.facts, "sentence": u.sentence,
                        "stored": u.stored.tolist(), "values": {q: v.tolist() for q, v in u.values.items()}}
                       for u in self.units],
         }
@@ -161,7 +168,7 @@ def info_steps(task: Task, x_row: np.ndarray) -> list[int]:
     if task.name == "temporal-order":
         return [0, T - 2]
     if task.name == "copy":
-        return [0]  # the first symbol to copy (the answer the units are measured against)
+        return list(range(len(task.answer_steps)))  # the symbols to copy, in the order they are asked for
     return [0]
 
 
@@ -217,9 +224,13 @@ def inspect(spec, params: dict[str, np.ndarray], task: Task, gap: int, x: np.nda
     T = x.shape[1]
     answer_steps = [a % T for a in task.answer_steps]
     h_answer = values["h"][:, answer_steps]  # (B, S, H)
+    classes = task.loss != "mse"
     with np.errstate(all="ignore"):
         contribution = contributions(params, task, out, h_answer, y)
-        stored = explained(values[MEMORY[spec.kind]], y[:, 0], classes=task.loss != "mse")  # (T, H)
+        # (S, T, H): per answer step, the share of each unit's memory that its target explains
+        stored = np.stack([explained(values[MEMORY[spec.kind]], y[:, s], classes) for s in range(y.shape[1])])
+    # each unit is judged against the answer it stores best (the one answer of every task but copy)
+    best_answer = np.argmax(stored[np.arange(len(answer_steps)), answer_steps], axis=0)  # (H,)
     heldout = losses.metric(task.metric, out, y)
     order = np.argsort(-np.nan_to_num(contribution, nan=-np.inf), kind="stable")[:max(1, min(units, spec.hidden))]
     x_row = x[index]
@@ -231,7 +242,8 @@ def inspect(spec, params: dict[str, np.ndarray], task: Task, gap: int, x: np.nda
         target=y[index].tolist(), prediction=prediction, metric=task.metric, heldout_value=heldout,
         heldout_size=len(x), chance=task.chance, learned=task.succeeded(heldout), criterion=task.criterion,
         quantities=tuple(values), units=[
-            Unit(unit=int(j), contribution=float(contribution[j]), stored=stored[:, j],
+            Unit(unit=int(j), answer=int(best_answer[j]), contribution=float(contribution[j]),
+                 stored=stored[best_answer[j], :, j],
                  values={q: v[index, :, j].copy() for q, v in values.items()}) for j in order],
         selection="", summary=[], run_status=run_status, source=source)
     _describe(inspection, spec, task)
@@ -240,16 +252,20 @@ def inspect(spec, params: dict[str, np.ndarray], task: Task, gap: int, x: np.nda
 
 # ---- the words ----
 
-def _spans(inspection: Inspection) -> tuple[int, list[int], int]:
-    """(the last information step, the steps held between it and the first answer, the first answer step)."""
-    answer = inspection.answer_steps[0]
-    before = [s for s in inspection.info_steps if s < answer]
-    info = before[-1] if before else 0
+def _spans(inspection: Inspection, unit: Unit) -> tuple[int, list[int], int]:
+    """(the step where the unit's answer's information last enters, the steps held between it and
+    the answer, the answer step)."""
+    answer = inspection.answer_steps[unit.answer]
+    if len(inspection.answer_steps) > 1:  # copy: the symbol asked for at answer k came in at step k
+        info = inspection.info_steps[unit.answer]
+    else:
+        before = [s for s in inspection.info_steps if s < answer]
+        info = before[-1] if before else 0
     return info, list(range(info + 1, answer)), answer
 
 
 def _describe(inspection: Inspection, spec, task: Task) -> None:
-    what = WHAT.get(task.name, "the answer")
+    what = what_is_needed(task, 0) if len(task.answer_steps) == 1 else f"the {len(task.answer_steps)} symbols"
     loss_words = ("the rise in squared error" if task.loss == "mse"
                   else "the drop in the right answer's log-probability")
     picked = ", ".join(f"unit {u.unit} {significant(u.contribution)}" for u in inspection.units)
@@ -270,24 +286,29 @@ def _describe(inspection: Inspection, spec, task: Task) -> None:
     if spec.kind == "rnn":
         summary.append("An RNN has no gates: its only memory is its output h, rewritten at every step "
                        "from the pre-activation; act' is how much of a change passes through the activation.")
-    stores = [u for u in inspection.units if u.stored[inspection.answer_steps[0]] >= STORES]
-    if not stores:
-        best = max(inspection.units, key=lambda u: u.stored[inspection.answer_steps[0]])
-        summary.append(f"No shown unit stores {what}: the most of a shown unit's "
-                       f"{QUANTITY_NAMES[MEMORY[spec.kind]]} variance that {what} explains at the answer "
-                       f"step is {percent(best.stored[inspection.answer_steps[0]])} (unit {best.unit}).")
+    def share(u: Unit) -> float:
+        return u.stored[inspection.answer_steps[u.answer]]
+
+    if not any(share(u) >= STORES for u in inspection.units):
+        best = max(inspection.units, key=share)
+        needed = what_is_needed(task, best.answer)
+        summary.append(f"No shown unit stores what the answer needs: the most of a shown unit's "
+                       f"{QUANTITY_NAMES[MEMORY[spec.kind]]} variance explained at its answer step is "
+                       f"{percent(share(best))} (unit {best.unit}, by {needed}).")
     inspection.summary = summary
     for unit in inspection.units:
-        _describe_unit(inspection, unit, spec, what)
+        _describe_unit(inspection, unit, spec, what_is_needed(task, unit.answer))
 
 
 def _describe_unit(inspection: Inspection, unit: Unit, spec, what: str) -> None:
-    info, held, answer = _spans(inspection)
+    info, held, answer = _spans(inspection, unit)
     v, facts = unit.values, unit.facts
     memory_name = QUANTITY_NAMES[MEMORY[spec.kind]]
     share = unit.stored[answer]
     facts["contribution"] = significant(unit.contribution)
     facts["info_step"], facts["answer_step"], facts["held_steps"] = str(info), str(answer), str(len(held))
+    if len(inspection.answer_steps) > 1:  # copy: which of the symbols the unit is judged against
+        facts["symbol"], facts["symbols"] = str(unit.answer + 1), str(len(inspection.answer_steps))
     facts["stored_at_answer"] = percent(share)
     stores = share >= STORES
     if stores:
