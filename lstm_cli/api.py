@@ -289,6 +289,10 @@ def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
     units = inspecting.DEFAULT_UNITS if units is None else units
     if isinstance(units, bool) or not isinstance(units, int) or units < 1:
         raise BadInput(f"--units must be an integer >= 1, got {units!r}")
+    record = read_result(Path(run_dir)) if Path(run_dir).is_dir() else None
+    if record is not None and not (Path(run_dir) / "checkpoint.npz").exists():
+        raise BadInput(f"{run_dir}: the run's status is {record.get('status')} (step {record.get('diverged_at', record.get('steps'))}) "
+                       "and it kept no checkpoint, so there is no trained cell to inspect")
     spec, own = inspect_checkpoint(Path(run_dir))  # every check, before any parameter is loaded
     own = (own or TrainConfig()).resolved()
     task = get_task(own.task)
@@ -299,9 +303,8 @@ def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
                         f"inspecting the checkpoint in {run_dir} on {size} held-out sequences")
     checkpoint = load_checkpoint(Path(run_dir))
     x, y = task.generate(stream(own.seed, "heldout"), size, own.gap)
-    result = read_result(Path(run_dir)) if Path(run_dir).is_dir() else None
     return inspecting.inspect(checkpoint.spec, checkpoint.params, task, own.gap, x, y, index, units=units,
-                              run_status=(result or {}).get("status"), source=str(run_dir))
+                              run_status=(record or {}).get("status"), source=str(run_dir))
 
 
 def plot_inspection(inspection, path: str | Path) -> Path:

@@ -231,3 +231,14 @@ def test_plot_labels_and_fonts(runs, tmp_path):
         assert len(ax.get_lines()) == len(inspection.units)
     assert axes[1].get_ylim() == pytest.approx((-0.05, 1.05))
     assert inspection.answer_steps[0] in axes[-1].get_xticks()
+
+
+def test_a_run_without_checkpoint_says_why(tmp_path):
+    import json
+
+    run = tmp_path / "diverged"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"status": "diverged", "steps": 207, "diverged_at": 208}))
+    result = CliRunner().invoke(app, ["inspect", str(run)])
+    assert result.exit_code == 2
+    assert "the run's status is diverged (step 208) and it kept no checkpoint" in result.stderr
