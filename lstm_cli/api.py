@@ -251,15 +251,15 @@ def plot_runs(scenario, points, records: list[dict], path: str | Path) -> Path:
     (profiles and learning curves); else the success rate of the runs against the swept axis
     (as ``sweep --plot``). Returns the path."""
     from lstm_cli import sweep as sweeping
-    from lstm_cli.render import figures
+    from lstm_cli.render import compare, figures
 
     if len(records) == 1:
         return plot_run(records[0], path)
-    if len(records) <= figures.COMPARE_MAX and len({record.get("seed") for record in records}) == 1:
+    if len(records) <= compare.COMPARE_MAX and len({record.get("seed") for record in records}) == 1:
         # a few runs that differ in a setting, not in the seed: their profiles and learning curves
         from lstm_cli import runs
 
-        figures.plot_comparison(records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
+        compare.plot_comparison(records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
                                 [point.key for point in points], path, title=f"{scenario.name}: {scenario.description}")
         return Path(path)
     summary, axes = sweeping.summarise(scenario, points, records)

@@ -13,7 +13,7 @@ import pytest
 from lstm_cli import models, plot, probes, runs, tasks
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
-from lstm_cli.render import figures
+from lstm_cli.render import compare, figures
 from lstm_cli.train import TrainConfig
 
 pytest.importorskip("matplotlib")
@@ -253,7 +253,7 @@ def test_mse_axis_is_labelled_in_powers_of_ten(tmp_path, drawn):
 def test_a_few_runs_are_drawn_side_by_side_on_one_scale(tmp_path, drawn):
     records = [runs.run_training(_tiny(kind), tmp_path / "runs", name=kind) for kind in ("rnn", "lstm")]
     metrics = [runs.read_metrics(r["run_dir"]) for r in records]
-    figures.plot_comparison(records, metrics, ["model=rnn", "model=lstm"], tmp_path / "c.png", title="two runs")
+    compare.plot_comparison(records, metrics, ["model=rnn", "model=lstm"], tmp_path / "c.png", title="two runs")
     fig = drawn[0]
     assert _small_text(fig) == []
     meshes = _heatmaps(fig)
@@ -305,7 +305,7 @@ def test_a_diverged_run_is_compared_by_its_last_finite_profile(tmp_path, drawn):
     clipped = {**base, "status": "completed", "steps": 20, "success": False, "mse": 0.5}
     metrics = [[{"step": 0, "mse": 0.5, "dh_rel": [1.0, 30.0, 1e6]}, {"step": 10, "mse": "inf", "dh_rel": ["nan"] * 3}],
                [{"step": 0, "mse": 0.5, "dh_rel": [1.0, 3.0, 9.0]}, {"step": 20, "mse": 0.5, "dh_rel": [1, 2, 4]}]]
-    figures.plot_comparison([diverged, clipped], metrics, ["clip=0", "clip=1"], tmp_path / "x.png")
+    compare.plot_comparison([diverged, clipped], metrics, ["clip=0", "clip=1"], tmp_path / "x.png")
     profile = next(ax for ax in drawn[0].axes if ax.get_title().startswith("gradient profile"))
     labels = [t.get_text() for t in profile.get_legend().get_texts()]
     assert labels == ["clip=0, step 0", "clip=0, step 0", "clip=1, step 0", "clip=1, step 20"]

@@ -158,7 +158,7 @@ def run_page(record: dict, metrics: Sequence[dict], config: dict, inspection=Non
 def runs_page(directory: Path, records: Sequence[dict], metrics: Sequence[Sequence[dict]],
               configs: Sequence[dict], summary: Sequence[dict], sweep: dict | None) -> str:
     """The report of a scenario's runs or of a sweep: the runs, the summary over seeds, the figure."""
-    from lstm_cli.render import figures
+    from lstm_cli.render import compare, figures
 
     name = (sweep or {}).get("scenario") or directory.name
     title = f"{name}: {len(records)} runs" + (f" ({sweep['description']})" if sweep and sweep.get("description") else "")
@@ -166,17 +166,26 @@ def runs_page(directory: Path, records: Sequence[dict], metrics: Sequence[Sequen
                  "seed": r.get("seed"), "status": r.get("status"), "learned": bool(r.get("success")),
                  r.get("metric", "metric"): r.get(r.get("metric")), "steps": r.get("steps")} for r in records]
     sections = []
+    if not sweep and configs:  # a scenario's runs (lstm-demo run): what they share, and what differs
+        flat = [{row["setting"]: row["value"] for row in settings_rows(
+            {k: v for k, v in config.items() if k not in ("provenance", "name")})} for config in configs]
+        keys = list(dict.fromkeys(k for one in flat for k in one))
+        shared = [{"setting": k, "value": flat[0].get(k)} for k in keys if all(one.get(k) == flat[0].get(k) for one in flat)]
+        differ = [k for k in keys if any(one.get(k) != flat[0].get(k) for one in flat)]
+        sections.append(("Settings", table(shared) + "<p>Differs between the runs: "
+                         + html.escape(", ".join(differ) or "nothing") + "</p>"))
     if sweep:
         sections.append(("Settings", table(settings_rows(sweep.get("settings") or {}))
-                         + "<p>Swept: " + html.escape(", ".join(f"{k} = {v}" for k, v in (sweep.get("axes") or {}).items()))
+                         + "<p>Swept: " + html.escape("; ".join(
+                             f"{k} = {', '.join(map(_axis_value, v))}" for k, v in (sweep.get("axes") or {}).items()))
                          + "</p>"))
     learned = sum(bool(r.get("success")) for r in records)
     sentences = [f"{learned} of {len(records)} runs learned the task."]
-    sentences += [f"{r.get('name')}: {figures.outcome_words(r)}." for r in records[:figures.COMPARE_MAX]
-                  if len(records) <= figures.COMPARE_MAX]
+    sentences += [f"{r.get('name')}: {figures.outcome_words(r)}." for r in records[:compare.COMPARE_MAX]
+                  if len(records) <= compare.COMPARE_MAX]
     seeds = {r.get("seed") for r in records}
-    if len(records) <= figures.COMPARE_MAX and len(seeds) == 1:
-        svg = svg_figure(lambda path: figures.plot_comparison(records, metrics, [r.get("name") for r in records], path,
+    if len(records) <= compare.COMPARE_MAX and len(seeds) == 1:
+        svg = svg_figure(lambda path: compare.plot_comparison(records, metrics, [r.get("name") for r in records], path,
                                                               title=title))
         drawing = figure(svg, "Each run's gradient per step back over training on one colour scale; below, "
                               "every run's profile at its last evaluation and its learning curve.")
@@ -190,10 +199,24 @@ def runs_page(directory: Path, records: Sequence[dict], metrics: Sequence[Sequen
                              f"{row.get('runs')} runs learned.")
     else:
         drawing = "<p>(no figure: more runs than fit side by side, and no summary over seeds)</p>"
-    sections += [("Outcome", paragraphs(sentences)), ("Figure", drawing)]
+    sections += [("Outcome", paragraphs(sentences[:1]) + bullets(sentences[1:])), ("Figure", drawing)]
     if summary:
         sections.append(("Summary over seeds", table(summary)))
     sections.append(("Runs", table(run_rows)))
     sections.append(("Provenance", provenance_section(configs)))
     return page(title, sections)
 
+
+
+def bullets(sentences: Sequence[str]) -> str:
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences if s)
+    return f"<ul>{items}</ul>" if items else ""
+
+
+def _axis_value(value: Any) -> str:
+    """A swept value as a scenario file writes it: a model {kind: lstm, hidden: 8} as lstm:hidden=8."""
+    if isinstance(value, dict):
+        kind = value.get("kind", "")
+        rest = ",".join(f"{k}={v}" for k, v in value.items() if k != "kind")
+        return kind + (":" + rest if rest else "")
+    return str(value)
