@@ -242,3 +242,21 @@ def test_a_run_without_checkpoint_says_why(tmp_path):
     result = CliRunner().invoke(app, ["inspect", str(run)])
     assert result.exit_code == 2
     assert "the run's status is diverged (step 208) and it kept no checkpoint" in result.stderr
+
+
+def test_an_ascii_terminal_gets_ascii_glyphs_and_no_question_marks_but_the_query(runs):
+    import io
+
+    from rich.console import Console
+
+    from lstm_cli.render import inspect as view
+
+    inspection = api.inspect_run(runs[0], units=1)
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="replace")
+    view.render(inspection, Console(file=stream, width=120, color_system=None))
+    stream.seek(0)
+    text = stream.read()
+    heat = [line for line in text.splitlines() if line.startswith(("input ", "unit "))]
+    assert heat[0].rstrip().endswith("?") and heat[0].count("?") == 1  # only the query step
+    assert all(c in view.RAMP_ASCII for line in heat[1:] for c in line[len(line) - inspection.steps:])
+    assert "+/-" in text

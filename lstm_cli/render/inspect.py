@@ -109,13 +109,14 @@ def heatmap_lines(inspection: Inspection, width: int | None, ascii_only: bool):
     for unit in inspection.units:
         for q in inspection.quantities:
             full = scale(q, unit.values[q])
-            suffix = f" ±{full:.2g}" if q in SIGNED and q not in UNIT_SCALE else ""
+            suffix = f" {'+/-' if ascii_only else '±'}{full:.2g}" if q in SIGNED and q not in UNIT_SCALE else ""
             labels[(unit.unit, q)] = f"unit {unit.unit} {q}{suffix}"
     label_width = max(len(text) for text in [*labels.values(), "step", "input"]) + 1
     shown = window(inspection.steps, [*inspection.info_steps, *inspection.answer_steps],
                    10**6 if width is None else max(8, width - label_width))
+    symbols = [c.replace("·", ".") for c in inspection.symbols] if ascii_only else inspection.symbols
     rows = [("input", [(ellipsis, "dim") if t is None else
-                       (inspection.symbols[t], "bold" if role(inspection, t) else "") for t in shown])]
+                       (symbols[t], "bold" if role(inspection, t) else "") for t in shown])]
     ruler = [" "] * len(shown)
     for k, t in enumerate(shown):  # a step number where it fits, left-aligned at its step
         if t is not None and (t % 10 == 0 or t in inspection.answer_steps) and all(
