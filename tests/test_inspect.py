@@ -260,3 +260,13 @@ def test_an_ascii_terminal_gets_ascii_glyphs_and_no_question_marks_but_the_query
     assert heat[0].rstrip().endswith("?") and heat[0].count("?") == 1  # only the query step
     assert all(c in view.RAMP_ASCII for line in heat[1:] for c in line[len(line) - inspection.steps:])
     assert "+/-" in text
+
+
+def test_a_path_with_brackets_is_printed_as_it_is(runs, tmp_path):
+    import shutil
+
+    odd = tmp_path / "[bold]run[/bold]"
+    shutil.copytree(runs[0], odd)
+    result = CliRunner().invoke(app, ["inspect", str(odd), "--units", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert str(odd) in result.stdout

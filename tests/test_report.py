@@ -152,7 +152,7 @@ def _browser() -> str | None:
 
 
 @pytest.mark.skipif(_browser() is None, reason="no Chromium on this machine (.ci/run installs Debian's chromium)")
-@pytest.mark.parametrize("kind", ["run", "sweep"])
+@pytest.mark.parametrize("kind", ["run", "scenario", "sweep"])
 def test_report_renders_in_a_real_browser(scenario_dirs, kind, tmp_path):
     import matplotlib.image
 

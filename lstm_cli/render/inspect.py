@@ -162,7 +162,7 @@ def render(inspection: Inspection, console=None) -> None:
                        zip(inspection.answer_steps, inspection.target, inspection.prediction))
     console.print(f"{inspection.source or inspection.label}: {inspection.label} on {inspection.task}, gap "
                   f"{inspection.gap}; held-out sequence {inspection.index}, {inspection.steps} steps; "
-                  f"answer step {answer}", soft_wrap=to_pipe)
+                  f"answer step {answer}", soft_wrap=to_pipe, markup=False)  # a path may hold [brackets]
     for label, cells in rows:
         line = Text(label.ljust(label_width))
         for character, style in cells:
@@ -174,13 +174,13 @@ def render(inspection: Inspection, console=None) -> None:
                   f"\"{ramp[-1]}\"; c, h and pre from -scale \"{ramp[0]}\" through 0 \"{ramp[len(ramp) // 2]}\" "
                   f"to +scale \"{ramp[-1]}\" (h's scale is 1, the others' in their label)"
                   + ("; \"…\" steps left out: widen the terminal, or pipe for every step" if cut else ""),
-                  style="dim", soft_wrap=to_pipe)
+                  style="dim", soft_wrap=to_pipe, markup=False)
     table = key_table(inspection)
     if to_pipe:
         console.width = max(console.width, natural_width(console, table))
     console.print(table)
     for sentence in [inspection.selection, *inspection.sentences]:
-        console.print(sentence, soft_wrap=to_pipe)
+        console.print(sentence, soft_wrap=to_pipe, markup=False)
 
 
 def _value(value) -> str:
