@@ -182,6 +182,7 @@ did not learn.
 Examples:
 
 lstm-demo train --task remember --gap 50 --seed 0 --name remember-lstm
+
 lstm-demo inspect runs/remember-lstm --index 3
 
 lstm-demo inspect runs/remember-lstm --units 2 --plot inspect.png
