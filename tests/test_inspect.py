@@ -270,3 +270,11 @@ def test_a_path_with_brackets_is_printed_as_it_is(runs, tmp_path):
     result = CliRunner().invoke(app, ["inspect", str(odd), "--units", "1"])
     assert result.exit_code == 0, result.stderr
     assert str(odd) in result.stdout
+
+
+@pytest.mark.parametrize("columns", ["40", "57", "80", "200"])
+def test_the_step_ruler_names_the_answer_step(runs, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    result = CliRunner().invoke(app, ["inspect", str(runs[2]), "--units", "1"])
+    ruler = next(line for line in result.stdout.splitlines() if line.startswith("step "))
+    assert ruler.split()[-1] == "11" and "0" in ruler.split()[1:]  # remember gap 10: answer at step 11

@@ -118,10 +118,19 @@ def heatmap_lines(inspection: Inspection, width: int | None, ascii_only: bool):
     rows = [("input", [(ellipsis, "dim") if t is None else
                        (symbols[t], "bold" if role(inspection, t) else "") for t in shown])]
     ruler = [" "] * len(shown)
-    for k, t in enumerate(shown):  # a step number where it fits, left-aligned at its step
-        if t is not None and (t % 10 == 0 or t in inspection.answer_steps) and all(
-                c == " " for c in ruler[max(0, k - 1):k + len(str(t)) + 1]) and k + len(str(t)) <= len(shown):
-            ruler[k:k + len(str(t))] = list(str(t))
+
+    def free(start: int, end: int) -> bool:
+        return 0 <= start and end <= len(ruler) and all(c == " " for c in ruler[max(0, start - 1):end + 1])
+
+    # the answer steps first, each ending at its own column when it does not fit starting there
+    marks = [k for k, t in enumerate(shown) if t in inspection.answer_steps]
+    marks += [k for k, t in enumerate(shown) if t is not None and t % 10 == 0 and k not in marks]
+    for k in marks:
+        text = str(shown[k])
+        for start in (k, k - len(text) + 1):
+            if free(start, start + len(text)):
+                ruler[start:start + len(text)] = list(text)
+                break
     rows.append(("step", [(c, "dim") for c in ruler]))
     for unit in inspection.units:
         for q in inspection.quantities:
