@@ -276,5 +276,7 @@ def test_a_path_with_brackets_is_printed_as_it_is(runs, tmp_path):
 def test_the_step_ruler_names_the_answer_step(runs, monkeypatch, columns):
     monkeypatch.setenv("COLUMNS", columns)
     result = CliRunner().invoke(app, ["inspect", str(runs[2]), "--units", "1"])
-    ruler = next(line for line in result.stdout.splitlines() if line.startswith("step "))
+    lines = result.stdout.splitlines()
+    ruler = lines[next(k for k, line in enumerate(lines) if line.startswith("input ")) + 1]
+    assert ruler.startswith("step ")
     assert ruler.split()[-1] == "11" and "0" in ruler.split()[1:]  # remember gap 10: answer at step 11
