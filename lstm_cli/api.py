@@ -252,13 +252,21 @@ def plot_run(record: dict, path: str | Path) -> Path:
 
 
 def plot_runs(scenario, points, records: list[dict], path: str | Path) -> Path:
-    """``run --plot``: the training figure of a single run, else the success rate of the runs
-    against the swept axis (as ``sweep --plot``); returns the path."""
+    """``run --plot``: the training figure of a single run; a few runs of one seed side by side
+    (profiles and learning curves); else the success rate of the runs against the swept axis
+    (as ``sweep --plot``). Returns the path."""
     from lstm_cli import sweep as sweeping
-    from lstm_cli.render import figures
+    from lstm_cli.render import compare, figures
 
     if len(records) == 1:
         return plot_run(records[0], path)
+    if len(records) <= compare.COMPARE_MAX and len({record.get("seed") for record in records}) == 1:
+        # a few runs that differ in a setting, not in the seed: their profiles and learning curves
+        from lstm_cli import runs
+
+        compare.plot_comparison(records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
+                                [point.key for point in points], path, title=f"{scenario.name}: {scenario.description}")
+        return Path(path)
     summary, axes = sweeping.summarise(scenario, points, records)
     figures.plot_sweep(summary, axes, path, title=f"{scenario.name}: {scenario.description}")
     return Path(path)
@@ -277,3 +285,111 @@ def version_lines(verbose: bool = False) -> list[str]:
     from lstm_cli import __version__, provenance
 
     return [f"lstm-demo {__version__}", *(provenance.platform_lines() if verbose else [])]
+
+
+def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
+    """What a trained checkpoint's cell does on held-out sequence ``index`` of its run (the
+    ``heldout`` stream of its seed, the sequences its accuracy was measured on): an
+    ``inspect.Inspection`` with the gates, cell state and output per step of the units that
+    contribute most to the answer, and sentences derived from them."""
+    from lstm_cli import inspect as inspecting
+    from lstm_cli.runs import inspect_checkpoint, load_checkpoint, read_result
+    from lstm_cli.seeds import stream
+    from lstm_cli.tasks import get_task
+    from lstm_cli.train import TrainConfig
+
+    units = inspecting.DEFAULT_UNITS if units is None else units
+    if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+        raise BadInput(f"--units must be an integer >= 1, got {units!r}")
+    record = read_result(Path(run_dir)) if Path(run_dir).is_dir() else None
+    if record is not None and not (Path(run_dir) / "checkpoint.npz").exists():
+        raise BadInput(f"{run_dir}: the run's status is {record.get('status')} (step {record.get('diverged_at', record.get('steps'))}) "
+                       "and it kept no checkpoint, so there is no trained cell to inspect")
+    spec, own = inspect_checkpoint(Path(run_dir))  # every check, before any parameter is loaded
+    own = (own or TrainConfig()).resolved()
+    task = get_task(own.task)
+    size = own.eval_size
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < size:
+        raise BadInput(f"--index must be a held-out sequence of the run, 0 to {size - 1}, got {index!r}")
+    config.check_memory(config.probe_bytes(spec.kind, spec.hidden, size, task.length(own.gap), task.input_size),
+                        f"inspecting the checkpoint in {run_dir} on {size} held-out sequences")
+    checkpoint = load_checkpoint(Path(run_dir))
+    x, y = task.generate(stream(own.seed, "heldout"), size, own.gap)
+    return inspecting.inspect(checkpoint.spec, checkpoint.params, task, own.gap, x, y, index, units=units,
+                              run_status=(record or {}).get("status"), source=str(run_dir))
+
+
+def plot_inspection(inspection, path: str | Path) -> Path:
+    """``inspect --plot``: the shown units' gates, cell state and output against the step."""
+    from lstm_cli.render import inspect as view
+
+    view.plot_inspection(inspection, path)
+    return Path(path)
+
+
+def report(directory: str | Path, out: str | Path) -> Path:
+    """``lstm-demo report``: one self-contained HTML file for a run, a scenario's runs (``run``)
+    or a sweep directory; returns its path. BadInput naming the plot extra without matplotlib."""
+    from lstm_cli import plot, runs
+    from lstm_cli.files import atomic_write_text
+    from lstm_cli.render import report as view
+
+    directory, out = Path(directory), Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise BadInput(f"-o {out}: the report is HTML: use a file name ending in .html")
+    if not out.parent.is_dir():
+        raise BadInput(f"-o {out}: directory {out.parent} does not exist")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise BadInput(f"report draws its figures with matplotlib, which is not installed: {plot.INSTALL_HINT}") from None
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: not a directory (give a run, a scenario's or a sweep's directory)")
+    record = runs.read_result(directory)
+    if record is not None:
+        inspection = None
+        if (directory / runs.CHECKPOINT).is_file():
+            try:
+                inspection = inspect_run(directory)
+            except BadInput:  # a checkpoint this build cannot read: the report goes on without it
+                inspection = None
+        text = view.run_page(record, runs.read_metrics(directory), runs.read_config(directory) or {}, inspection)
+    else:
+        members = sorted((p for p in directory.iterdir() if p.is_dir()), key=lambda p: p.name)
+        records = [r for r in (runs.read_result(p) for p in members) if r is not None]
+        if not records:
+            raise BadInput(f"{directory}: no run record in it or in its subdirectories (result.json)")
+        summary = _read_jsonl(directory / "summary.jsonl")
+        sweep_file = directory / "sweep.json"
+        sweep = _read_json_file(sweep_file) if sweep_file.is_file() else None
+        text = view.runs_page(directory, records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
+                              [runs.read_config(Path(r["run_dir"])) or {} for r in records], summary, sweep)
+    try:
+        atomic_write_text(out, text)
+    except OSError as err:
+        raise BadInput(f"-o {out}: cannot write it: {err.strerror or err}") from None
+    return out
+
+
+def _read_json_file(path: Path):
+    import json
+
+    from lstm_cli.files import read_regular
+
+    try:
+        return json.loads(read_regular(path, 64 << 20))
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    from lstm_cli.files import read_regular
+
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in read_regular(path, 64 << 20).splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None

@@ -398,3 +398,28 @@ def runs_command(
 
     view.write(api.list_runs(directory), fmt, directory)
 
+
+# ---- lstm-demo inspect ----
+
+@app.command("inspect", **helptext.command(helptext.INSPECT))
+def inspect_command(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A training run's directory.")],
+    index: Annotated[int, typer.Option("--index", "-i", help=helptext.INSPECT_INDEX_OPTION)] = 0,
+    units: Annotated[int, typer.Option("--units", "-u", help=helptext.INSPECT_UNITS_OPTION)] = 4,
+    fmt: FormatOpt = "table",
+    plot: PlotOpt = None,
+) -> None:
+    from lstm_cli.render import inspect as view
+
+    _check_format(fmt, view.FORMATS)
+    view.write(inspection := api.inspect_run(run_dir, index=index, units=units), fmt)
+    if plot is not None:
+        _wrote(api.plot_inspection(inspection, plot))
+
+
+@app.command("report", **helptext.command(helptext.REPORT))
+def report_command(
+    directory: Annotated[str, typer.Argument(metavar="DIR", help="A run's, a scenario's or a sweep's directory.")],
+    out: Annotated[str, typer.Option("--output", "-o", metavar="FILE.html", help="Where to write the page.")] = "report.html",
+) -> None:
+    print(f"lstm-demo: report written to {api.report(directory, out)}", file=sys.stderr)

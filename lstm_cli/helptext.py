@@ -167,6 +167,52 @@ lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .na
 
 VERBOSE = ("With --version: also the platform that decides the float64 bits (BLAS and its CPU core type, "
            "numpy's SIMD features).")
+
+INSPECT = """\
+What a trained cell does on one held-out sequence: its gates, cell state and output at every step.
+
+RUN_DIR is a run of lstm-demo train (its checkpoint). The sequence is the --index-th of the
+run's held-out set (the sequences its accuracy was measured on). Shown per step, for the
+units that contribute most to the answer: the LSTM's gates i, f, o, its cell state c and
+output h; the GRU's update and reset gates z, r and h; the RNN's pre-activation, act'
+(tanh' = 1 - h^2) and h. The units are picked by an exact ablation: the drop in the right
+answer's log-probability (or the rise in squared error) when the unit's h at the answer
+step is set to 0, averaged over the held-out sequences. A unit stores the answer when the
+target explains at least half of the variance of its memory (c, or h) at the answer step.
+The sentences are generated from the numbers printed above them, and say so when the model
+did not learn.
+
+Examples:
+
+lstm-demo train --task remember --gap 50 --seed 0 --name remember-lstm
+
+lstm-demo inspect runs/remember-lstm --index 3
+
+lstm-demo inspect runs/remember-lstm --units 2 --plot inspect.png
+
+lstm-demo inspect runs/remember-lstm --format json | jq -r '.units[].sentence'
+"""
+
+INSPECT_INDEX_OPTION = "Which held-out sequence of the run (0-based, below the run's train.eval_size)."
+INSPECT_UNITS_OPTION = "How many units to show, those with the largest contribution to the answer first."
+
+REPORT = """\
+Write one self-contained HTML file for a run, a scenario's runs or a sweep directory.
+
+The settings, the outcome, the sentences derived from the numbers, the tables, every figure
+inline as SVG (for a run, also what its trained cell does, as lstm-demo inspect shows it) and
+the provenance of every run. No script, no network: it opens from a laptop's disk or from a
+cluster's shared file system. Needs the plot extra (pip install "lstm-demo[plot]").
+
+Examples:
+
+lstm-demo report runs/remember-gap50-lstm-seed0 -o lstm.html
+
+lstm-demo report runs/forget-gate -o forget-gate.html
+
+lstm-demo report runs/remember-gap -o remember-gap.html
+"""
+
 PLOT_OPTION = 'Also draw the figure to FILE.png, .svg or .pdf (needs the plot extra: pip install "lstm-demo[plot]").'
 ROWS_OPTION = ("Steps back shown in the table: default (0,1,2,5,10,20,... and the farthest), all, "
                "or a list like 0,5,10. JSON and CSV always hold every step.")

@@ -245,6 +245,33 @@ def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[in
     return out, Cache(core=core, h=h, answer_steps=tuple(answer_steps))
 
 
+def inner_values(params: dict[str, np.ndarray], cache: Cache) -> dict[str, np.ndarray]:
+    """What the core computed at every step, by name, each (B, T, H) batch-major, from ``forward``'s cache:
+
+    - LSTM: "i", "f", "o" (the gates it has: no "f" without a forget gate; a coupled cell's
+      "i" is 1 - f), "c" the cell state c_t, "h" the output h_t = o_t tanh(c_t);
+    - GRU: "z" (update), "r" (reset), "h";
+    - RNN: "pre" the pre-activation a_t = x_t W_ih^T + b + h_{t-1} W_hh^T, "slope" act'(a_t)
+      (1 - h_t^2 for tanh, [a_t > 0] for relu), "h".
+    """
+    core = cache.core
+    values: dict[str, np.ndarray] = {}
+    if isinstance(core, lstm.LSTMCache):
+        variant = core.variant
+        values.update((gate, core.gate(gate)) for gate in "ifo" if gate != "f" or variant.forget_gate)
+        values["c"] = core.cells[1:]
+    elif isinstance(core, gru.GRUCache):
+        values.update((gate, core.gate(gate)) for gate in "zr")
+    else:
+        h_prev = core.h[:-1]  # (T, B, H)
+        pre = core.x.astype(h_prev.dtype, copy=False) @ params["weight_ih"].T + h_prev @ params["weight_hh"].T
+        pre += params["bias_ih"] + params["bias_hh"]  # (T, B, H)
+        values["pre"] = pre
+        values["slope"] = 1.0 - cache.h ** 2 if core.activation == "tanh" else (pre > 0).astype(pre.dtype)
+    values["h"] = cache.h
+    return {name: np.ascontiguousarray(value.transpose(1, 0, 2)) for name, value in values.items()}
+
+
 def head_gradient(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> np.ndarray:
     """(T, B, H) time-major: the gradient the head sends into each h_t (zero off the answer steps),
     in the core's memory layout."""

@@ -17,6 +17,7 @@ from lstm_cli.errors import BadInput
 
 SUFFIXES = (".png", ".svg", ".pdf")
 INSTALL_HINT = 'pip install "lstm-demo[plot]"'
+FONT_SIZE = 11  # points: >= 10 pt at 100 dpi stays readable projected at 1280 px
 
 
 def check_target(path: str | Path) -> Path:
@@ -52,30 +53,39 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
 
     path = check_target(path)
     plt = require_matplotlib()
-    # keep the text of an SVG as text: searchable, editable, and much smaller
-    with plt.rc_context({"svg.fonttype": "none"}):
-        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    drawn: list[float] = []
+    # keep the text of an SVG as text (searchable, editable, much smaller); >= 10 pt at 100 dpi
+    with plt.rc_context({"svg.fonttype": "none", "font.size": FONT_SIZE, "legend.fontsize": FONT_SIZE - 1}):
+        fig, ax = plt.subplots(figsize=(10.0, 5.6), dpi=100)
         for n, profile in enumerate(profiles):
             colour = f"C{n}"
             steps = [int(k) for k in profile.steps_back]
-            ax.plot(steps, _positive(profile.dh.rel), color=colour, label=f"{profile.label} ||dL/dh||")
+            lines = [(profile.dh.rel, "-", "||dL/dh||")]
             if profile.dc is not None:
-                ax.plot(steps, _positive(profile.dc.rel), color=colour, linestyle="--",
-                        label=f"{profile.label} ||dL/dc||")
+                lines.append((profile.dc.rel, "--", "||dL/dc|| (cell state)"))
             if profile.belt_rel is not None:
-                ax.plot(steps, _positive(profile.belt_rel), color=colour, linestyle=":",
-                        label=f"{profile.label} ||dL/dc||, direct path (belt)")
-        ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":", label=f"vanishing below {VANISHING:g}")
-        ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle="-.", label=f"exploding above {EXPLODING:g}")
+                lines.append((profile.belt_rel, ":", "||dL/dc||, direct path (belt)"))
+            if profile.gates_rel is not None:
+                lines.append((profile.gates_rel, "-.", "||dL/dc||, through h and the gates"))
+            for values, style, name in lines:
+                positive = _positive(values)
+                drawn.extend(v for v in positive if math.isfinite(v))
+                ax.plot(steps, positive, color=colour, linestyle=style, linewidth=1.8, label=f"{profile.label} {name}")
+        ax.axhline(VANISHING, color="grey", linewidth=1.0, linestyle=":", label=f"vanishing below {VANISHING:g}")
+        if drawn and max(drawn) > EXPLODING / 10:  # the exploding line only where a profile comes near it
+            ax.axhline(EXPLODING, color="grey", linewidth=1.0, linestyle=(0, (6, 2, 1, 2)),
+                       label=f"exploding above {EXPLODING:g}")
         ax.set_yscale("log")
+        if drawn:  # no empty headroom: the axis ends a decade above the highest point drawn
+            ax.set_ylim(top=10 ** (math.floor(math.log10(max(drawn))) + 1))
         ax.set_xlabel("steps back from the loss step")
         ax.set_ylabel("gradient norm relative to the loss step")
         if title:
-            ax.set_title(title, fontsize=9)
+            ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), borderaxespad=0)
         fig.tight_layout()
-        save_figure(fig, plt, path)
+        save_figure(fig, plt, path, 100)
     return path
 
 

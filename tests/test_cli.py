@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = "\n".join(page.read_text() for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 
 
-def test_the_commands_are_the_documented_six():
-    assert COMMANDS == ["gradients", "run", "runs", "scenarios", "sweep", "train"]
+def test_the_commands_are_the_documented_eight():
+    assert COMMANDS == ["gradients", "inspect", "report", "run", "runs", "scenarios", "sweep", "train"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

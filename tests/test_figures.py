@@ -13,7 +13,7 @@ import pytest
 from lstm_cli import models, plot, probes, runs, tasks
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
-from lstm_cli.render import figures
+from lstm_cli.render import compare, figures
 from lstm_cli.train import TrainConfig
 
 pytest.importorskip("matplotlib")
@@ -166,4 +166,150 @@ def test_gradient_figure_names_its_threshold_lines(tmp_path):
     task = tasks.get_task("remember")
     profile = probes.probe_at_init(models.parse_model("rnn", hidden=4), task, 6, 2, seed=0, label="rnn")
     svg = plot.plot_profiles([profile], tmp_path / "g.svg").read_text()
-    assert f"vanishing below {probes.VANISHING:g}" in svg and f"exploding above {probes.EXPLODING:g}" in svg
+    # a profile far from the exploding threshold does not stretch the axis up to it
+    assert f"vanishing below {probes.VANISHING:g}" in svg and "exploding above" not in svg
+    exploding = probes.probe_at_init(models.parse_model("rnn:init=orthogonal,recurrent_scale=3", hidden=8), task,
+                                     20, 4, seed=0, label="rnn x3")
+    svg = plot.plot_profiles([exploding], tmp_path / "e.svg").read_text()
+    assert f"exploding above {probes.EXPLODING:g}" in svg
+
+
+# ---- slide-ready: read through matplotlib's objects, not pixels ----
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures a plot function saves, kept open for inspection instead of closed."""
+    figs = []
+
+    def keep(fig, plt, path, dpi=None):
+        fig.savefig(path, dpi=dpi)
+        figs.append(fig)
+
+    monkeypatch.setattr(figures, "save_figure", keep)
+    monkeypatch.setattr(plot, "save_figure", keep)
+    yield figs
+    import matplotlib.pyplot as plt
+
+    for fig in figs:
+        plt.close(fig)
+
+
+def _small_text(fig) -> list[tuple[str, float]]:
+    from matplotlib.text import Text
+
+    return [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+            if t.get_text().strip() and t.get_visible() and t.get_fontsize() < 10]
+
+
+def _heatmaps(fig):
+    from matplotlib.collections import QuadMesh
+
+    return [c for ax in fig.axes for c in ax.collections  # a colourbar draws a QuadMesh too
+            if isinstance(c, QuadMesh) and ax.get_xlabel() == "training step"]
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_training_figure_is_slide_ready(kind, tmp_path, drawn):
+    record = runs.run_training(_tiny(kind), tmp_path / "runs")
+    figures.plot_training(record, runs.read_metrics(record["run_dir"]), tmp_path / "t.png",
+                          title=figures.training_title(record))
+    fig = drawn[0]
+    assert _small_text(fig) == []
+    (mesh,) = _heatmaps(fig)
+    assert (mesh.norm.vmin, mesh.norm.vmax) == figures.HEAT_RANGE  # one scale for every run: they compare
+    ax_heat = mesh.axes
+    assert ax_heat.get_xlabel() == "training step" and ax_heat.get_ylabel().startswith("steps back")
+    assert all(label.get_visible() for label in ax_heat.get_xticklabels())
+    bar = next(ax for ax in fig.axes if ax is not ax_heat and ax.get_ylabel().startswith("relative"))
+    heat_box, bar_box = ax_heat.get_position(), bar.get_position()
+    assert 0 <= bar_box.x0 - heat_box.x1 < 0.03  # right beside the heatmap, over its height
+    assert heat_box.y0 <= bar_box.y0 < bar_box.y1 <= heat_box.y1 and bar_box.height > 0.8 * heat_box.height
+    learned = "learned in" if record["success"] else "did not learn in"
+    assert learned in fig.get_suptitle() and "completed" not in fig.get_suptitle()
+
+
+def test_titles_and_baselines_say_what_they_are():
+    failed = {"task": "adding", "gap": 50, "model": "rnn", "seed": 0, "status": "completed", "success": False,
+              "steps": 500, "metric": "mse", "mse": 0.508}
+    assert figures.training_title(failed) == "adding gap 50, rnn, seed 0: did not learn in 500 steps (mse 0.508)"
+    diverged = {**failed, "status": "diverged", "steps": 207, "diverged_at": 208}  # 207 updates, the 208th failed
+    assert "diverged at step 208" in figures.training_title(diverged)
+    assert figures.baseline_label("mse", 1 / 6) == "always predict the mean (MSE 0.167)"
+    assert figures.baseline_label("accuracy", 0.25) == "chance 0.25"
+
+
+def test_mse_axis_is_labelled_in_powers_of_ten(tmp_path, drawn):
+    record = {"task": "adding", "metric": "mse", "chance": 1 / 6, "criterion": "mse < 0.01",
+              "gradient": {"carrier": "dh", "steps_back": [0, 1, 2]}}
+    metrics = [{"step": 0, "mse": 0.5, "dh_rel": [1.0, 0.1, 0.01]}, {"step": 10, "mse": 0.005, "dh_rel": [1, 1, 1]}]
+    figures.plot_training(record, metrics, tmp_path / "m.png")
+    ax = next(ax for ax in drawn[0].axes if ax.get_ylabel() == "held-out MSE")
+    drawn[0].canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(re.fullmatch(r"\$10\^\{-?\d+\}\$", text) for text in labels), labels
+    assert "always predict the mean (MSE 0.167)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_a_few_runs_are_drawn_side_by_side_on_one_scale(tmp_path, drawn):
+    records = [runs.run_training(_tiny(kind), tmp_path / "runs", name=kind) for kind in ("rnn", "lstm")]
+    metrics = [runs.read_metrics(r["run_dir"]) for r in records]
+    compare.plot_comparison(records, metrics, ["model=rnn", "model=lstm"], tmp_path / "c.png", title="two runs")
+    fig = drawn[0]
+    assert _small_text(fig) == []
+    meshes = _heatmaps(fig)
+    assert len(meshes) == 2 and {(m.norm.vmin, m.norm.vmax) for m in meshes} == {figures.HEAT_RANGE}
+    for mesh, record in zip(meshes, records):
+        assert figures.outcome_words(record) in mesh.axes.get_title()
+    profile = next(ax for ax in fig.axes if ax.get_title().startswith("gradient profiles"))
+    curves = next(ax for ax in fig.axes if ax.get_title() == "learning curves")
+    assert len(profile.get_lines()) == 4 and profile.get_yscale() == "log"  # first and last, per run
+    low, high = profile.get_ylim()
+    assert low <= figures.HEAT_RANGE[0] and high >= figures.HEAT_RANGE[1]
+    assert curves.get_xlabel() == "training step" and curves.get_ylabel() == "held-out accuracy"
+    assert "success rate" not in " ".join(ax.get_ylabel() for ax in fig.axes)
+
+
+def test_remember_gap_bands_do_not_overlap_and_zero_points_are_marked(tmp_path, drawn):
+    from matplotlib.collections import PolyCollection
+
+    figures.plot_sweep(SUMMARY, ["gap", "model"], tmp_path / "s.png")
+    fig = drawn[0]
+    assert _small_text(fig) == []
+    rate, steps = fig.axes[0], fig.axes[1]
+    assert not any(isinstance(c, PolyCollection) for c in rate.collections)  # no translucent bands to mix
+    lines = [line for line in rate.get_lines() if line.get_marker() == "o"]
+    x_rnn, x_lstm = (list(line.get_xdata()) for line in lines[:2])
+    assert all(a != b for a, b in zip(x_rnn, x_lstm))  # the two intervals at one gap are drawn apart
+    assert [t.get_text() for t in rate.texts] == ["0/5"]  # rnn at gap 50: 0 of 5
+    assert any(line.get_marker() == "x" and list(line.get_ydata()) == [0] for line in steps.get_lines())
+    assert rate.get_ylabel().startswith("success rate") and rate.get_xlabel() == "gap"
+
+
+def test_gradient_figure_is_slide_ready(tmp_path, drawn):
+    task = tasks.get_task("remember")
+    profiles = [probes.probe_at_init(models.parse_model(kind, hidden=8), task, 20, 4, seed=0, label=kind)
+                for kind in ("rnn", "lstm")]
+    plot.plot_profiles(profiles, tmp_path / "g.png")
+    (ax,) = drawn[0].axes
+    assert _small_text(drawn[0]) == []
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "lstm ||dL/dc||, through h and the gates" in labels
+    highest = max(max(v for v in line.get_ydata() if v == v) for line in ax.get_lines())
+    assert ax.get_ylim()[1] <= 10 * highest  # no empty decades above the data
+
+
+def test_a_diverged_run_is_compared_by_its_last_finite_profile(tmp_path, drawn):
+    base = {"task": "adding", "metric": "mse", "chance": 1 / 6, "criterion": "mse < 0.01", "seed": 0,
+            "gradient": {"carrier": "dh", "steps_back": [0, 1, 2]}}
+    diverged = {**base, "status": "diverged", "steps": 19, "diverged_at": 20, "success": False}
+    clipped = {**base, "status": "completed", "steps": 20, "success": False, "mse": 0.5}
+    metrics = [[{"step": 0, "mse": 0.5, "dh_rel": [1.0, 30.0, 1e6]}, {"step": 10, "mse": "inf", "dh_rel": ["nan"] * 3}],
+               [{"step": 0, "mse": 0.5, "dh_rel": [1.0, 3.0, 9.0]}, {"step": 20, "mse": 0.5, "dh_rel": [1, 2, 4]}]]
+    compare.plot_comparison([diverged, clipped], metrics, ["clip=0", "clip=1"], tmp_path / "x.png")
+    profile = next(ax for ax in drawn[0].axes if ax.get_title().startswith("gradient profile"))
+    labels = [t.get_text() for t in profile.get_legend().get_texts()]
+    assert labels == ["clip=0, step 0", "clip=0, step 0", "clip=1, step 0", "clip=1, step 20"]
+    assert profile.get_ylim()[1] >= 1e7  # the explosion is inside the axis, not cut at the heatmap's 10
+    titles = [m.axes.get_title() for m in _heatmaps(drawn[0])]
+    assert titles[0].startswith("clip=0: diverged at step 20") and "grey: 0, inf or nan" in titles[0]
+    assert titles[1].startswith("clip=1: did not learn in 20 steps (mse 0.5)")

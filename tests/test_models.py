@@ -248,3 +248,60 @@ def test_reuse_freed_memory_removes_the_page_faults_of_every_step():
     else:
         assert reused == "True"
         assert with_reuse < max(10.0, 0.01 * default), (default, with_reuse)  # default: ~3000 here
+
+
+# ---- inner_values: what inspect reads, against the plain gate-by-gate reference ----
+
+def test_inner_values_are_the_reference_gates_and_states():
+    import reference_cells as ref
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 6, 4))
+    spec = models.ModelSpec(kind="lstm", hidden=5)
+    params = models.init_params(spec, 4, 2, rng)
+    _, cache = models.forward(params, x, spec=spec)
+    values = models.inner_values(params, cache)
+    h, c, (_, _, gates) = ref.lstm_forward(params, x)
+    assert set(values) == {"i", "f", "o", "c", "h"}
+    for k, name in ((0, "i"), (1, "f"), (3, "o")):
+        np.testing.assert_allclose(values[name], np.stack([g[k] for g in gates], axis=1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(values["c"], c, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(values["h"], h, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_inner_values_of_the_rnn_are_its_pre_activation_and_slope(activation):
+    import reference_cells as ref
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 5, 3))
+    spec = models.ModelSpec(kind="rnn", hidden=4, activation=activation)
+    params = models.init_params(spec, 3, 2, rng)
+    _, cache = models.forward(params, x, spec=spec)
+    values = models.inner_values(params, cache)
+    h, _ = ref.rnn_forward(params, x, activation=activation)
+    np.testing.assert_allclose(values["h"], h, rtol=1e-12, atol=1e-14)
+    act = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0.0))
+    np.testing.assert_allclose(act(values["pre"]), h, rtol=1e-12, atol=1e-14)
+    slope = 1.0 - h ** 2 if activation == "tanh" else (values["pre"] > 0).astype(float)
+    np.testing.assert_allclose(values["slope"], slope, rtol=1e-12, atol=1e-14)
+
+
+def test_inner_values_of_the_gru_and_the_variants():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, 3))
+    gru = models.ModelSpec(kind="gru", hidden=4)
+    params = models.init_params(gru, 3, 2, rng)
+    _, cache = models.forward(params, x, spec=gru)
+    values = models.inner_values(params, cache)
+    assert set(values) == {"z", "r", "h"}
+    h = values["h"]
+    # h_t = (1 - z) n + z h_{t-1}: z is the share of the previous output kept, so h lies between them
+    assert np.all((values["z"] > 0) & (values["z"] < 1)) and h.shape == (2, 5, 4)
+    coupled = models.ModelSpec(kind="lstm", hidden=4, coupled=True)
+    params = models.init_params(coupled, 3, 2, rng)
+    values = models.inner_values(params, models.forward(params, x, spec=coupled)[1])
+    np.testing.assert_allclose(values["i"], 1.0 - values["f"], rtol=1e-12)
+    no_forget = models.ModelSpec(kind="lstm", hidden=4, forget_gate=False)
+    params = models.init_params(no_forget, 3, 2, rng)
+    assert "f" not in models.inner_values(params, models.forward(params, x, spec=no_forget)[1])

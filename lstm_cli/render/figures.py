@@ -37,6 +37,13 @@ TRAINING_SIZE = (10.0, 7.0)  # inches: 1000 x 700 pixels at DPI, 720 x 504 pt in
 SWEEP_SIZE = (10.0, 4.5)  # 1000 x 450 pixels, 720 x 324 pt
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% interval
 CARRIER_NAMES = {"dh": "||dL/dh||", "dc": "||dL/dc|| (cell state)"}
+FONT_SIZE = 11  # points: >= 10 pt at 100 dpi stays readable projected at 1280 px
+# every figure's text, and text kept as text in an SVG (searchable, editable, much smaller)
+FIGURE_STYLE = {"svg.fonttype": "none", "font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE,
+                "axes.labelsize": FONT_SIZE, "xtick.labelsize": FONT_SIZE, "ytick.labelsize": FONT_SIZE,
+                "legend.fontsize": FONT_SIZE - 1, "figure.titlesize": FONT_SIZE + 1}
+DODGE = 0.03  # how far apart the sweep figure draws the lines' points at one x (decades, or of the x range)
+HEAT_RANGE = (1e-16, 10.0)  # the colour scale of every training heatmap (relative norms)
 
 
 def _number(value: Any) -> float:
@@ -93,13 +100,47 @@ def prepare(path: str | Path) -> Path:
     return path
 
 
-def training_title(result: dict) -> str:
-    """e.g. "remember gap 50, lstm, seed 0: completed in 100 steps, accuracy 1 (success)"."""
+def outcome_words(result: dict) -> str:
+    """What became of a run, for a title: "learned in 100 steps (accuracy 1)", "did not learn in
+    1500 steps (accuracy 0.23)", "diverged at step 208"."""
     metric = result.get("metric")
     value = _number(result.get(metric)) if metric else math.nan
-    outcome = "success" if result.get("success") else "no success"
+    measured = f" ({metric} {value:.3g})" if metric and math.isfinite(value) else ""
+    if result.get("status") == "diverged":
+        return f"diverged at step {result.get('diverged_at', result.get('steps'))}"
+    if result.get("status") not in (None, "completed"):
+        return f"{result.get('status')} after {result.get('steps')} steps, did not learn{measured}"
+    verb = "learned" if result.get("success") else "did not learn"
+    return f"{verb} in {result.get('steps')} steps{measured}"
+
+
+def training_title(result: dict) -> str:
+    """e.g. "remember gap 50, lstm, seed 0: learned in 100 steps (accuracy 1)"."""
     return (f"{result.get('task')} gap {result.get('gap')}, {result.get('model')}, seed {result.get('seed')}: "
-            f"{result.get('status')} after {result.get('steps')} steps, {metric} {value:.4g} ({outcome})")
+            f"{outcome_words(result)}")
+
+
+def baseline_label(metric: str, chance: float) -> str:
+    """What the baseline line is: chance for a classifier; for MSE the error of always answering the mean."""
+    if metric == "mse":
+        return f"always predict the mean (MSE {chance:.3g})"
+    return f"chance {chance:.3g}"
+
+
+def power_of_ten(value: float, _position=None) -> str:
+    """A log-axis tick label as 10ⁿ (mathtext), the same on every panel."""
+    return f"$10^{{{value:.3g}}}$"
+
+
+def _log_axis(axis, low: float, high: float, every: int = 4) -> None:
+    """Decade ticks from ``low`` to ``high`` on a log axis, one label every ``every`` decades."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    labelled = [10.0 ** k for k in decades if (k - decades[-1]) % every == 0]
+    axis.set_major_locator(FixedLocator(labelled))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: power_of_ten(math.log10(v)) if v > 0 else ""))
+    axis.set_minor_locator(NullLocator())
 
 
 def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
@@ -108,71 +149,104 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
     path = check_target(path)
     series = training_series(result, evaluations)
     plt = require_matplotlib()
-    import numpy as np
+    with plt.rc_context(FIGURE_STYLE):
+        fig = plt.figure(figsize=TRAINING_SIZE, dpi=DPI)
+        # columns: heatmap, its colourbar, room for the colourbar's labels, the profiles
+        grid = fig.add_gridspec(2, 4, width_ratios=(4, 0.12, 0.8, 1.3), height_ratios=(3, 1.4), hspace=0.45,
+                                wspace=0.04, left=0.08, right=0.97)
+        ax_heat = fig.add_subplot(grid[0, 0])
+        ax_bar = fig.add_subplot(grid[0, 1])
+        ax_profile = fig.add_subplot(grid[0, 3], sharey=ax_heat)
+        ax_metric = fig.add_subplot(grid[1, 0], sharex=ax_heat)
+        draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series)
+        if title:
+            fig.suptitle(title)
+        save_figure(fig, plt, path, DPI)
+    return series
+
+
+def profile_range(rows: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """A profile axis: the heatmaps' range, widened to a decade beyond any value drawn outside it."""
+    values = [v for row in rows for v in _positive(row) if math.isfinite(v)]
+    low = min([HEAT_RANGE[0], *values])  # within the range, every run's figure has the same axis
+    high = max([HEAT_RANGE[1], *(10 * v for v in values if v > HEAT_RANGE[1])])
+    return 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high))
+
+
+def heat_norm():
+    """The colour scale of every training heatmap: one log scale, so that figures compare."""
     from matplotlib.colors import LogNorm
-    from matplotlib.ticker import NullFormatter
+
+    return LogNorm(vmin=HEAT_RANGE[0], vmax=HEAT_RANGE[1], clip=True)
+
+
+def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingSeries, label_y: bool = True):
+    """The training figure's panels (heatmap, colourbar beside it, profiles, metric) on given axes."""
+    import numpy as np
+    import matplotlib.pyplot as plt
 
     name = CARRIER_NAMES[series.carrier]
+    short = name.split()[0]
     heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
-    finite = heat[np.isfinite(heat)]
-    with plt.rc_context({"svg.fonttype": "none"}):
-        fig = plt.figure(figsize=TRAINING_SIZE, dpi=DPI)
-        grid = fig.add_gridspec(2, 2, width_ratios=(4, 1.2), height_ratios=(3, 1.3), hspace=0.35, wspace=0.08)
-        ax_heat = fig.add_subplot(grid[0, 0])
-        ax_profile = fig.add_subplot(grid[0, 1], sharey=ax_heat)
-        ax_metric = fig.add_subplot(grid[1, 0], sharex=ax_heat)
-        ax_bar = fig.add_subplot(grid[1, 1])
-
-        cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
-        norm = LogNorm(vmin=finite.min(), vmax=finite.max()) if finite.size else None
-        mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
-                                  norm=norm, shading="nearest")
+    cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
+    mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
+                              norm=heat_norm(), shading="nearest", rasterized=True)  # no seams in an SVG
+    if label_y:
         ax_heat.set_ylabel("steps back from the answer step")
-        ax_heat.set_title(f"{name} relative to the answer step, per evaluation"
-                          + ("; grey: 0, inf or nan" if finite.size < heat.size else ""), fontsize=9)
-        ax_heat.tick_params(labelbottom=False)
-
+    ax_heat.set_xlabel("training step")
+    ax_heat.set_title(f"{name} relative to the answer step"
+                      + ("; grey: 0, inf or nan" if np.isfinite(heat).sum() < heat.size else ""))
+    if ax_bar is not None:
+        bar = fig.colorbar(mesh, cax=ax_bar, extend="both")
+        bar.set_label(f"relative {short} (log scale)")
+        _log_axis(bar.ax.yaxis, *HEAT_RANGE)
+    if ax_profile is not None:
         ax_profile.plot(_positive(series.profile_init), series.steps_back, color="C0",
                         label=f"step {series.steps[0]}")
         ax_profile.plot(_positive(series.profile_end), series.steps_back, color="C3",
                         label=f"step {series.steps[-1]}")
         ax_profile.set_xscale("log")
-        ax_profile.set_xlabel(f"relative {name.split()[0]}", fontsize=8)
-        ax_profile.tick_params(labelleft=False, labelsize=7)
-        ax_profile.legend(fontsize=7, loc="best")
+        low, high = profile_range([series.profile_init, series.profile_end])
+        ax_profile.set_xlim(low, high)
+        _log_axis(ax_profile.xaxis, low, high, every=8)
+        ax_profile.set_xlabel(f"relative {short}")
+        ax_profile.tick_params(labelleft=False)
+        ax_profile.legend(loc="best")
         ax_profile.grid(True, which="major", alpha=0.3)
-
+    if ax_metric is not None:
         _draw_metric(ax_metric, series)
-
-        ax_bar.axis("off")
-        bar = fig.colorbar(mesh, ax=ax_bar, orientation="horizontal", fraction=0.5, aspect=12,
-                           label=f"relative {name.split()[0]} (log)")
-        for axis in (ax_profile.xaxis, bar.ax.xaxis):  # within one decade, minor labels overprint each other
-            axis.set_minor_formatter(NullFormatter())
-        if title:
-            fig.suptitle(title, fontsize=10)
-        save_figure(fig, plt, path, DPI)
-    return series
+    return mesh
 
 
 def _draw_metric(ax_metric, series: TrainingSeries) -> None:
-    """The held-out metric against the training step, the success threshold and chance as lines."""
-    from matplotlib.ticker import FuncFormatter
-
-    # an MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out):
-    # it is drawn as log10 on a linear axis, labelled in powers of ten
+    """The held-out metric against the training step, the success threshold and the baseline as lines."""
     scale = _log10 if series.metric == "mse" else float
     ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
                    label=f"held-out {series.metric}")
-    ax_metric.axhline(scale(series.threshold), color="C2", linestyle="--", linewidth=0.9,
+    _metric_axis(ax_metric, series)
+    ax_metric.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), borderaxespad=0)
+
+
+def _metric_axis(ax_metric, series: TrainingSeries) -> None:
+    """The success threshold and the baseline lines, the axis labels and scale of a metric panel.
+    An MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out): it is
+    drawn as log10 on a linear axis, labelled in powers of ten."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    scale = _log10 if series.metric == "mse" else float
+    ax_metric.axhline(scale(series.threshold), color="black", linestyle="--", linewidth=1.0,
                       label=f"success: {series.criterion}")
-    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=0.9,
-                      label=f"chance {series.chance:.3g}")
+    ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=1.2,
+                      label=baseline_label(series.metric, series.chance))
     if series.metric == "mse":
-        ax_metric.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"1e{y:.3g}"))
+        ax_metric.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        ax_metric.yaxis.set_major_formatter(FuncFormatter(power_of_ten))
+        ax_metric.set_ylabel("held-out MSE")
+    else:
+        ax_metric.set_ylim(-0.03, 1.03)
+        ax_metric.set_ylabel("held-out accuracy")
     ax_metric.set_xlabel("training step")
-    ax_metric.set_ylabel(f"held-out {series.metric}")
-    ax_metric.legend(fontsize=7, loc="best")
+    ax_metric.legend(loc="best")
     ax_metric.grid(True, alpha=0.3)
 
 
@@ -263,41 +337,63 @@ def plot_sweep(summary: Sequence[dict], axes: Sequence[str], path: str | Path,
     categories = list(dict.fromkeys(x for line in series.lines for x in line.x))
     numbers, labels = _positions(categories)
     where = dict(zip(categories, numbers))
-    with plt.rc_context({"svg.fonttype": "none"}):
+    log_x = labels is None and min(numbers) > 0 and max(numbers) >= 10 * min(numbers)  # gaps 5 ... 100
+    span = (max(numbers) - min(numbers)) or 1.0
+
+    def dodge(x: float, n: int) -> float:
+        """Each line's points a little apart, so intervals that overlap stay apart and readable."""
+        k = DODGE * (n - (len(series.lines) - 1) / 2)
+        return x * 10 ** k if log_x else x + k * (span if labels is None else 5)
+
+    with plt.rc_context(FIGURE_STYLE):
         fig = plt.figure(figsize=SWEEP_SIZE, dpi=DPI)
         panels = fig.subplots(1, 2 if series.has_steps else 1, squeeze=False)[0]
         ax_rate = panels[0]
         for n, line in enumerate(series.lines):
-            x = [where[v] for v in line.x]
-            ax_rate.plot(x, line.rate, color=f"C{n}", marker="o", label=line.label)
-            ax_rate.fill_between(x, line.low, line.high, color=f"C{n}", alpha=0.15, linewidth=0)
+            x = [dodge(where[v], n) for v in line.x]
+            # the interval holds the rate; max(0, ...) drops the rounding of a rate at its interval's end
+            below = [max(0.0, r - low) for r, low in zip(line.rate, line.low)]
+            above = [max(0.0, high - r) for r, high in zip(line.rate, line.high)]
+            ax_rate.errorbar(x, line.rate, yerr=[below, above], color=f"C{n}", marker="o", capsize=4,
+                             linewidth=1.8, elinewidth=1.2, label=line.label)
+            for xv, k, runs in zip(x, line.succeeded, line.runs):
+                if k == 0:  # where the line sits on the axis: say that no run learned, and of how many
+                    ax_rate.annotate(f"{k}/{runs}", (xv, 0.0), color=f"C{n}", textcoords="offset points",
+                                     xytext=(7, 5), ha="left")
         seeds = sorted({r for line in series.lines for r in line.runs})
-        ax_rate.set_ylim(-0.03, 1.03)
-        ax_rate.set_ylabel("success rate")
-        ax_rate.set_title(f"shaded: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point",
-                          fontsize=8)
-        ax_rate.legend(fontsize=8, loc="best")
+        ax_rate.set_ylim(-0.06, 1.08)
+        ax_rate.set_ylabel("success rate (runs that learned)")
+        ax_rate.set_title(f"bars: 95% Wilson interval over {'/'.join(map(str, seeds))} runs per point")
+        ax_rate.legend(loc="best")
         if series.has_steps:
-            ax_steps = panels[1]
-            for n, line in enumerate(series.lines):
-                ax_steps.plot([where[v] for v in line.x], line.median_steps, color=f"C{n}", marker="o",
-                              label=line.label)
-            ax_steps.set_ylabel("median steps to success")
-            ax_steps.set_title("over the runs that succeeded", fontsize=8)
-            ax_steps.set_ylim(bottom=0)
+            _draw_steps(panels[1], series, where)
         for ax in panels:
             ax.set_xlabel(series.axis)
             ax.grid(True, alpha=0.3)
             if labels is not None:
                 ax.set_xticks(numbers, labels)
             else:
-                if min(numbers) > 0 and max(numbers) >= 10 * min(numbers):  # gaps 5 ... 100: evenly apart
+                if log_x:
                     ax.set_xscale("log")
                 ax.xaxis.set_minor_locator(NullLocator())
                 ax.set_xticks(numbers, [f"{v:g}" for v in numbers])
         if title:
-            fig.suptitle(title, fontsize=10)
+            fig.suptitle(title)
         fig.tight_layout()
         save_figure(fig, plt, path, DPI)
     return series
 
+
+def _draw_steps(ax_steps, series: SweepSeries, where: dict) -> None:
+    """The sweep figure's second panel: the median steps to success, and where no run learned."""
+    for n, line in enumerate(series.lines):
+        x = [where[v] for v in line.x]
+        ax_steps.plot(x, line.median_steps, color=f"C{n}", marker="o", label=line.label)
+        failed = [xv for xv, k in zip(x, line.succeeded) if k == 0]
+        if failed:  # where no run learned there is no median: marked at the bottom, not left blank
+            ax_steps.plot(failed, [0] * len(failed), color=f"C{n}", marker="x", linestyle="none",
+                          markersize=9, label=f"{line.label}: 0/{max(line.runs)} learned")
+    ax_steps.set_ylabel("median steps to success")
+    ax_steps.set_title("over the runs that learned")
+    ax_steps.set_ylim(bottom=-0.03 * max(v for line in series.lines for v in line.median_steps if math.isfinite(v)))
+    ax_steps.legend(loc="best")
