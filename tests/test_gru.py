@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import B, D, H, T, assert_float32_flushes_a_vanished_gradient, assert_gradients_match, numerical_gradient
 
-from lstm_cli import gru
+from lstm_cli.cells import gru
 
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
