@@ -144,15 +144,16 @@ def verdict_sentence(profile: GradientProfile, trained: bool = False) -> str:
 
 
 def training_sentence(activation: str, step: int, decades_before: dict | None, decades_after: dict,
-                      slope_before: float | None, slope_after: float | None) -> str:
-    """The split of a trained RNN's gradient at training step ``step`` next to its split at
+                      slope_before: float | None, slope_after: float | None, recurrent: str = "W_hh") -> str:
+    """The split of a trained cell's gradient at training step ``step`` next to its split at
     init (the numbers of a run record's ``gradient``): which share carries the loss now, and
-    whether the activation saturated (its mean derivative fell) on the way."""
+    whether the activation saturated (its mean derivative fell) on the way. ``recurrent`` names
+    the recurrent share (the cell's ``split_names``: W_hh for the RNN)."""
     act = f"{activation}'"
     a, w, t = (decades_after[k] for k in ("activation", "recurrent", "total"))
     if any(math.isnan(v) for v in (a, w, t)):
-        return f"At training step {step} the split of the gradient into {act} and W_hh is not defined."
-    shares = {act: a, "W_hh": w}
+        return f"At training step {step} the split of the gradient into {act} and {recurrent} is not defined."
+    shares = {act: a, recurrent: w}
     cause = main_cause(shares, t)
     lost = t <= 0
 
@@ -162,9 +163,9 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
     total = "exactly 0" if math.isinf(t) and t < 0 else f"{t:+.1f} decades"
     before = ("" if decades_before is None else
               f"; at init {said(decades_before['total'])}: {said(decades_before['activation'])} from {act}, "
-              f"{said(decades_before['recurrent'])} from W_hh")
+              f"{said(decades_before['recurrent'])} from {recurrent}")
     out = (f"At training step {step}, {cause} carries the {'loss' if lost else 'growth'}: the gradient at the "
-           f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from W_hh{before}).")
+           f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     if cause == act and lost and None not in (slope_before, slope_after) and slope_after < slope_before:
         saturated = "|h| near 1" if activation == "tanh" else "h = 0"
         passes = "no gradient passes" if slope_after == 0 else "little gradient passes"

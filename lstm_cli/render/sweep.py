@@ -210,7 +210,7 @@ def write_summary(result, scenario, fmt: str) -> None:
         table = Table(box=box.SIMPLE_HEAD,
                       collapse_padding=True, pad_edge=False,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
-                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
+                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (the other cells) at "
                               f"the first input (the most steps back) relative to the answer step (0 steps back), "
                               f"at initialisation; div, fail: runs that diverged (NaN loss), failed to run",
                       caption_justify="left")
@@ -270,7 +270,7 @@ def write_runs(scenario, points, records, fmt: str) -> None:
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad first input: the gradient at the first input (the most steps back) relative "
                               "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
-                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged; "
+                              "||dl/dh|| for the other cells); steps of a diverged run: the step at which it diverged; "
                               "clipped: the fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
                       caption_justify="left")
         for column in ("run", "success", "steps", "held-out", "time", "grad first input", "clipped"):
