@@ -175,6 +175,7 @@ class GradientProfile:
     gates: np.ndarray | None = None  # LSTM: mean ||dl/dc_t - direct path||
     gates_rel: np.ndarray | None = None
     summary: dict = field(default_factory=dict)
+    cell_numbers: dict = field(default_factory=dict)  # the cell's own numbers (Cell.probe), e.g. of its weights
 
     @property
     def carrier(self) -> str:
@@ -196,9 +197,12 @@ class GradientProfile:
             value = getattr(self, name)
             if value is not None:
                 steps[name] = value.tolist()
-        return {"label": self.label, "model": self.model, "task": self.task, "gap": self.gap,
-                "batch": self.batch, "loss": self.loss, "sigma_max": self.sigma_max,
-                "spectral_radius": self.spectral_radius, "summary": self.summary, "steps": steps}
+        d = {"label": self.label, "model": self.model, "task": self.task, "gap": self.gap,
+             "batch": self.batch, "loss": self.loss, "sigma_max": self.sigma_max,
+             "spectral_radius": self.spectral_radius, "summary": self.summary, "steps": steps}
+        if self.cell_numbers:  # printed with the profile, so that the cell's words can quote them
+            d["cell"] = self.cell_numbers
+        return d
 
 
 STEP_ARRAYS = ("dw", "dw_rel", "forget", "forget_product", "h_abs", "bound", "decades_activation",

@@ -12,6 +12,7 @@ import pytest
 from conftest import B, D, H, T, assert_gradients_match, numerical_gradient
 
 from lstm_cli.cells import lstm_kernel
+from lstm_cli.cells.lstm_reference import reference_step, sigmoid
 from lstm_cli.errors import BadInput
 from lstm_cli.cells.lstm_kernel import Variant
 
@@ -24,10 +25,6 @@ VARIANTS = {
 }
 
 
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def variant_params(rng, variant, scale=2.0):
     """PyTorch's init U(-1/sqrt(H), 1/sqrt(H)) times ``scale``, rows for the variant's own gates."""
     G, bound = len(variant.gates), scale / np.sqrt(H)
@@ -35,21 +32,6 @@ def variant_params(rng, variant, scale=2.0):
     if variant.peephole:
         shapes["weight_ch"] = (len(variant.peephole_gates) * H,)
     return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
-
-
-def reference_step(params, variant, x_t, h, c):
-    """One step of the variant's equations, gate by gate: h_t, c_t and o_t's pre-activation without
-    its peephole (needed to move c_t alone in the dc check)."""
-    z = x_t @ params["weight_ih"].T + h @ params["weight_hh"].T + params["bias_ih"] + params["bias_hh"]
-    rows = dict(zip(variant.gates, np.split(z, len(variant.gates), axis=1)))
-    peep = dict(zip(variant.peephole_gates, np.split(params.get("weight_ch", np.zeros(0)),
-                                                     max(len(variant.peephole_gates), 1))))
-    f = sigmoid(rows["f"] + peep.get("f", 0.0) * c) if variant.forget_gate else 1.0
-    i = 1.0 - f if variant.coupled else sigmoid(rows["i"] + peep.get("i", 0.0) * c)
-    g = np.tanh(rows["g"])
-    c_new = f * c + i * g
-    o = sigmoid(rows["o"] + peep.get("o", 0.0) * c_new)
-    return o * np.tanh(c_new), c_new, rows["o"]
 
 
 def reference_forward(params, variant, x, h0, c0):

@@ -35,6 +35,7 @@ class Cell:
     name = ""  # the kind, as written in ``--model`` and scenario files
     label = ""  # the cell in words, the way an explanation names it ("the vanilla RNN")
     settings: tuple[str, ...] = SHARED_SETTINGS  # the model.* settings it takes
+    examples: tuple[str, ...] = ()  # model texts the test battery runs besides the bare name (its variants)
     gate_names = "h"  # one letter per block of G*H rows of its parameters
     has_cell_state = False  # True: carries a second state c besides h (the LSTM); dL/dc is reported
     direct_gate: str | None = None  # the gate whose product is its direct path (the LSTM's f, the GRU's z)

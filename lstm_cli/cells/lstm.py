@@ -55,6 +55,8 @@ class LSTMCell(Cell):
     name = "lstm"
     label = "LSTM"
     settings = Cell.settings + ("forget_bias", "chrono") + VARIANT_FLAGS
+    examples = ("lstm:peephole=true", "lstm:coupled=true", "lstm:forget_gate=false",
+                "lstm:peephole=true,coupled=true", "lstm:chrono=20")
     gate_names = PYTORCH_GATES
     has_cell_state = True
     direct_gate = "f"

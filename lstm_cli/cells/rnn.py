@@ -163,6 +163,7 @@ class RNNCell(Cell):
     name = "rnn"
     label = "vanilla RNN"
     settings = Cell.settings + ("activation",)
+    examples = ("rnn:activation=relu",)
     gate_names = "h"
     split_names = ("{activation}'", "W_hh")
     carrier_words = "||dL/dh|| for an RNN"
