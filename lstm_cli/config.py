@@ -197,7 +197,9 @@ def applies(name: str, kind: str) -> bool:
 
 def not_for_kind(field: Field, model: str) -> str:
     """The message for a model setting given to a kind it does not apply to."""
-    return f"{field.key}: applies to the {', '.join(cells.taking(field.name))} only, not to {model!r}"
+    kinds = cells.taking(field.name)
+    named = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+    return f"{field.key}: applies to the {named} only, not to {model!r}"
 
 
 def parse_model_text(text: str, defaults: dict[str, Any]) -> tuple[str, dict[str, Any]]:
