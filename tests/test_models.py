@@ -44,7 +44,7 @@ def test_parse_model_settings_and_defaults():
     ("lstm:dtype=float16", "model.dtype: unknown value 'float16'"),
     ("lstm:init=xavier", "model.init: unknown value 'xavier'"),
     ("rnn:activation=sigmoid", "model.activation: unknown value 'sigmoid'"),
-    ("lstm:activation=relu", "model.activation: applies to the rnn only, not to 'lstm:activation=relu'"),
+    ("lstm:activation=relu", "model.activation: applies to the rnn and indrnn only, not to 'lstm:activation=relu'"),
     ("rnn:forget_bias=1", "model.forget_bias: applies to the lstm only"),
     ("rnn:chrono=10", "model.chrono: applies to the lstm only"),
 ])

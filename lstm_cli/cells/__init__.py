@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "rnn": "rnn",
     "lstm": "lstm",
     "gru": "gru",
+    "indrnn": "indrnn",
 }
 NAMES = tuple(REGISTRY)
 
