@@ -62,7 +62,6 @@ import numpy as np
 from lstm_cli import cells, config
 from lstm_cli.errors import BadInput
 
-KINDS, INITS, DTYPES = config.KINDS, config.INITS, config.DTYPES
 DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
 
 

@@ -1,4 +1,4 @@
-"""The GRU (lstm_cli/gru.py): the equations, and exact BPTT gradients by centred differences."""
+"""The GRU (lstm_cli/cells/gru.py): the equations, and exact BPTT gradients by centred differences."""
 
 from __future__ import annotations
 

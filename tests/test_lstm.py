@@ -1,4 +1,4 @@
-"""The LSTM (lstm_cli/lstm.py through models.forward/backward): exact BPTT gradients."""
+"""The LSTM (lstm_cli/cells/lstm_kernel.py through models.forward/backward): exact BPTT gradients."""
 
 from __future__ import annotations
 

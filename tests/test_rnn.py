@@ -1,4 +1,4 @@
-"""The vanilla RNN (lstm_cli/rnn.py through models.forward/backward): exact BPTT gradients."""
+"""The vanilla RNN (lstm_cli/cells/rnn.py through models.forward/backward): exact BPTT gradients."""
 
 from __future__ import annotations
 

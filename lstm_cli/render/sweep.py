@@ -15,13 +15,6 @@ from lstm_cli.render import jsonable, write_csv, write_json, write_jsonl
 SWEEP_FORMATS = ("table", "jsonl", "csv")
 RUN_FORMATS = ("table", "json", "jsonl", "csv")
 
-SUMMARY_HEADINGS = {
-    "runs": "runs", "success_rate": "success", "median_steps_to_success": "steps to success",
-    "median_seconds_to_success": "time to success", "median_final_metric": "final metric",
-    "median_grad_first_step": "grad at first input (init)", "diverged": "diverged", "failed": "failed",
-}
-
-
 def _sci(value) -> str:
     if value is None:
         return "-"
