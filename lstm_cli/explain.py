@@ -5,15 +5,16 @@ layer prints what they return. Every sentence is generated from quantities
 that are printed beside it (the profile's summary), never from a fixed story:
 
 - a recurrent cell with a split of each step back into the activation's share
-  and the recurrent matrix's share (``summary["decades"]``, the vanilla RNN)
-  gets the decades lost (or gained) to each, the larger share named as the
-  cause, and what that cause is in numbers (the spectral radius of W_hh, the
-  mean derivative of the activation);
+  and the recurrent weight's share (``summary["decades"]``: the vanilla RNN's
+  W_hh, the IndRNN's |u|) gets the decades lost (or gained) to each, the larger
+  share named as the cause, and what that cause is in numbers (the cell's
+  ``split_about`` and ``explain_cause``: the spectral radius of W_hh, the mean
+  derivative of the activation);
 - a cell with a direct path along its state (``summary["belt_rel"]`` and
-  ``summary["gates_rel"]``: the LSTM's cell state, and any cell that reports
-  its own belt factor, ``summary["belt_factor"]``) gets both parts at the first
-  input and which of them carries the gradient; its gates are called open only
-  when their mean is at least ``OPEN_GATE``;
+  ``summary["gates_rel"]``: the LSTM's cell state, the GRU's z * h_{t-1}, each
+  with its own belt factor, ``summary["belt_factor"]``, and words from its cell)
+  gets both parts at the first input and which of them carries the gradient;
+  its gates are called open only when their mean is at least ``OPEN_GATE``;
 - every model gets a verdict that says whether the gradient *reaches* the first
   input, never whether anything "can be learned": a gradient that reaches the
   first input is necessary for learning, not sufficient (only ``train`` says).
