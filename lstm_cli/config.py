@@ -313,8 +313,5 @@ def probe_bytes(kind: str, hidden: int, batch: int, length: int, input_size: int
 def train_bytes(kind: str, hidden: int, length: int, input_size: int, batch: int, eval_size: int,
                 probe_size: int) -> float:
     """A training run: the largest of a training step, the held-out evaluation (its data kept
-    for the whole run) and the gradient probe."""
-    cell = cells.get(kind)
-    step = length * cell.step_bytes(hidden, batch, input_size)
-    heldout = length * (cell.step_bytes(hidden, eval_size, input_size) + 8.0 * eval_size * input_size)
-    return max(step, heldout, probe_bytes(kind, hidden, probe_size, length, input_size))
+    for the whole run) and the gradient probe (``Cell.train_bytes``)."""
+    return cells.get(kind).train_bytes(hidden, length, input_size, batch, eval_size, probe_size)

@@ -253,3 +253,25 @@ def test_a_model_too_large_for_the_memory_limit_is_refused_in_one_line(kind, mon
         result = runner.invoke(app, args, env=ENV)
         assert result.exit_code == 2, result.output
         assert result.output.count("\n") == 1 and "memory" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("kind", cells.NAMES)
+def test_training_memory_estimate_is_one_to_one_and_a_half_times_the_peak(kind, tmp_path):
+    from lstm_cli import runs
+    from lstm_cli.train import TrainConfig
+
+    small = TrainConfig(task="remember", gap=3, model=models.parse_model(kind, hidden=4), batch=4, steps=1,
+                        eval_every=1, eval_size=4, probe_size=2)
+    runs.run_training(small, tmp_path / "warm")  # imports and first-call caches outside the measure
+    spec = models.parse_model(kind, hidden=64)
+    cfg = TrainConfig(task="remember", gap=50, model=spec, batch=64, steps=2, eval_every=2, eval_size=256,
+                      probe_size=32)
+    tracemalloc.start()
+    try:
+        runs.run_training(cfg, tmp_path / "measured")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    task = tasks.get_task("remember")
+    estimate = config.train_bytes(kind, 64, task.length(50), task.input_size, 64, 256, 32)
+    assert 1.0 <= estimate / peak <= 1.5, f"{kind}: estimate {estimate:.0f} B, peak {peak} B"

@@ -132,6 +132,7 @@ class Cell:
     # the five tasks and H 1-512, B 4-256, T 5-202, then raised so that the estimate is never below the
     # peak: it is 1.0-1.45x the peak there (tests/test_cells.py checks each registered cell).
     memory_fixed = 16384.0
+    forward_words_per_unit = 8.0  # per sequence, step and unit: what a forward pass alone keeps (evaluation)
     weight_copies = 1.2
     words_per_unit = 8.0  # per sequence, step and hidden unit: the caches of the forward and backward
     words_per_input = 3.0
@@ -153,6 +154,18 @@ class Cell:
     def probe_bytes(self, hidden: int, batch: int, length: int, input_size: int) -> float:
         """Bytes of a gradient probe (the model above)."""
         return self.memory_fixed + length * (self.weight_grad_bytes(hidden) + self.step_bytes(hidden, batch, input_size))
+
+    def train_bytes(self, hidden: int, length: int, input_size: int, batch: int, eval_size: int,
+                    probe_size: int) -> float:
+        """Bytes of a training run: the largest of a training step, the held-out evaluation (a forward
+        pass over eval_size sequences, their data kept for the run, while the last step's forward
+        cache is still alive) and the probe, times 1.15 for what lives beside them; fitted to
+        tracemalloc peaks of ``runs.run_training`` (1.0-1.4x over four kinds and tasks)."""
+        step = self.memory_fixed + length * self.step_bytes(hidden, batch, input_size)
+        heldout = self.memory_fixed + 8.0 * length * (self.forward_words_per_unit * hidden * (eval_size + batch)
+                                                      + 2.0 * eval_size * input_size)
+        probe = self.probe_bytes(hidden, probe_size, length, input_size)
+        return 1.15 * max(step, heldout, probe)
 
     # ---- torch ----
 
