@@ -227,6 +227,8 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
         label=label or spec.label(), model=spec.describe(), task=task.name, gap=gap, batch=B,
         loss=float(per_seq.mean()), steps_back=np.arange(T),
         dh=NormStats.of(safe_norm(grads.dh)), dw=dw, dw_rel=relative(dw))
+    # the cell fills its own fields (its split or its direct path); it gets this module's norms and
+    # splits as an argument, since cells sit below probes in the layers
     spec.cell.probe(profile, params, core, grads, models.head_gradient(params, cache, dout), first_answer,
                     sys.modules[__name__])
     profile.summary = summarise(profile)
