@@ -1,7 +1,8 @@
 """``--plot FILE``: the gradient flow as a log-scale figure (the optional ``plot`` extra).
 
 One line per model of the relative ||dL/dh_t|| (solid) and, for an LSTM, the
-relative ||dL/dc_t|| (dashed) and its direct path along the cell state
+relative ||dL/dc_t|| (dashed) and, for a cell with a direct path (the LSTM's
+cell state, the GRU's z * h_{t-1}), that path's part of the carrier's gradient
 (dotted: the belt, see ``lstm_cli.probes``) against steps back, with the
 vanishing and exploding thresholds drawn in. matplotlib is imported only here and only
 when a plot is asked for; without it the user gets one line naming the extra.
@@ -64,7 +65,7 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
                         label=f"{profile.label} ||dL/dc||")
             if profile.belt_rel is not None:
                 ax.plot(steps, _positive(profile.belt_rel), color=colour, linestyle=":",
-                        label=f"{profile.label} ||dL/dc||, direct path (belt)")
+                        label=f"{profile.label} ||dL/{profile.carrier}||, direct path (belt)")
         ax.axhline(VANISHING, color="grey", linewidth=0.8, linestyle=":", label=f"vanishing below {VANISHING:g}")
         ax.axhline(EXPLODING, color="grey", linewidth=0.8, linestyle="-.", label=f"exploding above {EXPLODING:g}")
         ax.set_yscale("log")
