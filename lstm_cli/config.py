@@ -11,7 +11,7 @@ exactly the same values with the same message.
 Imports no numpy: the command line reads its defaults and help from here.
 
 Adding a model setting is one row in ``FIELDS`` (plus its use in the cell
-code); ``kinds`` restricts it to some model kinds, e.g. LSTM-family fields.
+code); the cells that take it name it in their ``settings`` (``cells``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from lstm_cli import cells
 from lstm_cli.errors import BadInput
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding range; the same bound everywhere
-KINDS = ("rnn", "lstm", "gru")
-LSTM_FAMILY = ("lstm",)
+KINDS = cells.NAMES  # the registered cell kinds (cells/__init__.py imports no numpy)
 INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSpec
 DTYPES = ("float64", "float32")
 ACTIVATIONS = ("tanh", "relu")
@@ -53,7 +53,6 @@ class Field:
     maximum: float | None = None
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     nullable: bool = False  # null / none allowed (means "the default")
-    kinds: tuple[str, ...] | None = None  # model fields: the kinds it applies to (None: all)
     option_help: str = ""  # the command-line option's help
 
     @property
@@ -124,26 +123,23 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
           option_help="Seed of every random stream; same seed, same numbers."),
     Field("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
-    Field("model.kind", "str", "rnn, lstm or gru", "lstm", choices=KINDS),
+    Field("model.kind", "str", ", ".join(KINDS[:-1]) + " or " + KINDS[-1], "lstm", choices=KINDS),
     Field("model.hidden", "int", "hidden units H (copy: 64)", 32, minimum=1,
           option_help="Hidden units H (default 32; 64 on copy)."),
-    Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS, kinds=("rnn",),
+    Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS,
           option_help="RNN nonlinearity: tanh or relu."),
     Field("model.init", "str", "W_hh initialisation", "auto", choices=("auto",) + INITS,
           option_help=("W_hh init: auto (uniform, or orthogonal when --recurrent-scale is not 1), "
                        "uniform (PyTorch's default), orthogonal, identity (IRNN).")),
     Field("model.recurrent_scale", "float", "multiplies W_hh", 1.0, above=0,
           option_help="Multiplies W_hh; with orthogonal init it is the spectral radius."),
-    Field("model.forget_bias", "float", "LSTM forget-gate bias", 3.0, kinds=LSTM_FAMILY,
+    Field("model.forget_bias", "float", "LSTM forget-gate bias", 3.0,
           option_help="LSTM forget-gate bias (default 3: sigmoid(3)=0.95, the gate starts open)."),
-    Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True, kinds=LSTM_FAMILY,
+    Field("model.chrono", "float", "LSTM chrono init T_max", None, above=2, nullable=True,
           option_help="LSTM chrono init with this T_max (Tallec & Ollivier 2018); overrides --forget-bias."),
-    Field("model.peephole", "bool", "LSTM peepholes: c into the i, f, o gates (Gers & Schmidhuber 2000)", False,
-          kinds=LSTM_FAMILY),
-    Field("model.coupled", "bool", "LSTM input gate 1 - f (coupled forget and input gates)", False,
-          kinds=LSTM_FAMILY),
-    Field("model.forget_gate", "bool", "LSTM forget gate; false: c_t = c_{t-1} + i g (1997)", True,
-          kinds=LSTM_FAMILY),
+    Field("model.peephole", "bool", "LSTM peepholes: c into the i, f, o gates (Gers & Schmidhuber 2000)", False),
+    Field("model.coupled", "bool", "LSTM input gate 1 - f (coupled forget and input gates)", False),
+    Field("model.forget_gate", "bool", "LSTM forget gate; false: c_t = c_{t-1} + i g (1997)", True),
     Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
           option_help="float64 or float32."),
     Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
@@ -189,14 +185,21 @@ def model_field(name: str, kind: str, source: str) -> Field:
     if field is None:
         raise BadInput(f"model: unknown model setting {name!r}{did_you_mean(name, MODEL_FIELDS)} in "
                        f"{source!r}; known: {', '.join(MODEL_FIELDS)}")
-    if field.kinds is not None and kind in KINDS and kind not in field.kinds:
+    if kind in KINDS and not applies(field.name, kind):
         raise BadInput(not_for_kind(field, source))
     return field
 
 
+def applies(name: str, kind: str) -> bool:
+    """Whether model setting ``name`` applies to a model of ``kind`` (the cell says which it takes)."""
+    return name in cells.get(kind).settings
+
+
 def not_for_kind(field: Field, model: str) -> str:
     """The message for a model setting given to a kind it does not apply to."""
-    return f"{field.key}: applies to the {', '.join(field.kinds or ())} only, not to {model!r}"
+    kinds = cells.taking(field.name)
+    named = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+    return f"{field.key}: applies to the {named} only, not to {model!r}"
 
 
 def parse_model_text(text: str, defaults: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -208,8 +211,7 @@ def parse_model_text(text: str, defaults: dict[str, Any]) -> tuple[str, dict[str
     kind, _, rest = text.strip().partition(":")
     kind = kind.strip()
     check("model.kind", kind)
-    settings = {k: v for k, v in defaults.items()
-                if MODEL_FIELDS[k].kinds is None or kind in MODEL_FIELDS[k].kinds}
+    settings = {k: v for k, v in defaults.items() if applies(k, kind)}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
@@ -299,19 +301,17 @@ def check_memory(need: float, what: str) -> None:
 
 
 # ---- estimates (bytes, float64; upper bounds fitted to tracemalloc peaks: docs/hardening.md) ----
+# What one sequence step of a kind holds comes from its cell (``Cell.step_bytes``); the cell's
+# module is imported here, at the call, so that this module stays free of numpy.
 
 def probe_bytes(kind: str, hidden: int, batch: int, length: int, input_size: int) -> float:
     """A gradient probe of one model: the forward and backward caches of the batch plus each
-    step's share of dL/dW_hh, a (G*H, H) matrix per step."""
-    gates = 4 if kind == "lstm" else 1
-    return 8.0 * length * (3 * gates * hidden * hidden + 8 * batch * gates * hidden + batch * input_size)
+    step's share of dL/dW_hh, a (G*H, H) matrix per step (``Cell.probe_bytes``)."""
+    return cells.get(kind).probe_bytes(hidden, batch, length, input_size)
 
 
 def train_bytes(kind: str, hidden: int, length: int, input_size: int, batch: int, eval_size: int,
                 probe_size: int) -> float:
     """A training run: the largest of a training step, the held-out evaluation (its data kept
-    for the whole run) and the gradient probe."""
-    gates = 4 if kind == "lstm" else 1
-    step = 8.0 * length * (8 * batch * gates * hidden + batch * input_size)
-    heldout = 8.0 * length * (8 * eval_size * gates * hidden + 2 * eval_size * input_size)
-    return max(step, heldout, probe_bytes(kind, hidden, probe_size, length, input_size))
+    for the whole run) and the gradient probe (``Cell.train_bytes``)."""
+    return cells.get(kind).train_bytes(hidden, length, input_size, batch, eval_size, probe_size)

@@ -5,15 +5,16 @@ layer prints what they return. Every sentence is generated from quantities
 that are printed beside it (the profile's summary), never from a fixed story:
 
 - a recurrent cell with a split of each step back into the activation's share
-  and the recurrent matrix's share (``summary["decades"]``, the vanilla RNN)
-  gets the decades lost (or gained) to each, the larger share named as the
-  cause, and what that cause is in numbers (the spectral radius of W_hh, the
-  mean derivative of the activation);
+  and the recurrent weight's share (``summary["decades"]``: the vanilla RNN's
+  W_hh, the IndRNN's |u|) gets the decades lost (or gained) to each, the larger
+  share named as the cause, and what that cause is in numbers (the cell's
+  ``split_about`` and ``explain_cause``: the spectral radius of W_hh, the mean
+  derivative of the activation);
 - a cell with a direct path along its state (``summary["belt_rel"]`` and
-  ``summary["gates_rel"]``: the LSTM's cell state, and any cell that reports
-  its own belt factor, ``summary["belt_factor"]``) gets both parts at the first
-  input and which of them carries the gradient; its gates are called open only
-  when their mean is at least ``OPEN_GATE``;
+  ``summary["gates_rel"]``: the LSTM's cell state, the GRU's z * h_{t-1}, each
+  with its own belt factor, ``summary["belt_factor"]``, and words from its cell)
+  gets both parts at the first input and which of them carries the gradient;
+  its gates are called open only when their mean is at least ``OPEN_GATE``;
 - a sentence decides on the numbers as it prints them (``lstm_cli.printed``): shares and
   totals to one decimal, radii and gate means to two, so a difference below what is printed
   (another CPU family's rounding) never changes a word;
@@ -28,10 +29,10 @@ from __future__ import annotations
 
 import math
 
+from lstm_cli import cells
 from lstm_cli.printed import fixed, largest, rounded, significant
 from lstm_cli.probes import VANISHING, GradientProfile
 
-ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
 OPEN_GATE = 0.9  # a gate is called open only when its mean is at least this
 
 
@@ -83,16 +84,14 @@ def shrinks(total: float) -> bool:
 def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     """The activation's share vs the recurrent matrix's share, in decades (summary["decades"])."""
     s, d = profile.summary, profile.summary["decades"]
+    cell = cells.get(profile.model["kind"])
     act = profile.model.get("activation", "tanh")
-    names = {"activation": f"{act}'", "recurrent": "W_hh"}
-    slope = s.get("activation_slope")
-    rho = profile.spectral_radius
-    about = {"activation": f"mean {act}' {slope:.2f}" if slope is not None else f"mean {act}' n/a",
-             "recurrent": f"spectral radius {rho:.2f}" if rho is not None else "spectral radius n/a"}
+    names = dict(zip(("activation", "recurrent"), (n.format(activation=act) for n in cell.split_names)))
+    about = cell.split_about(profile)
     steps = s["steps_back_max"] - s.get("split_from", 0)
     total = d["total"]
     if math.isnan(total) or math.isnan(d["activation"]) or math.isnan(d["recurrent"]):
-        return [f"{profile.label}: the split of the gradient into {names['activation']} and W_hh is not "
+        return [f"{profile.label}: the split of the gradient into {names['activation']} and {names['recurrent']} is not "
                 f"defined here (a norm is not finite)."]
     shares = {"activation": d["activation"], "recurrent": d["recurrent"]}
     cause = main_cause(shares, total)
@@ -107,60 +106,30 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     head = (f"{profile.label}: per sequence, {decades(total)} decades {'lost' if lost else 'gained'} on "
             f"average over {steps} steps back: {decades(shares[cause])} from {names[cause]} "
             f"({about[cause]}), {second}.")
-    return [head, cause_sentence(profile, cause, lost, trained)]
-
-
-def cause_sentence(profile: GradientProfile, cause: str, lost: bool, trained: bool) -> str:
-    """What the main cause is, in the numbers of the profile."""
-    act = profile.model.get("activation", "tanh")
-    slope = profile.summary.get("activation_slope")
-    rho = profile.spectral_radius if profile.spectral_radius is not None else math.nan
-    if cause == "recurrent":
-        if lost and rounded(rho, 2) < 1:  # compared as printed, {rho:.2f}
-            model = "rnn:init=orthogonal" + ("" if act == "tanh" else f",activation={act}")
-            advice = ("" if trained else f" An orthogonal W_hh (--model {model}, spectral radius 1) "
-                      f"removes this share and leaves only {act}'.")
-            return (f"The main cause is W_hh, not {act}: its spectral radius {rho:.2f} < 1 shrinks the "
-                    f"gradient at every step back whatever {act}' does.{advice}")
-        if not lost and rounded(rho, 2) > 1:
-            return (f"The main cause is W_hh: the gradient grows because its spectral radius {rho:.2f} > 1 "
-                    f"multiplies it up at every step back faster than {act}' takes it down.")
-        return (f"The main cause is W_hh: along the directions the gradient takes, it "
-                f"{'shrinks' if lost else 'grows'} it, although its spectral radius is {rho:.2f} (the radius "
-                f"rules only over long products).")
-    mean_h = float(sum(profile.h_abs) / len(profile.h_abs)) if profile.h_abs is not None else math.nan
-    if act == "tanh":
-        why = (f"each unit passes the gradient times tanh' = 1 - h^2, the less the closer it saturates "
-               f"(|h| near 1; here mean |h| {mean_h:.2f}, mean tanh' {slope:.2f})")
-        article = f' This is the "tanh multiplied repeatedly" of the article ({ARTICLE}).' if lost else ""
-    else:
-        why = f"each unit that is off (h = 0) passes no gradient (mean {act}' {slope:.2f})"
-        article = ""
-    verb = "shrinks" if lost else "grows"
-    return f"The main cause is {act}': {why}, and the gradient {verb} step after step.{article}"
+    return [head, cell.explain_cause(profile, cause, lost, trained)]
 
 
 def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     """The direct path along the cell state vs the paths through h and the gates."""
     s = profile.summary
+    cell = cells.get(profile.model["kind"])
     factor, gate = s.get("belt_factor", "f"), s.get("belt_gate")
     far = s["steps_back_max"]
     belt, gates = s["belt_rel"], s["gates_rel"]
     carrier = ("the direct path carries it" if significant(belt) >= significant(gates)  # as printed (sci)
-               else "the paths through h and the gates carry it")
+               else f"{cell.belt_rest} carry it")
     share = "" if s.get("belt_share") is None else f" ({s['belt_share']:.2g} of the total's norm)"
-    path = ("the constant error carousel (no forget gate: the cell state alone, times exactly 1 per step)"
-            if gate is None else f"the conveyor belt (the product of {factor}, the cell state alone)")
-    out = [f"{profile.label}: of the cell state's gradient {far} steps back ({sci(s['relative_at_first_step'])} "
-           f"of its size at the answer step), the direct path along {path} brings {sci(belt)}{share}, and the "
-           f"paths through h and the gates {sci(gates)}: {carrier}."]
+    path = cell.belt_path_words(factor, gate)
+    state = cell.belt_state + "'s"
+    out = [f"{profile.label}: of {state} gradient {far} steps back ({sci(s['relative_at_first_step'])} "
+           f"of its size at the answer step), the direct path along {path} brings {sci(belt)}{share}, and "
+           f"{cell.belt_rest} {sci(gates)}: {carrier}."]
     mean = s.get("belt_factor_mean")
     if gate is not None and mean is not None:
         if rounded(mean, 2) >= OPEN_GATE:  # as printed
             out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).")
         else:
-            advice = ("" if trained or profile.model.get("kind") != "lstm" else
-                      " Opening them (--forget-bias 3, or --model lstm:forget_bias=3) lengthens the direct path.")
+            advice = "" if trained else cell.belt_advice(profile)
             out.append(f"The {gate}s are not open (mean {factor} = {mean:.2f} < {OPEN_GATE:g}), so the direct "
                        f"path shrinks at every step back.{advice}")
     return out
@@ -186,15 +155,16 @@ def verdict_sentence(profile: GradientProfile, trained: bool = False) -> str:
 
 
 def training_sentence(activation: str, step: int, decades_before: dict | None, decades_after: dict,
-                      slope_before: float | None, slope_after: float | None) -> str:
-    """The split of a trained RNN's gradient at training step ``step`` next to its split at
+                      slope_before: float | None, slope_after: float | None, recurrent: str = "W_hh") -> str:
+    """The split of a trained cell's gradient at training step ``step`` next to its split at
     init (the numbers of a run record's ``gradient``): which share carries the loss now, and
-    whether the activation saturated (its mean derivative fell) on the way."""
+    whether the activation saturated (its mean derivative fell) on the way. ``recurrent`` names
+    the recurrent share (the cell's ``split_names``: W_hh for the RNN)."""
     act = f"{activation}'"
     a, w, t = (decades_after[k] for k in ("activation", "recurrent", "total"))
     if any(math.isnan(v) for v in (a, w, t)):
-        return f"At training step {step} the split of the gradient into {act} and W_hh is not defined."
-    shares = {act: a, "W_hh": w}
+        return f"At training step {step} the split of the gradient into {act} and {recurrent} is not defined."
+    shares = {act: a, recurrent: w}
     cause = main_cause(shares, t)
     lost = shrinks(t)
 
@@ -204,9 +174,9 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
     total = "exactly 0" if math.isinf(t) and t < 0 else f"{said(t)} decades"
     before = ("" if decades_before is None else
               f"; at init {said(decades_before['total'])}: {said(decades_before['activation'])} from {act}, "
-              f"{said(decades_before['recurrent'])} from W_hh")
+              f"{said(decades_before['recurrent'])} from {recurrent}")
     out = (f"At training step {step}, {cause} carries the {'loss' if lost else 'growth'}: the gradient at the "
-           f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from W_hh{before}).")
+           f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     if cause == act and lost and None not in (slope_before, slope_after) and \
             significant(slope_after) < significant(slope_before):  # as printed, {:.2g}
         saturated = "|h| near 1" if activation == "tanh" else "h = 0"

@@ -2,6 +2,8 @@
 
 Plain text: the help is click's (no rich markup), so a bracket is a bracket."""
 
+from lstm_cli import config
+
 GRADIENTS = """\
 Gradient norm per time step, RNN next to LSTM: watch the gradient vanish or explode.
 
@@ -229,10 +231,11 @@ RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list lik
 SWEEP_FORMAT_OPTION = "table, jsonl (a line per run as it finishes, then the summary) or csv."
 NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
 TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
-TRAIN_MODEL_OPTION = ("rnn, lstm or gru, optionally with settings that override the options below, e.g. "
+KINDS = ", ".join(config.KINDS[:-1]) + " or " + config.KINDS[-1]  # the registered cells (lstm_cli/cells)
+TRAIN_MODEL_OPTION = (f"{KINDS}, optionally with settings that override the options below, e.g. "
                       "lstm:forget_bias=0 or lstm:peephole=true.")
 
-MODEL_OPTION = ("A model to probe; repeat for several side by side. KIND is rnn, lstm or gru; the keys "
+MODEL_OPTION = (f"A model to probe; repeat for several side by side. KIND is {KINDS}; the keys "
                 "(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) override the "
                 "options below for this model only, and peephole, coupled, forget_gate (true or false) "
                 "pick an LSTM variant, e.g. lstm:forget_gate=false. Default: rnn and lstm.")

@@ -37,8 +37,6 @@ from lstm_cli.tasks import Task
 STORES = 0.5  # fraction of a unit's memory variance the target must explain at the answer step
 DEFAULT_UNITS = 4
 
-# the memory of each kind: what holds information from step to step
-MEMORY = {"lstm": "c", "gru": "h", "rnn": "h"}
 QUANTITY_NAMES = {
     "i": "input gate", "f": "forget gate", "o": "output gate", "c": "cell state", "h": "output",
     "z": "update gate", "r": "reset gate", "pre": "pre-activation", "slope": "act'",
@@ -228,7 +226,7 @@ def inspect(spec, params: dict[str, np.ndarray], task: Task, gap: int, x: np.nda
     with np.errstate(all="ignore"):
         contribution = contributions(params, task, out, h_answer, y)
         # (S, T, H): per answer step, the share of each unit's memory that its target explains
-        stored = np.stack([explained(values[MEMORY[spec.kind]], y[:, s], classes) for s in range(y.shape[1])])
+        stored = np.stack([explained(values[spec.cell.memory_value], y[:, s], classes) for s in range(y.shape[1])])
     # each unit is judged against the answer it stores best (the one answer of every task but copy)
     best_answer = np.argmax(stored[np.arange(len(answer_steps)), answer_steps], axis=0)  # (H,)
     heldout = losses.metric(task.metric, out, y)
@@ -283,8 +281,8 @@ def _describe(inspection: Inspection, spec, task: Task) -> None:
     else:
         summary.append(f"This model did not learn the task: {value}; the units below show what it does "
                        f"instead of remembering {what}.")
-    if spec.kind == "rnn":
-        summary.append("An RNN has no gates: its only memory is its output h, rewritten at every step "
+    if spec.cell.inspect_clauses == "plain":
+        summary.append(f"The {spec.cell.label} has no gates: its only memory is its output h, rewritten at every step "
                        "from the pre-activation; act' is how much of a change passes through the activation.")
     def share(u: Unit) -> float:
         return u.stored[inspection.answer_steps[u.answer]]
@@ -293,7 +291,7 @@ def _describe(inspection: Inspection, spec, task: Task) -> None:
         best = max(inspection.units, key=share)
         needed = what_is_needed(task, best.answer)
         summary.append(f"No shown unit stores what the answer needs: the most of a shown unit's "
-                       f"{QUANTITY_NAMES[MEMORY[spec.kind]]} variance explained at its answer step is "
+                       f"{QUANTITY_NAMES[spec.cell.memory_value]} variance explained at its answer step is "
                        f"{percent(share(best))} (unit {best.unit}, by {needed}).")
     inspection.summary = summary
     for unit in inspection.units:
@@ -303,7 +301,7 @@ def _describe(inspection: Inspection, spec, task: Task) -> None:
 def _describe_unit(inspection: Inspection, unit: Unit, spec, what: str) -> None:
     info, held, answer = _spans(inspection, unit)
     v, facts = unit.values, unit.facts
-    memory_name = QUANTITY_NAMES[MEMORY[spec.kind]]
+    memory_name = QUANTITY_NAMES[spec.cell.memory_value]
     share = unit.stored[answer]
     facts["contribution"] = significant(unit.contribution)
     facts["info_step"], facts["answer_step"], facts["held_steps"] = str(info), str(answer), str(len(held))
@@ -323,7 +321,7 @@ def _describe_unit(inspection: Inspection, unit: Unit, spec, what: str) -> None:
     else:
         head = (f"Unit {unit.unit} does not store {what}: {what} explains only {facts['stored_at_answer']} of "
                 f"the variance of its {memory_name} at the answer step (step {answer}).")
-    clauses = {"lstm": _lstm_clauses, "gru": _gru_clauses, "rnn": _rnn_clauses}[spec.kind](v, facts, info, held, answer)
+    clauses = {"lstm": _lstm_clauses, "gru": _gru_clauses, "plain": _plain_clauses}[spec.cell.inspect_clauses](v, facts, info, held, answer)
     body = ", ".join(clauses[:-1]) + (", and " if len(clauses) > 1 else "") + clauses[-1]
     unit.sentence = f"{head} {body[0].upper()}{body[1:]}."
 
@@ -371,7 +369,7 @@ def _gru_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) 
     return clauses
 
 
-def _rnn_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) -> list[str]:
+def _plain_clauses(v: dict, facts: dict, info: int, held: list[int], answer: int) -> list[str]:
     clauses: list[str] = []
     n_held = len(held)
     if held:

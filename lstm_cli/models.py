@@ -1,4 +1,4 @@
-"""Models: a recurrent core (``rnn``, ``lstm`` or ``gru``) plus a linear head, as plain functions.
+"""Models: a recurrent core (any cell of ``cells``) plus a linear head, as plain functions.
 
     out = h_s W_head^T + b_head       at each answer step s (the task's last step)
 
@@ -17,8 +17,7 @@ plus a ``torch.nn.Linear`` loaded with them compute the same numbers. The
 LSTM's variants (``peephole``, ``coupled``, ``forget_gate=False``; lstm.py)
 have rows only for their own gates (G = 3 without i or f) and a peephole LSTM
 also ``weight_ch``; PyTorch has no such cells. ``forward`` takes the
-``ModelSpec``; without it the core is read from the shapes (weight_hh has 4H
-rows for the default LSTM, H for the RNN).
+``ModelSpec``, whose cell (``spec.cell``, looked up in ``cells``) runs the core.
 
 Initialisers (``ModelSpec``; each is recorded with every run):
 
@@ -55,18 +54,15 @@ Initialisers (``ModelSpec``; each is recorded with every run):
 
 from __future__ import annotations
 
-import math
 import dataclasses
 from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli import config, gru, lstm, rnn
+from lstm_cli import cells, config
 from lstm_cli.errors import BadInput
 
-KINDS, INITS, DTYPES = config.KINDS, config.INITS, config.DTYPES
 DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
-VARIANT_FLAGS = ("peephole", "coupled", "forget_gate")  # the LSTM variants' settings
 
 
 class _Spec:
@@ -74,48 +70,36 @@ class _Spec:
 
     def __post_init__(self) -> None:
         config.check("model.kind", self.kind)
+        cell = self.cell
         for name, field in config.MODEL_FIELDS.items():
             value = getattr(self, name)
-            if field.kinds is not None and self.kind not in field.kinds and value != field.default:
+            if name not in cell.settings and value != field.default:
                 raise BadInput(config.not_for_kind(field, self.kind))
             object.__setattr__(self, name, config.check(field.key, value))
-        self.variant.check()
-        if not self.forget_gate and self.forget_bias != DEFAULT_FORGET_BIAS:
-            raise BadInput(f"model.forget_bias: a cell without a forget gate has no forget bias "
-                           f"(got {self.forget_bias:g})")
+        cell.check(self)
         if self.init == "auto":
-            # a recurrent scale is only a spectral radius for an orthogonal matrix
-            object.__setattr__(self, "init", "uniform" if self.recurrent_scale == 1 else "orthogonal")
+            object.__setattr__(self, "init", cell.resolve_init(self))
+
+    @property
+    def cell(self):
+        """The kind's ``cells.base.Cell``: everything the tool asks about the kind."""
+        return cells.get(self.kind)
 
     def describe(self) -> dict:
         """The settings that matter for this kind of model (for tables and records)."""
         d = {"kind": self.kind, "hidden": self.hidden, "init": self.init,
              "recurrent_scale": self.recurrent_scale, "dtype": self.dtype}
-        if self.kind == "rnn":
-            d["activation"] = self.activation
-        elif self.kind == "gru":
-            return d
-        elif self.chrono is not None:
-            d["chrono"] = self.chrono
-        elif self.forget_gate:
-            d["forget_bias"] = self.forget_bias
-        d.update((name, getattr(self, name)) for name in VARIANT_FLAGS
-                 if getattr(self, name) != config.default(f"model.{name}"))
+        d.update(self.cell.describe(self))
         # a setting added to the table shows up here when it applies and differs from its default
         d.update((name, getattr(self, name)) for name, field in config.MODEL_FIELDS.items()
-                 if name not in _DESCRIBED and (field.kinds is None or self.kind in field.kinds)
+                 if name not in d and name in self.cell.settings and name not in _DESCRIBED_BY_CELL
                  and getattr(self, name) != field.default)
         return d
 
     @property
-    def variant(self) -> lstm.Variant:
-        """Which LSTM (the default for the other kinds)."""
-        return lstm.Variant(peephole=self.peephole, coupled=self.coupled, forget_gate=self.forget_gate)
-
-    @property
     def gates(self) -> str:
         """The gate blocks of the recurrent parameters, in the order of their rows."""
-        return {"rnn": "h", "gru": gru.GATES, "lstm": self.variant.gates}[self.kind]
+        return self.cell.gates(self)
 
     def label(self) -> str:
         """A short name: the kind plus every setting that differs from the defaults."""
@@ -138,8 +122,8 @@ ModelSpec = dataclasses.make_dataclass(
     bases=(_Spec,), frozen=True)
 ModelSpec.__module__ = __name__
 ModelSpec.__doc__ = "Everything needed to build a model (the ``model.*`` rows of ``config.FIELDS``)."
-# the settings describe() shows by the kind's own rules
-_DESCRIBED = {"hidden", "init", "recurrent_scale", "dtype", "activation", "chrono", "forget_bias", *VARIANT_FLAGS}
+# settings a cell shows by its own rules (the LSTM shows chrono instead of forget_bias)
+_DESCRIBED_BY_CELL = {"chrono", "forget_bias"}
 
 
 def parse_model(text: str, **defaults) -> ModelSpec:
@@ -154,65 +138,19 @@ def parse_model(text: str, **defaults) -> ModelSpec:
 def init_params(spec: ModelSpec, input_size: int, output_size: int,
                 rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Fresh parameters for ``spec`` (see the module docstring for the initialisers)."""
-    H, D, K = spec.hidden, input_size, output_size
-    G = len(spec.gates)
-    bound = 1.0 / math.sqrt(H)
-    # draw in PyTorch's parameter order, so a seed always gives the same numbers
-    params = {
-        "weight_ih": rng.uniform(-bound, bound, size=(G * H, D)),
-        "weight_hh": rng.uniform(-bound, bound, size=(G * H, H)),
-        "bias_ih": rng.uniform(-bound, bound, size=G * H),
-        "bias_hh": rng.uniform(-bound, bound, size=G * H),
-        "head.weight": rng.uniform(-bound, bound, size=(K, H)),
-        "head.bias": rng.uniform(-bound, bound, size=K),
-    }
-    if spec.init == "orthogonal":
-        params["weight_hh"] = np.concatenate([_orthogonal(rng, H) for _ in range(G)])
-    elif spec.init == "identity":
-        params["weight_hh"] = np.concatenate([np.eye(H)] * G)
-        params["bias_ih"][:] = 0.0
-        params["bias_hh"][:] = 0.0
-    params["weight_hh"] *= spec.recurrent_scale
-    if spec.kind == "lstm":
-        rows = {gate: slice(k * H, (k + 1) * H) for k, gate in enumerate(spec.gates)}
-        forget, inputs = rows.get("f"), rows.get("i")
-        b_f = spec.forget_bias
-        if spec.chrono is not None:
-            b_f = np.log(rng.uniform(1.0, spec.chrono - 1.0, size=H))
-            if inputs is not None:
-                params["bias_ih"][inputs] = -b_f
-                params["bias_hh"][inputs] = 0.0
-        if forget is not None:
-            params["bias_ih"][forget] = b_f
-            params["bias_hh"][forget] = 0.0
-        if spec.peephole:
-            params["weight_ch"] = rng.uniform(-bound, bound, size=len(spec.variant.peephole_gates) * H)
+    params = spec.cell.init_params(spec, input_size, output_size, rng)
     return {k: v.astype(spec.dtype) for k, v in params.items()}
-
-
-def _orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
-    q, r = np.linalg.qr(rng.standard_normal((n, n)))
-    return q * np.sign(np.diag(r))  # the sign fix makes q uniformly (Haar) distributed
-
-
-def kind_of(params: dict[str, np.ndarray]) -> str:
-    """"lstm" or "rnn", read from the shape of weight_hh (a variant or a GRU needs its ModelSpec)."""
-    rows, cols = params["weight_hh"].shape
-    return "lstm" if rows == 4 * cols else "rnn"
 
 
 def param_shapes(spec: ModelSpec, input_size: int, output_size: int) -> dict[str, tuple[int, ...]]:
     """The name and shape of every parameter of ``spec`` (what init_params returns)."""
-    H, G = spec.hidden, len(spec.gates)
-    shapes = {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H), "bias_ih": (G * H,),
-              "bias_hh": (G * H,), "head.weight": (output_size, H), "head.bias": (output_size,)}
-    if spec.kind == "lstm" and spec.peephole:
-        shapes["weight_ch"] = (len(spec.variant.peephole_gates) * H,)
-    return shapes
+    return {**spec.cell.param_shapes(spec, input_size),
+            "head.weight": (output_size, spec.hidden), "head.bias": (output_size,)}
 
 
 class Cache(NamedTuple):
-    core: rnn.RNNCache | lstm.LSTMCache | gru.GRUCache
+    cell: object  # the cells.base.Cell that made ``core``
+    core: object  # the cell's own cache (cells/rnn.py's RNNCache, ...)
     h: np.ndarray  # (T, B, H) hidden states, time-major (a view into the core's cache)
     answer_steps: tuple[int, ...]
 
@@ -220,29 +158,20 @@ class Cache(NamedTuple):
 class Grads(NamedTuple):
     params: dict[str, np.ndarray]  # dL/d(every parameter), same keys as the parameters
     dh: np.ndarray  # (B, T, H) total dL/dh_t
-    dc: np.ndarray | None  # (B, T, H) total dL/dc_t (LSTM), else None (the RNN and the GRU have no cell)
+    dc: np.ndarray | None  # (B, T, H) total dL/dc_t (a cell with a cell state, the LSTM), else None
     dpre: np.ndarray  # (B, T, G*H) dL/d(pre-activations): step t's share of dL/dW is dpre_t^T h_{t-1}
 
 
-def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[int, ...] = (-1,),
-            activation: str = "tanh", spec: ModelSpec | None = None) -> tuple[np.ndarray, Cache]:
-    """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``.
-
-    ``spec`` says which core (and its activation or LSTM variant); without it the
-    core is read from the shapes (``kind_of``) and ``activation`` applies to an RNN.
-    """
+def forward(params: dict[str, np.ndarray], x: np.ndarray, answer_steps: tuple[int, ...] = (-1,), *,
+            spec: ModelSpec) -> tuple[np.ndarray, Cache]:
+    """Outputs (B, S, K) of the head at the answer steps, and the cache for ``backward``."""
     dtype = params["weight_hh"].dtype
     x_tm = np.asarray(x, dtype=dtype).transpose(1, 0, 2)  # (T, B, D), a view
-    kind = kind_of(params) if spec is None else spec.kind
-    if kind == "lstm":
-        h, core = lstm.forward(params, x_tm, variant=lstm.Variant() if spec is None else spec.variant)
-    elif kind == "gru":
-        h, core = gru.forward(params, x_tm)
-    else:
-        h, core = rnn.forward(params, x_tm, activation=activation if spec is None else spec.activation)
+    cell = spec.cell
+    h, core = cell.forward(params, x_tm, spec)
     h_ans = h[list(answer_steps)].transpose(1, 0, 2)  # (B, S, H)
     out = h_ans @ params["head.weight"].T + params["head.bias"]  # (B, S, K)
-    return out, Cache(core=core, h=h, answer_steps=tuple(answer_steps))
+    return out, Cache(cell=cell, core=core, h=h, answer_steps=tuple(answer_steps))
 
 
 def inner_values(params: dict[str, np.ndarray], cache: Cache) -> dict[str, np.ndarray]:
@@ -252,22 +181,9 @@ def inner_values(params: dict[str, np.ndarray], cache: Cache) -> dict[str, np.nd
       "i" is 1 - f), "c" the cell state c_t, "h" the output h_t = o_t tanh(c_t);
     - GRU: "z" (update), "r" (reset), "h";
     - RNN: "pre" the pre-activation a_t = x_t W_ih^T + b + h_{t-1} W_hh^T, "slope" act'(a_t)
-      (1 - h_t^2 for tanh, [a_t > 0] for relu), "h".
+      (1 - h_t^2 for tanh, [a_t > 0] for relu), "h"; the IndRNN likewise, with u * h_{t-1}.
     """
-    core = cache.core
-    values: dict[str, np.ndarray] = {}
-    if isinstance(core, lstm.LSTMCache):
-        variant = core.variant
-        values.update((gate, core.gate(gate)) for gate in "ifo" if gate != "f" or variant.forget_gate)
-        values["c"] = core.cells[1:]
-    elif isinstance(core, gru.GRUCache):
-        values.update((gate, core.gate(gate)) for gate in "zr")
-    else:
-        h_prev = core.h[:-1]  # (T, B, H)
-        pre = core.x.astype(h_prev.dtype, copy=False) @ params["weight_ih"].T + h_prev @ params["weight_hh"].T
-        pre += params["bias_ih"] + params["bias_hh"]  # (T, B, H)
-        values["pre"] = pre
-        values["slope"] = 1.0 - cache.h ** 2 if core.activation == "tanh" else (pre > 0).astype(pre.dtype)
+    values = cache.cell.inner_values(params, cache.core)
     values["h"] = cache.h
     return {name: np.ascontiguousarray(value.transpose(1, 0, 2)) for name, value in values.items()}
 
@@ -288,14 +204,8 @@ def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> G
     dout_tm = dout.transpose(1, 0, 2)  # (S, B, K)
     dh_out = head_gradient(params, cache, dout)
     K = dout.shape[-1]
-    dc = None
-    if isinstance(cache.core, lstm.LSTMCache):
-        core = lstm.backward(params, cache.core, dh_out)
-        dc = core.dc.transpose(1, 0, 2)
-    elif isinstance(cache.core, gru.GRUCache):
-        core = gru.backward(params, cache.core, dh_out)
-    else:
-        core = rnn.backward(params, cache.core, dh_out)
+    core = cache.cell.backward(params, cache.core, dh_out)
+    dc = core.dc.transpose(1, 0, 2) if cache.cell.has_cell_state else None
     grads = dict(core.params)
     grads["head.weight"] = dout_tm.reshape(-1, K).T @ h_ans.reshape(-1, h_ans.shape[-1])
     grads["head.bias"] = dout_tm.reshape(-1, K).sum(axis=0)

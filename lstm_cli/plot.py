@@ -1,7 +1,8 @@
 """``--plot FILE``: the gradient flow as a log-scale figure (the optional ``plot`` extra).
 
 One line per model of the relative ||dL/dh_t|| (solid) and, for an LSTM, the
-relative ||dL/dc_t|| (dashed) and its direct path along the cell state
+relative ||dL/dc_t|| (dashed) and, for a cell with a direct path (the LSTM's
+cell state, the GRU's z * h_{t-1}), that path's part of the carrier's gradient
 (dotted: the belt, see ``lstm_cli.probes``) against steps back, with the
 vanishing and exploding thresholds drawn in. matplotlib is imported only here and only
 when a plot is asked for; without it the user gets one line naming the extra.
@@ -64,9 +65,9 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
             if profile.dc is not None:
                 lines.append((profile.dc.rel, "--", "||dL/dc|| (cell state)"))
             if profile.belt_rel is not None:
-                lines.append((profile.belt_rel, ":", "||dL/dc||, direct path (belt)"))
+                lines.append((profile.belt_rel, ":", f"||dL/{profile.carrier}||, direct path (belt)"))
             if profile.gates_rel is not None:
-                lines.append((profile.gates_rel, "-.", "||dL/dc||, through h and the gates"))
+                lines.append((profile.gates_rel, "-.", f"||dL/{profile.carrier}||, through h and the gates"))
             for values, style, name in lines:
                 positive = _positive(values)
                 drawn.extend(v for v in positive if math.isfinite(v))

@@ -217,9 +217,9 @@ def run_jobs(jobs: list[Job], workers: int, run: Callable[[Job], dict],
 
 
 def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
-    kind, index, payload = message
+    event, index, payload = message
     job = by_index[index]
-    if kind == "start":
+    if event == "start":
         running[payload] = index
         if on_start:
             on_start(job)
@@ -227,7 +227,7 @@ def _handle(message, running, outcomes, by_index, on_start, on_done) -> None:
     for pid, i in list(running.items()):
         if i == index:
             del running[pid]
-    outcomes[index] = (payload, None) if kind == "done" else (None, payload)
+    outcomes[index] = (payload, None) if event == "done" else (None, payload)
     if on_done:
         on_done(job, *outcomes[index])
 

@@ -269,10 +269,10 @@ def run_jobs(jobs: list[Job], workers: int | None, run: Callable[[Job], dict],
                     start(starts.get())
                 for future in done:
                     job = futures.pop(future)  # dropping the future frees its result on the worker
-                    kind, payload = _result_of(future)
-                    if kind == "done" and not _arrived(job, payload):
+                    event, payload = _result_of(future)
+                    if event == "done" and not _arrived(job, payload):
                         unseen.append((job, payload))
-                    elif kind == "done":
+                    elif event == "done":
                         finish(job, payload, None)
                     else:
                         finish(job, None, payload)

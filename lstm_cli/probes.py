@@ -58,6 +58,13 @@ and ``belt_rel`` / ``gates_rel`` relative to ||dl/dc|| at the loss step, like
 there (belt_rel / dc_rel), and the belt factor's name and mean (f; a cell with
 another belt names its own).
 
+GRU. dl/dh_t splits the same way (cells/gru.py): the direct path along
+z_t * h_{t-1}, direct_t = z_{t+1} * direct_{t+1} + (the head's gradient at h_t),
+dl/dh_answer * prod z with one answer step, and the rest, dh_t - direct_t, that
+arrives through n_t and the gates; ``belt`` / ``gates`` hold their norms.
+
+Which of these a model gets is the cell's to say (``cells``: ``Cell.probe``).
+
 The summary is read off the *carrier* of long-term gradient: dl/dc for the
 LSTM, dl/dh for the RNN. ``decay`` is the per-step factor of a least-squares
 line through log(relative norm) against k (k >= 1); ``horizon`` the first k
@@ -72,11 +79,12 @@ underflowing in the square; zeros, inf and NaN are kept, never dropped.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_cli import losses, models
+from lstm_cli import cells, losses, models
 from lstm_cli.printed import significant
 from lstm_cli.tasks import Task, check_gap
 
@@ -154,7 +162,7 @@ class GradientProfile:
     dw: np.ndarray  # (T,)
     dw_rel: np.ndarray
     dc: NormStats | None = None  # LSTM
-    forget: np.ndarray | None = None  # LSTM: mean f_t
+    forget: np.ndarray | None = None  # LSTM: mean f_t (GRU: mean z_t)
     forget_product: np.ndarray | None = None  # LSTM
     h_abs: np.ndarray | None = None  # RNN
     sigma_max: float | None = None  # RNN: largest singular value of W_hh
@@ -163,11 +171,12 @@ class GradientProfile:
     decades_activation: np.ndarray | None = None  # RNN: the split (module docstring)
     decades_recurrent: np.ndarray | None = None
     decades_total: np.ndarray | None = None
-    belt: np.ndarray | None = None  # LSTM: mean ||direct path of dl/dc_t||
+    belt: np.ndarray | None = None  # LSTM: mean ||direct path of dl/dc_t|| (GRU: of dl/dh_t)
     belt_rel: np.ndarray | None = None
     gates: np.ndarray | None = None  # LSTM: mean ||dl/dc_t - direct path||
     gates_rel: np.ndarray | None = None
     summary: dict = field(default_factory=dict)
+    cell_numbers: dict = field(default_factory=dict)  # the cell's own numbers (Cell.probe), e.g. of its weights
 
     @property
     def carrier(self) -> str:
@@ -189,9 +198,12 @@ class GradientProfile:
             value = getattr(self, name)
             if value is not None:
                 steps[name] = value.tolist()
-        return {"label": self.label, "model": self.model, "task": self.task, "gap": self.gap,
-                "batch": self.batch, "loss": self.loss, "sigma_max": self.sigma_max,
-                "spectral_radius": self.spectral_radius, "summary": self.summary, "steps": steps}
+        d = {"label": self.label, "model": self.model, "task": self.task, "gap": self.gap,
+             "batch": self.batch, "loss": self.loss, "sigma_max": self.sigma_max,
+             "spectral_radius": self.spectral_radius, "summary": self.summary, "steps": steps}
+        if self.cell_numbers:  # printed with the profile, so that the cell's words can quote them
+            d["cell"] = self.cell_numbers
+        return d
 
 
 STEP_ARRAYS = ("dw", "dw_rel", "forget", "forget_product", "h_abs", "bound", "decades_activation",
@@ -210,33 +222,16 @@ def probe(spec: models.ModelSpec, params: dict[str, np.ndarray], task: Task, x: 
     h_prev = core.states[:-1]  # (T, B, H) h_{t-1}, time-major
     dpre = grads.dpre.transpose(1, 0, 2)  # (T, B, G*H)
     # step t's share of dL/dW_hh (L = batch mean): dpre_t^T h_{t-1} / B
-    dw = safe_norm((dpre.transpose(0, 2, 1) @ h_prev).reshape(T, -1)) / B
+    dw = safe_norm(spec.cell.step_weight_grad(dpre, h_prev).reshape(T, -1)) / B
     dw = dw[::-1]
     profile = GradientProfile(
         label=label or spec.label(), model=spec.describe(), task=task.name, gap=gap, batch=B,
         loss=float(per_seq.mean()), steps_back=np.arange(T),
         dh=NormStats.of(safe_norm(grads.dh)), dw=dw, dw_rel=relative(dw))
-    if grads.dc is not None:
-        profile.dc = NormStats.of(safe_norm(grads.dc))
-        profile.forget, profile.forget_product = belt_gate(core.gate("f"))
-        belt = belt_path(core, models.head_gradient(params, cache, dout))  # (T, B, H)
-        dc_tm = grads.dc.transpose(1, 0, 2)  # (T, B, H)
-        at_loss = profile.dc.mean[0]
-        profile.belt = safe_norm(belt).mean(axis=1)[::-1]
-        profile.gates = safe_norm(dc_tm - belt).mean(axis=1)[::-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            profile.belt_rel, profile.gates_rel = profile.belt / at_loss, profile.gates / at_loss
-    elif spec.kind == "gru":  # the belt is h itself: one step back multiplies dh by z (the update gate)
-        profile.forget, profile.forget_product = belt_gate(core.gate("z"))
-    else:
-        profile.h_abs = np.abs(core.states[1:]).mean(axis=(1, 2))[::-1]
-        w_hh = params["weight_hh"].astype(np.float64)
-        profile.sigma_max = float(np.linalg.norm(w_hh, 2))
-        profile.spectral_radius = float(np.max(np.abs(np.linalg.eigvals(w_hh))))
-        with np.errstate(over="ignore"):
-            profile.bound = profile.sigma_max ** profile.steps_back.astype(np.float64)
-        profile.decades_activation, profile.decades_recurrent, profile.decades_total = recurrent_split(
-            grads.dh.transpose(1, 0, 2), grads.dpre.transpose(1, 0, 2), first_answer)
+    # the cell fills its own fields (its split or its direct path); it gets this module's norms and
+    # splits as an argument, since cells sit below probes in the layers
+    spec.cell.probe(profile, params, core, grads, models.head_gradient(params, cache, dout), first_answer,
+                    sys.modules[__name__])
     profile.summary = summarise(profile)
     profile.summary["split_from"] = T - 1 - first_answer
     if profile.decades_total is not None:
@@ -277,17 +272,13 @@ def recurrent_split(dh: np.ndarray, u: np.ndarray, first_answer: int) -> tuple[n
     return tuple(result)
 
 
-def belt_path(core, dh_head: np.ndarray) -> np.ndarray:
-    """(T, B, H) the LSTM's direct cell-state path (module docstring), time-major;
-    dh_head (T, B, H) is the head's gradient at each h_t."""
-    f = core.gate("f")  # (T, B, H)
-    tanh_c = core.tanh_c.transpose(0, 2, 1)  # (T, B, H)
-    local = core.gate("o") * (1.0 - tanh_c * tanh_c) * dh_head  # through h_t = o_t tanh(c_t) only
-    belt = np.empty_like(local)
-    belt[-1] = local[-1]
-    for t in range(len(local) - 2, -1, -1):
-        belt[t] = f[t + 1] * belt[t + 1] + local[t]  # c_{t+1} = f_{t+1} c_t + ...: the belt
-    return belt
+def belt_split(profile: GradientProfile, direct: np.ndarray, total: np.ndarray, at_loss: float) -> None:
+    """The direct path (T, B, H) of a carrier whose total is ``total`` (T, B, H), both time-major,
+    and the rest (total - direct): their mean norms per step back, and relative to ``at_loss``."""
+    profile.belt = safe_norm(direct).mean(axis=1)[::-1]
+    profile.gates = safe_norm(total - direct).mean(axis=1)[::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        profile.belt_rel, profile.gates_rel = profile.belt / at_loss, profile.gates / at_loss
 
 
 def belt_gate(gate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -330,8 +321,7 @@ def summarise(profile: GradientProfile) -> dict:
                               "recurrent": float(profile.decades_recurrent[-1]),
                               "total": float(profile.decades_total[-1])}
     if profile.belt_rel is not None:
-        # the 1997 cell (c_t = c_{t-1} + i g) has no gate on its direct path: exactly 1 per step
-        factor, gate = ("f", "forget gate") if profile.model.get("forget_gate", True) else ("1 (no forget gate)", None)
+        factor, gate = cells.get(profile.model["kind"]).belt_words(profile.model)
         summary.update(belt_rel=float(profile.belt_rel[-1]), gates_rel=float(profile.gates_rel[-1]),
                        belt_share=float(profile.belt_rel[-1] / rel[-1]) if rel[-1] > 0 else None,
                        belt_factor=factor, belt_gate=gate, belt_factor_mean=float(np.mean(profile.forget)))

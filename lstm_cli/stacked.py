@@ -38,19 +38,20 @@ from typing import Iterator
 
 import numpy as np
 
-from lstm_cli import losses, lstm, models, train
+from lstm_cli import losses, models, train
+from lstm_cli.cells import lstm, lstm_kernel
 from lstm_cli.subnormal import SubnormalFlush
 from lstm_cli.tasks import get_task
 from lstm_cli.train import Diverged, Event, Finished, RunState, Started, TrainConfig
 
-_RECORD_ORDER = [lstm.PYTORCH_GATES.index(gate) for gate in "oifg"]  # lstm.py's record: o, i, f, g
+_RECORD_ORDER = [lstm_kernel.PYTORCH_GATES.index(gate) for gate in "oifg"]  # lstm.py's record: o, i, f, g
 
 
 def stackable(config: TrainConfig) -> bool:
     """Whether runs of ``config`` can be stacked: a kind with stacked kernels (``KERNELS``), and not
     one of the LSTM's variants."""
     spec = config.model
-    return spec.kind in KERNELS and spec.variant == lstm.Variant()
+    return spec.kind in KERNELS and lstm.variant_of(spec) == lstm_kernel.Variant()
 
 
 def most_stacked(config: TrainConfig) -> int | None:
@@ -74,7 +75,7 @@ def group_key(config: TrainConfig) -> tuple:
     return tuple(sorted((key, repr(value)) for key, value in settings.items()))
 
 
-# ---- the cores over a stack: the arithmetic of rnn.py, lstm.py and gru.py with a leading axis S ----
+# ---- the cores over a stack: the arithmetic of cells/rnn.py, cells/lstm_kernel.py and cells/gru.py with a leading axis S ----
 
 def _rnn_forward(p: dict, x: np.ndarray, spec, dtype) -> tuple[list, dict]:
     """x (S, T, B, D) -> every run's h (T, B, H), as rnn.forward returns it, and the cache."""
@@ -124,7 +125,7 @@ def _rnn_backward(p: dict, cache: dict, dh_in: np.ndarray, has_out: list, flushe
 
 def _lstm_forward(p: dict, x: np.ndarray, spec, dtype) -> tuple[list, dict]:
     """x (S, T, B, D) -> every run's h (T, B, H), the view lstm.forward returns, and the cache
-    (feature-major records; see lstm.py)."""
+    (feature-major records; see cells/lstm_kernel.py)."""
     S, T, B, D = x.shape
     H = p["weight_hh"].shape[2]
     bias = (p["bias_ih"] + p["bias_hh"])[:, :, None]
@@ -326,7 +327,7 @@ def _losses_and_grads(runs: list[RunState], params: dict, batches) -> tuple[list
         out = h_ans @ head["head.weight"].T + head["head.bias"]
         per_seq, dout = losses.loss_and_grad(task.loss, out, y)
         per_run.append(float(per_seq.mean()))
-        one = models.Cache(core=None, h=hs[s], answer_steps=tuple(answer_steps))
+        one = models.Cache(cell=spec.cell, core=None, h=hs[s], answer_steps=tuple(answer_steps))
         dout = np.asarray(dout, dtype=dtype)
         dh_out.append(models.head_gradient(head, one, dout))
         h_ans = one.h[list(one.answer_steps)]

@@ -209,7 +209,8 @@ def summarise(scenario, points, records: list[dict]) -> tuple[list[dict], list[s
 
 
 def estimated_cost(job: Job) -> float:
-    """A rough bound of a run's work: sequence length x step budget x gates (LSTM 4, GRU 3, RNN 1)."""
+    """A rough bound of a run's work: sequence length x step budget x the cell's gate blocks."""
+    from lstm_cli import cells
     from lstm_cli.tasks import get_task
 
     if job.members:
@@ -217,7 +218,7 @@ def estimated_cost(job: Job) -> float:
     config, model = job.config, job.config.get("model", {})
     try:
         length = get_task(config["task"]).length(config["gap"])
-        gates = {"lstm": 4, "gru": 3}.get(model.get("kind"), 1)
+        gates = cells.get(model["kind"]).gate_count() if model.get("kind") in cells.REGISTRY else 1
         return float(length * (config.get("steps") or 1) * gates)
     except (KeyError, TypeError):
         return 0.0

@@ -84,27 +84,27 @@ def rng() -> np.random.Generator:
 
 # --- model-level gradient checks shared by test_rnn.py and test_lstm.py ------------------
 
-def model_loss(params, x, y, answer_steps, loss_name, activation="tanh", spec=None) -> float:
+def model_loss(params, x, y, answer_steps, loss_name, spec) -> float:
     """The batch-mean loss L of models.forward: the function every gradient is checked on."""
     from lstm_cli import losses, models
 
-    out, _ = models.forward(params, x, answer_steps=answer_steps, activation=activation, spec=spec)
+    out, _ = models.forward(params, x, answer_steps=answer_steps, spec=spec)
     per_seq, _ = losses.loss_and_grad(loss_name, out, y, reduction="mean")
     return float(per_seq.mean())
 
 
-def check_parameter_gradients(params, x, y, answer_steps, loss_name, activation="tanh", spec=None) -> None:
+def check_parameter_gradients(params, x, y, answer_steps, loss_name, spec) -> None:
     """Every parameter's analytic gradient (models.backward) against centred differences."""
     from lstm_cli import losses, models
 
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation, spec=spec)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, spec=spec)
     _, dout = losses.loss_and_grad(loss_name, out, y, reduction="mean")
     grads = models.backward(params, cache, dout)
     assert set(grads.params) == set(params)
     for name, value in params.items():
         assert grads.params[name].shape == value.shape, name
         numerical = numerical_gradient(
-            lambda: model_loss(params, x, y, answer_steps, loss_name, activation, spec), value)
+            lambda: model_loss(params, x, y, answer_steps, loss_name, spec), value)
         assert_gradients_match(name, numerical, grads.params[name])
 
 
@@ -116,7 +116,8 @@ def loss_from_state(params, x, y, answer_steps, loss_name, t, h_t, c_t=None, act
     derivative of this function is the *total* dL/dh_t (dL/dc_t) that
     backprop-through-time must return.
     """
-    from lstm_cli import losses, lstm, rnn
+    from lstm_cli import losses
+    from lstm_cli.cells import lstm_kernel, rnn
 
     x_tm = np.ascontiguousarray(np.transpose(x, (1, 0, 2)))  # (T, B, D)
     steps = x_tm.shape[0]
@@ -124,8 +125,8 @@ def loss_from_state(params, x, y, answer_steps, loss_name, t, h_t, c_t=None, act
         h_full, _ = rnn.forward(params, x_tm, activation=activation)
         h_after, _ = rnn.forward(params, x_tm[t + 1:], h0=h_t, activation=activation)
     else:
-        h_full, _ = lstm.forward(params, x_tm)
-        h_after, _ = lstm.forward(params, x_tm[t + 1:], h0=h_t, c0=c_t)
+        h_full, _ = lstm_kernel.forward(params, x_tm)
+        h_after, _ = lstm_kernel.forward(params, x_tm[t + 1:], h0=h_t, c0=c_t)
     outs = []
     for s in answer_steps:
         s = s % steps
@@ -147,7 +148,7 @@ def assert_float32_agrees_with_float64(spec, seed: int) -> None:
     y = rng.integers(0, 4, size=(8, 1))
     results = {}
     for name, params in (("64", p64), ("32", p32)):
-        out, cache = models.forward(params, x, activation=spec.activation)
+        out, cache = models.forward(params, x, spec=spec)
         _, dout = losses.loss_and_grad("cross_entropy", out, y)
         grads = models.backward(params, cache, dout)
         assert out.dtype == params["weight_hh"].dtype and grads.dh.dtype == out.dtype

@@ -12,7 +12,7 @@ Bits depend on the platform: the BLAS (its version and the CPU core type it
 chose) and numpy's own SIMD kernels (tanh, exp). The digests are compared only
 where the platform fingerprint is one of the recorded ones (``platforms``: each
 fingerprint on which ``--record`` found these same digests); everywhere else the
-same cases are compared with the plain reference (reference_cells.py) to
+same cases are compared with the plain reference (the reference_forward/backward of lstm_cli/cells/) to
 1e-12, and a warning says that the bits were not checked. The reference
 comparison runs on every platform as well.
 """
@@ -31,8 +31,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reference_cells  # noqa: E402
-from lstm_cli import losses, lstm, models, rnn  # noqa: E402
+from lstm_cli import losses, models  # noqa: E402
+from lstm_cli.cells import lstm_kernel, lstm_reference, rnn  # noqa: E402
 
 RECORD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "bits_float64.json")
 REFERENCE_TOL = 1e-12
@@ -104,19 +104,19 @@ def kernel_case(case):
     x_bm = x.transpose(1, 0, 2)
     to_bm = (lambda a: a.transpose(1, 0, 2))
     if kind == "lstm":
-        h, cache = lstm.forward(params, x, h0=h0, c0=c0)
-        grads = lstm.backward(params, cache, dh_out, dc_out)
+        h, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0)
+        grads = lstm_kernel.backward(params, cache, dh_out, dc_out)
         ours = {"h": h, "c": cache.cells[1:], **grads.params, "dh": grads.dh, "dc": grads.dc}
-        h_ref, c_ref, states = reference_cells.lstm_forward(params, x_bm, h0, c0)
-        g_ref, dh_ref, dc_ref = reference_cells.lstm_backward(
+        h_ref, c_ref, states = lstm_reference.reference_forward(params, x_bm, h0, c0)
+        g_ref, dh_ref, dc_ref = lstm_reference.reference_backward(
             params, x_bm, states, to_bm(dh_out), None if dc_out is None else to_bm(dc_out))
         theirs = {"h": to_bm(h_ref), "c": to_bm(c_ref), **g_ref, "dh": to_bm(dh_ref), "dc": to_bm(dc_ref)}
     else:
         h, cache = rnn.forward(params, x, h0=h0, activation=activation)
         grads = rnn.backward(params, cache, dh_out)
         ours = {"h": h, **grads.params, "dh": grads.dh}
-        h_ref, hs = reference_cells.rnn_forward(params, x_bm, h0, activation)
-        g_ref, dh_ref = reference_cells.rnn_backward(params, x_bm, hs, to_bm(dh_out), activation)
+        h_ref, hs = rnn.reference_forward(params, x_bm, h0, activation)
+        g_ref, dh_ref = rnn.reference_backward(params, x_bm, hs, to_bm(dh_out), activation)
         theirs = {"h": to_bm(h_ref), **g_ref, "dh": to_bm(dh_ref)}
     return ours, theirs
 
@@ -130,7 +130,7 @@ def model_case(case):
     params = models.init_params(spec, D_MODEL, K_MODEL, rng)
     x = rng.standard_normal((B, T, D_MODEL))
     y = rng.integers(0, K_MODEL, size=(B, len(answer_steps)))
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, spec=spec)
     _, dout = losses.loss_and_grad("cross_entropy", out, y)
     grads = models.backward(params, cache, dout)
     arrays = {"out": out, **grads.params, "dh": grads.dh}

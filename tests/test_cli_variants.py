@@ -29,6 +29,12 @@ def test_gradients_shows_the_five_cells_side_by_side():
     assert by_label["lstm:forget_gate=false"]["steps"]["forget_product"] == [1.0] * 52
     table = runner.invoke(app, args, env=ENV)
     assert table.exit_code == 0 and all(f"\n{text}: ||dL/d" in table.stdout for text in MODELS)
+    # every paragraph of the explanation starts with its label, the GRU's too, and names what carries it
+    gru = by_label["gru"]["summary"]
+    carrier = "the direct path carries it" if gru["belt_rel"] >= gru["gates_rel"] else \
+        "the paths through n_t and the gates carry it"
+    paragraph = table.stdout.split("\ngru: of h's gradient", 1)[1].split("\nlstm:peephole=true: of", 1)[0]
+    assert carrier in " ".join(paragraph.split())
 
 
 def test_train_checkpoint_and_gradients_from(tmp_path):

@@ -1,4 +1,4 @@
-"""The GRU (lstm_cli/gru.py): the equations, and exact BPTT gradients by centred differences."""
+"""The GRU (lstm_cli/cells/gru.py): the equations, and exact BPTT gradients by centred differences."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import B, D, H, T, assert_float32_flushes_a_vanished_gradient, assert_gradients_match, numerical_gradient
 
-from lstm_cli import gru
+from lstm_cli.cells import gru
 
 NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -18,33 +18,14 @@ def gru_params(rng, scale=2.0):
     return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
 
 
-def reference_forward(params, x, h0):
-    """nn.GRU's documented equations written out plainly, one gate at a time (batch-major x)."""
-    def sigmoid(a):
-        return 1.0 / (1.0 + np.exp(-a))
-
-    w_ir, w_iz, w_in = np.split(params["weight_ih"], 3)
-    w_hr, w_hz, w_hn = np.split(params["weight_hh"], 3)
-    b_ir, b_iz, b_in = np.split(params["bias_ih"], 3)
-    b_hr, b_hz, b_hn = np.split(params["bias_hh"], 3)
-    h, hs = h0, []
-    for t in range(x.shape[1]):
-        x_t = x[:, t]
-        r = sigmoid(x_t @ w_ir.T + b_ir + h @ w_hr.T + b_hr)
-        z = sigmoid(x_t @ w_iz.T + b_iz + h @ w_hz.T + b_hz)
-        n = np.tanh(x_t @ w_in.T + b_in + r * (h @ w_hn.T + b_hn))
-        h = (1 - z) * n + z * h
-        hs.append(h)
-    return np.stack(hs, axis=1)  # (B, T, H)
-
-
 def test_forward_matches_the_equations():
     rng = np.random.default_rng(31)
     params = gru_params(rng)
     x = rng.standard_normal((B, 6, D))
     h0 = rng.standard_normal((B, H))
     h, cache = gru.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)), h0=h0)
-    np.testing.assert_allclose(h.transpose(1, 0, 2), reference_forward(params, x, h0), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(h.transpose(1, 0, 2), gru.reference_forward(params, x, h0)[0],
+                               rtol=1e-13, atol=1e-15)
     np.testing.assert_array_equal(cache.states[0], h0)
     assert cache.gate("z").shape == (6, B, H)
 
@@ -181,3 +162,42 @@ def test_model_init_has_pytorch_shapes_and_no_cell():
     _, dout = losses.loss_and_grad("cross_entropy", out, np.zeros((B, 1), dtype=int))
     grads = models.backward(params, cache, dout)
     assert grads.dc is None and grads.dh.shape == (B, T, H) and grads.dpre.shape == (B, T, 3 * H)
+
+
+def test_dh_splits_exactly_into_the_direct_path_along_z_and_the_rest_through_n():
+    """dL/dh_t = direct_t + rest_t (cells/gru.py): the direct path, z_{t+1} * direct_{t+1} + head_t, and the
+    rest computed on its own by its recursion, rest_t = z_{t+1} * rest_{t+1} + W_hh^T dgh_{t+1}; the two
+    add up to the backward's total to rounding, and with one answer step the direct path is dh_T * prod z."""
+    rng = np.random.default_rng(41)
+    params = gru_params(rng)
+    steps = 9
+    x = rng.standard_normal((steps, B, D))
+    dh_out = np.zeros((steps, B, H))
+    dh_out[-1] = rng.standard_normal((B, H))  # one answer step, at the end
+    _, cache = gru.forward(params, x)
+    grads = gru.backward(params, cache, dh_out)
+    z = cache.gate("z")
+    direct = gru.direct_path(cache, dh_out)
+    rest = np.zeros_like(direct)
+    for t in range(steps - 2, -1, -1):
+        rest[t] = z[t + 1] * rest[t + 1] + grads.dpre[t + 1] @ params["weight_hh"]  # through n_{t+1} and the gates
+    np.testing.assert_allclose(direct + rest, grads.dh, rtol=1e-12, atol=1e-15)
+    for t in range(steps):
+        np.testing.assert_allclose(direct[t], dh_out[-1] * np.prod(z[t + 1:], axis=0), rtol=1e-13)
+    assert np.abs(rest).max() > 1e-3 * np.abs(direct).max()  # both parts matter in this case
+
+
+def test_the_probe_reports_the_split_and_the_explanation_names_the_larger_part():
+    from lstm_cli import explain, models, probes, tasks
+
+    remember = tasks.get_task("remember")
+    for gap, seed in ((3, 0), (20, 1), (40, 2)):
+        profile = probes.probe_at_init(models.parse_model("gru", hidden=6), remember, gap, 8, seed)
+        s = profile.summary
+        assert s["belt_factor"] == "z" and s["belt_gate"] == "update gate"
+        text = " ".join(explain.sentences(profile))
+        assert text.startswith(f"{profile.label}: of h's gradient") and profile.label.startswith("gru")
+        larger = "the direct path carries it" if s["belt_rel"] >= s["gates_rel"] else \
+            "the paths through n_t and the gates carry it"
+        assert larger in text
+        assert f"brings {explain.sci(s['belt_rel'])}" in text and f"and the gates {explain.sci(s['gates_rel'])}" in text

@@ -140,7 +140,7 @@ def test_untrained_models_say_they_did_not_learn(tmp_path, model):
     expected = {"lstm": {"i", "o", "c", "h"}, "gru": {"z", "r", "h"}, "rnn": {"pre", "slope", "h"}}[kind]
     assert expected <= set(inspection.quantities)
     if kind == "rnn":
-        assert any("An RNN has no gates" in s for s in inspection.summary)
+        assert any("The vanilla RNN has no gates" in s for s in inspection.summary)
         slope = inspection.units[0].values["slope"]
         assert np.allclose(slope, 1 - inspection.units[0].values["h"] ** 2)
     if model == "lstm:forget_gate=false":

@@ -1,4 +1,4 @@
-"""The LSTM (lstm_cli/lstm.py through models.forward/backward): exact BPTT gradients."""
+"""The LSTM (lstm_cli/cells/lstm_kernel.py through models.forward/backward): exact BPTT gradients."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
                       assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
-import reference_cells
 
-from lstm_cli import losses, lstm, models
+from lstm_cli import losses, models
+from lstm_cli.cells import lstm_kernel, lstm_reference
+
+
+LSTM_SPEC = models.ModelSpec(kind="lstm", hidden=H)
 
 
 def lstm_params(rng, K=3, **settings):
@@ -25,8 +28,8 @@ def test_forward_matches_the_equations():
     rng = np.random.default_rng(3)
     params = lstm_params(rng)
     x = rng.standard_normal((B, 6, D))
-    h_ref, c_ref, _ = reference_cells.lstm_forward(params, x)
-    h, cache = lstm.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
+    h_ref, c_ref, _ = lstm_reference.reference_forward(params, x)
+    h, cache = lstm_kernel.forward(params, np.ascontiguousarray(x.transpose(1, 0, 2)))
     np.testing.assert_allclose(h.transpose(1, 0, 2), h_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(cache.cells[1:].transpose(1, 0, 2), c_ref, rtol=1e-13, atol=1e-15)
 
@@ -38,7 +41,7 @@ def test_parameter_gradients_cross_entropy(settings, answer_steps):
     params = lstm_params(rng, **settings)
     x = rng.standard_normal((B, T, D))
     y = rng.integers(0, 3, size=(B, len(answer_steps)))
-    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy")
+    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy", LSTM_SPEC)
 
 
 def test_parameter_gradients_mse():
@@ -46,7 +49,7 @@ def test_parameter_gradients_mse():
     params = lstm_params(rng, K=1)
     x = rng.standard_normal((B, T, D))
     y = rng.standard_normal((B, 1))
-    check_parameter_gradients(params, x, y, (-1,), "mse")
+    check_parameter_gradients(params, x, y, (-1,), "mse", LSTM_SPEC)
 
 
 @pytest.mark.parametrize("answer_steps", [(-1,), (0, 2, -1)])
@@ -60,7 +63,7 @@ def test_dh_and_dc_are_the_total_derivatives_of_the_loss(answer_steps):
     params = lstm_params(rng)
     x = rng.standard_normal((B, T, D))
     y = rng.integers(0, 3, size=(B, len(answer_steps)))
-    out, cache = models.forward(params, x, answer_steps=answer_steps)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, spec=LSTM_SPEC)
     _, dout = losses.loss_and_grad("cross_entropy", out, y)
     grads = models.backward(params, cache, dout)
     assert grads.dh.shape == grads.dc.shape == (B, T, H)
@@ -82,7 +85,7 @@ def test_dh_and_dc_are_the_total_derivatives_of_the_loss(answer_steps):
 
 
 def test_core_backward_with_gradients_at_every_step():
-    """lstm.backward on its own, with outside gradients at every h_t and c_t (a linear loss)."""
+    """lstm_kernel.backward on its own, with outside gradients at every h_t and c_t (a linear loss)."""
     rng = np.random.default_rng(20)
     params = lstm_params(rng)
     x = rng.standard_normal((T, B, D))
@@ -90,11 +93,11 @@ def test_core_backward_with_gradients_at_every_step():
     wh, wc = rng.standard_normal((T, B, H)), rng.standard_normal((T, B, H))  # L = sum(wh h + wc c)
 
     def loss():
-        h, cache = lstm.forward(params, x, h0=h0, c0=c0)
+        h, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0)
         return float((h * wh).sum() + (cache.cells[1:] * wc).sum())
 
-    _, cache = lstm.forward(params, x, h0=h0, c0=c0)
-    grads = lstm.backward(params, cache, wh, wc)
+    _, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0)
+    grads = lstm_kernel.backward(params, cache, wh, wc)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         assert_gradients_match(name, numerical_gradient(loss, params[name]), grads.params[name])
 
@@ -103,12 +106,12 @@ def test_backward_does_not_modify_its_inputs():
     rng = np.random.default_rng(21)
     params = lstm_params(rng)
     x = rng.standard_normal((T, B, D))
-    _, cache = lstm.forward(params, x)
+    _, cache = lstm_kernel.forward(params, x)
     before = [a.copy() for a in cache if isinstance(a, np.ndarray)]
     dh_out = rng.standard_normal((T, B, H))
     dh_copy = dh_out.copy()
-    lstm.backward(params, cache, dh_out)
-    lstm.backward(params, cache, dh_out)
+    lstm_kernel.backward(params, cache, dh_out)
+    lstm_kernel.backward(params, cache, dh_out)
     np.testing.assert_array_equal(dh_out, dh_copy)
     for a, b in zip([a for a in cache if isinstance(a, np.ndarray)], before):
         np.testing.assert_array_equal(a, b)
@@ -124,7 +127,7 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     params = lstm_params(rng)
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
-    check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+    check_parameter_gradients(params, x, y, (-1,), "cross_entropy", LSTM_SPEC)
 
 
 def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():
@@ -138,4 +141,4 @@ def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agr
     x = rng.standard_normal((steps, B, D))
     dh_out = np.zeros((steps, B, hidden))
     dh_out[-1] = rng.standard_normal((B, hidden))
-    assert_float32_flushes_a_vanished_gradient(lstm, p64, x, dh_out)
+    assert_float32_flushes_a_vanished_gradient(lstm_kernel, p64, x, dh_out)

@@ -1,4 +1,4 @@
-"""The LSTM's variants (lstm_cli/lstm.py's Variant): peephole, coupled gates, no forget gate.
+"""The LSTM's variants (lstm_cli/cells/lstm_kernel.py's Variant): peephole, coupled gates, no forget gate.
 
 The kernel is checked against the variants' equations written out plainly, and
 its backward against centred differences: every parameter, and the per-step
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import B, D, H, T, assert_gradients_match, numerical_gradient
 
-from lstm_cli import lstm
+from lstm_cli.cells import lstm_kernel
+from lstm_cli.cells.lstm_reference import reference_step, sigmoid
 from lstm_cli.errors import BadInput
-from lstm_cli.lstm import Variant
+from lstm_cli.cells.lstm_kernel import Variant
 
 VARIANTS = {
     "peephole": Variant(peephole=True),
@@ -24,10 +25,6 @@ VARIANTS = {
 }
 
 
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def variant_params(rng, variant, scale=2.0):
     """PyTorch's init U(-1/sqrt(H), 1/sqrt(H)) times ``scale``, rows for the variant's own gates."""
     G, bound = len(variant.gates), scale / np.sqrt(H)
@@ -35,21 +32,6 @@ def variant_params(rng, variant, scale=2.0):
     if variant.peephole:
         shapes["weight_ch"] = (len(variant.peephole_gates) * H,)
     return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
-
-
-def reference_step(params, variant, x_t, h, c):
-    """One step of the variant's equations, gate by gate: h_t, c_t and o_t's pre-activation without
-    its peephole (needed to move c_t alone in the dc check)."""
-    z = x_t @ params["weight_ih"].T + h @ params["weight_hh"].T + params["bias_ih"] + params["bias_hh"]
-    rows = dict(zip(variant.gates, np.split(z, len(variant.gates), axis=1)))
-    peep = dict(zip(variant.peephole_gates, np.split(params.get("weight_ch", np.zeros(0)),
-                                                     max(len(variant.peephole_gates), 1))))
-    f = sigmoid(rows["f"] + peep.get("f", 0.0) * c) if variant.forget_gate else 1.0
-    i = 1.0 - f if variant.coupled else sigmoid(rows["i"] + peep.get("i", 0.0) * c)
-    g = np.tanh(rows["g"])
-    c_new = f * c + i * g
-    o = sigmoid(rows["o"] + peep.get("o", 0.0) * c_new)
-    return o * np.tanh(c_new), c_new, rows["o"]
 
 
 def reference_forward(params, variant, x, h0, c0):
@@ -76,7 +58,7 @@ def case(variant, seed, steps=T, batch=B):
 def test_forward_matches_the_equations(name):
     variant = VARIANTS[name]
     params, x, h0, c0, _, _ = case(variant, 51, steps=6)
-    h, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
+    h, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
     h_ref, c_ref = reference_forward(params, variant, x, h0, c0)
     np.testing.assert_allclose(h, h_ref, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(cache.cells[1:], c_ref, rtol=1e-13, atol=1e-15)
@@ -87,9 +69,9 @@ def test_variants_differ_from_the_default_lstm():
     rng = np.random.default_rng(52)
     default = variant_params(rng, Variant())
     x = rng.standard_normal((T, B, D))
-    h_default, _ = lstm.forward(default, x)
+    h_default, _ = lstm_kernel.forward(default, x)
     for name, variant in VARIANTS.items():
-        h, _ = lstm.forward(variant_params(np.random.default_rng(52), variant), x, variant=variant)
+        h, _ = lstm_kernel.forward(variant_params(np.random.default_rng(52), variant), x, variant=variant)
         assert not np.allclose(h, h_default), name
 
 
@@ -98,23 +80,23 @@ def test_the_forget_gate_free_cell_carries_the_cell_exactly():
     shut (bias -50) the cell keeps c_0 bit for bit."""
     variant = Variant(forget_gate=False)
     params, x, h0, c0, _, _ = case(variant, 53, steps=20)
-    _, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
+    _, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
     assert np.all(cache.gate("f") == 1.0)
     params["bias_ih"][:H] = -50.0  # i = sigmoid(-50 + ...) ~ 2e-22
-    _, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
+    _, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
     np.testing.assert_allclose(cache.cells[-1], c0, rtol=0, atol=1e-18)
 
 
 def test_coupled_input_gate_is_one_minus_forget():
     variant = Variant(coupled=True)
     params, x, h0, c0, _, _ = case(variant, 54)
-    _, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
+    _, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
     np.testing.assert_array_equal(cache.gate("i"), 1.0 - cache.gate("f"))
 
 
 def test_coupled_without_forget_gate_is_refused():
     with pytest.raises(BadInput, match="forget gate"):
-        lstm.forward(variant_params(np.random.default_rng(0), Variant()), np.zeros((2, 1, D)),
+        lstm_kernel.forward(variant_params(np.random.default_rng(0), Variant()), np.zeros((2, 1, D)),
                      variant=Variant(coupled=True, forget_gate=False))
 
 
@@ -133,11 +115,11 @@ def test_parameter_gradients(name, steps, batch):
     params, x, h0, c0, wh, wc = case(variant, 55, steps, batch)
 
     def loss():
-        h, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
+        h, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
         return float((h * wh).sum() + (cache.cells[1:] * wc).sum())
 
-    _, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
-    grads = lstm.backward(params, cache, wh, wc)
+    _, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
+    grads = lstm_kernel.backward(params, cache, wh, wc)
     assert set(grads.params) == set(params)
     for key, value in params.items():
         assert grads.params[key].shape == value.shape, key
@@ -156,14 +138,14 @@ def test_dh_and_dc_are_the_total_derivatives_of_the_loss(name, answers):
     if answers == "last step":
         wh[:-1] = 0.0
         wc[:] = 0.0
-    h, cache = lstm.forward(params, x, h0=h0, c0=c0, variant=variant)
-    grads = lstm.backward(params, cache, wh, wc)
-    p_o = lstm.peepholes(params, variant, H)["o"]
+    h, cache = lstm_kernel.forward(params, x, h0=h0, c0=c0, variant=variant)
+    grads = lstm_kernel.backward(params, cache, wh, wc)
+    p_o = lstm_kernel.peepholes(params, variant, H)["o"]
     for t in range(T):
         h_t, c_t = h[t].copy(), cache.cells[t + 1].copy()
 
         def rest(h_var, c_var):
-            after, after_cache = lstm.forward(params, x[t + 1:], h0=h_var, c0=c_var, variant=variant)
+            after, after_cache = lstm_kernel.forward(params, x[t + 1:], h0=h_var, c0=c_var, variant=variant)
             return float((h_var * wh[t]).sum() + (c_var * wc[t]).sum() + (after * wh[t + 1:]).sum()
                          + (after_cache.cells[1:] * wc[t + 1:]).sum())
 

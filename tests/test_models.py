@@ -44,7 +44,7 @@ def test_parse_model_settings_and_defaults():
     ("lstm:dtype=float16", "model.dtype: unknown value 'float16'"),
     ("lstm:init=xavier", "model.init: unknown value 'xavier'"),
     ("rnn:activation=sigmoid", "model.activation: unknown value 'sigmoid'"),
-    ("lstm:activation=relu", "model.activation: applies to the rnn only, not to 'lstm:activation=relu'"),
+    ("lstm:activation=relu", "model.activation: applies to the rnn and indrnn only, not to 'lstm:activation=relu'"),
     ("rnn:forget_bias=1", "model.forget_bias: applies to the lstm only"),
     ("rnn:chrono=10", "model.chrono: applies to the lstm only"),
 ])
@@ -91,7 +91,7 @@ def test_parameter_layout_is_pytorchs(kind, G):
         "weight_ih": (G * H, D), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,),
         "head.weight": (K, H), "head.bias": (K,)}
     assert list(params) == ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "head.weight", "head.bias"]
-    assert models.kind_of(params) == kind
+    assert models.param_shapes(spec, D, K) == {name: value.shape for name, value in params.items()}
 
 
 def test_uniform_init_is_bounded_by_one_over_sqrt_h():
@@ -175,9 +175,9 @@ def test_same_seed_same_params_bit_for_bit_and_a_different_seed_differs():
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
 def test_forward_shapes_and_answer_steps(kind):
-    _, params = init(f"{kind}:hidden=5")
+    spec, params = init(f"{kind}:hidden=5")
     x = np.random.default_rng(0).standard_normal((2, 6, D))
-    out, cache = models.forward(params, x, answer_steps=(2, -1))
+    out, cache = models.forward(params, x, answer_steps=(2, -1), spec=spec)
     assert out.shape == (2, 2, K)
     h = cache.h.transpose(1, 0, 2)  # (B, T, H)
     np.testing.assert_allclose(out[:, 0], h[:, 2] @ params["head.weight"].T + params["head.bias"])
@@ -214,10 +214,11 @@ import resource, sys
 import numpy as np
 from lstm_cli import losses, models
 reused = models.reuse_freed_memory() if sys.argv[1] == "reuse" else None
-params = models.init_params(models.ModelSpec(kind="lstm", hidden=32), 8, 4, np.random.default_rng(0))
+spec = models.ModelSpec(kind="lstm", hidden=32)
+params = models.init_params(spec, 8, 4, np.random.default_rng(0))
 x, y = np.random.default_rng(1).standard_normal((32, 100, 8)), np.zeros((32, 1), dtype=int)
 def step():
-    out, cache = models.forward(params, x)
+    out, cache = models.forward(params, x, spec=spec)
     return models.backward(params, cache, losses.loss_and_grad("cross_entropy", out, y)[1])
 for _ in range(3):
     step()
@@ -253,7 +254,7 @@ def test_reuse_freed_memory_removes_the_page_faults_of_every_step():
 # ---- inner_values: what inspect reads, against the plain gate-by-gate reference ----
 
 def test_inner_values_are_the_reference_gates_and_states():
-    import reference_cells as ref
+    from lstm_cli.cells.lstm_reference import reference_forward
 
     rng = np.random.default_rng(5)
     x = rng.standard_normal((3, 6, 4))
@@ -261,7 +262,7 @@ def test_inner_values_are_the_reference_gates_and_states():
     params = models.init_params(spec, 4, 2, rng)
     _, cache = models.forward(params, x, spec=spec)
     values = models.inner_values(params, cache)
-    h, c, (_, _, gates) = ref.lstm_forward(params, x)
+    h, c, (_, _, gates) = reference_forward(params, x)
     assert set(values) == {"i", "f", "o", "c", "h"}
     for k, name in ((0, "i"), (1, "f"), (3, "o")):
         np.testing.assert_allclose(values[name], np.stack([g[k] for g in gates], axis=1), rtol=1e-12, atol=1e-14)
@@ -271,7 +272,7 @@ def test_inner_values_are_the_reference_gates_and_states():
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_inner_values_of_the_rnn_are_its_pre_activation_and_slope(activation):
-    import reference_cells as ref
+    from lstm_cli.cells.rnn import reference_forward
 
     rng = np.random.default_rng(6)
     x = rng.standard_normal((2, 5, 3))
@@ -279,7 +280,7 @@ def test_inner_values_of_the_rnn_are_its_pre_activation_and_slope(activation):
     params = models.init_params(spec, 3, 2, rng)
     _, cache = models.forward(params, x, spec=spec)
     values = models.inner_values(params, cache)
-    h, _ = ref.rnn_forward(params, x, activation=activation)
+    h, _ = reference_forward(params, x, activation=activation)
     np.testing.assert_allclose(values["h"], h, rtol=1e-12, atol=1e-14)
     act = np.tanh if activation == "tanh" else (lambda a: np.maximum(a, 0.0))
     np.testing.assert_allclose(act(values["pre"]), h, rtol=1e-12, atol=1e-14)

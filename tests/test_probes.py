@@ -127,7 +127,7 @@ def test_probe_dh_is_the_training_gradient_times_batch(text):
     params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(0))
     x, y = REMEMBER.generate(np.random.default_rng(1), 5, 7)
     profile = probes.probe(spec, params, REMEMBER, x, y, 7)
-    out, cache = models.forward(params, x)
+    out, cache = models.forward(params, x, spec=spec)
     per_seq, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="mean")
     grads = models.backward(params, cache, dout)
     B = x.shape[0]
@@ -171,7 +171,7 @@ def test_rnn_bound_sigma_and_saturation():
     profile = probes.probe(spec, params, REMEMBER, x, y, 6)
     assert profile.sigma_max == pytest.approx(np.linalg.svd(params["weight_hh"], compute_uv=False)[0])
     np.testing.assert_allclose(profile.bound, profile.sigma_max ** profile.steps_back, rtol=1e-13)
-    out, cache = models.forward(params, x)
+    out, cache = models.forward(params, x, spec=spec)
     np.testing.assert_allclose(profile.h_abs, np.abs(cache.h).mean(axis=(1, 2))[::-1], rtol=1e-14)
     assert profile.dc is None and profile.forget is None and profile.summary["carrier"] == "dh"
 
@@ -241,7 +241,8 @@ def test_percentiles_match_numpy_linear_method():
 def split_by_hand(params, x, y, task, activation, answer_steps=(-1,)):
     """Per sequence, log10 of ||u_t|| / ||dh_t|| and ||dh_{t-1}|| / ||u_t|| (np.linalg.norm),
     summed from the earliest answer step s back to each step t; batch means, for t = s .. 0."""
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, cache = models.forward(params, x, answer_steps=answer_steps,
+                                spec=models.parse_model(f"rnn:activation={activation}", hidden=params["weight_hh"].shape[1]))
     _, dout = losses.loss_and_grad(task.loss, out, y, reduction="sum")
     grads = models.backward(params, cache, dout)
     s = min(a % x.shape[1] for a in answer_steps)
@@ -314,7 +315,7 @@ def test_split_with_several_answer_steps_starts_at_the_earliest():
     x, _ = REMEMBER.generate(np.random.default_rng(2), 3, 8)
     y = np.random.default_rng(3).integers(0, REMEMBER.output_size, size=(3, 3))
     answers = (-3, -2, -1)
-    out, cache = models.forward(params, x, answer_steps=answers)
+    out, cache = models.forward(params, x, answer_steps=answers, spec=spec)
     _, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="sum")
     grads = models.backward(params, cache, dout)
     T = x.shape[1]
@@ -343,7 +344,7 @@ def test_lstm_belt_is_dc_times_the_forget_product_and_gates_the_rest():
     params = models.init_params(spec, REMEMBER.input_size, REMEMBER.output_size, np.random.default_rng(4))
     x, y = REMEMBER.generate(np.random.default_rng(5), 3, 7)
     profile = probes.probe(spec, params, REMEMBER, x, y, 7)
-    out, cache = models.forward(params, x)
+    out, cache = models.forward(params, x, spec=spec)
     _, dout = losses.loss_and_grad(REMEMBER.loss, out, y, reduction="sum")
     dc = models.backward(params, cache, dout).dc  # (B, T, H)
     f = cache.core.gate("f").transpose(1, 0, 2)  # (B, T, H)
@@ -390,7 +391,7 @@ def test_copy_probe_takes_the_loss_of_all_ten_answer_steps():
     profile = probes.probe(spec, params, copy, x, y, 4)
     one_step = []
     for k, step in enumerate(range(-10, 0)):
-        out, _ = models.forward(params, x, answer_steps=(step,))
+        out, _ = models.forward(params, x, answer_steps=(step,), spec=spec)
         one_step.append(losses.loss_and_grad("cross_entropy", out, y[:, [k]])[0])
     assert profile.loss == pytest.approx(np.sum(one_step, axis=0).mean(), rel=1e-13)
     assert profile.loss == pytest.approx(10 * np.log(8), rel=0.1)  # at init: near the memoryless baseline

@@ -1,4 +1,4 @@
-"""The vanilla RNN (lstm_cli/rnn.py through models.forward/backward): exact BPTT gradients."""
+"""The vanilla RNN (lstm_cli/cells/rnn.py through models.forward/backward): exact BPTT gradients."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ from conftest import (B, D, H, T, assert_float32_agrees_with_float64,
                       assert_float32_flushes_a_vanished_gradient, assert_gradients_match,
                       check_parameter_gradients, loss_from_state, numerical_gradient)
 
-from lstm_cli import losses, models, rnn
+from lstm_cli import losses, models
+from lstm_cli.cells import rnn
+
+
+def rnn_spec(activation, params):
+    return models.ModelSpec(kind="rnn", hidden=params["weight_hh"].shape[1], activation=activation)
 
 
 def rnn_params(rng, activation, K=3):
@@ -24,7 +29,7 @@ def relu_away_from_kink(params, x, step=1e-3):
     """Centred differences across relu's kink are meaningless: demand every |pre-activation|
     be far (10x the largest perturbation, ~2 step) from 0. Checked, not assumed: change the
     seed if this fails."""
-    _, cache = models.forward(params, x, activation="relu")
+    _, cache = models.forward(params, x, spec=rnn_spec("relu", params))
     h_prev = cache.core.states[:-1]  # (T, B, H)
     x_tm = cache.core.x
     pre = x_tm @ params["weight_ih"].T + h_prev @ params["weight_hh"].T + params["bias_ih"] + params["bias_hh"]
@@ -40,7 +45,7 @@ def test_parameter_gradients_cross_entropy(activation, answer_steps):
     y = rng.integers(0, 3, size=(B, len(answer_steps)))
     if activation == "relu":
         relu_away_from_kink(params, x)
-    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy", activation)
+    check_parameter_gradients(params, x, y, answer_steps, "cross_entropy", rnn_spec(activation, params))
 
 
 def test_parameter_gradients_mse():
@@ -48,7 +53,7 @@ def test_parameter_gradients_mse():
     params = rnn_params(rng, "tanh", K=1)
     x = rng.standard_normal((B, T, D))
     y = rng.standard_normal((B, 1))
-    check_parameter_gradients(params, x, y, (-1,), "mse")
+    check_parameter_gradients(params, x, y, (-1,), "mse", rnn_spec("tanh", params))
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -61,7 +66,7 @@ def test_dh_is_the_total_derivative_of_the_loss(activation, answer_steps):
     y = rng.integers(0, 3, size=(B, len(answer_steps)))
     if activation == "relu":
         relu_away_from_kink(params, x)
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, spec=rnn_spec(activation, params))
     _, dout = losses.loss_and_grad("cross_entropy", out, y)
     grads = models.backward(params, cache, dout)
     assert grads.dh.shape == (B, T, H) and grads.dc is None
@@ -79,7 +84,7 @@ def test_dpre_gives_the_weight_gradient_per_step():
     params = rnn_params(rng, "tanh")
     x = rng.standard_normal((B, T, D))
     y = rng.integers(0, 3, size=(B, 1))
-    out, cache = models.forward(params, x)
+    out, cache = models.forward(params, x, spec=rnn_spec("tanh", params))
     grads = models.backward(params, cache, losses.loss_and_grad("cross_entropy", out, y)[1])
     h_prev = cache.core.states[:-1].transpose(1, 0, 2)  # (B, T, H)
     per_step = np.einsum("btg,bth->tgh", grads.dpre, h_prev)
@@ -123,7 +128,7 @@ def test_gradients_for_one_step_and_one_sequence(batch, steps):
     params = rnn_params(rng, "tanh")
     x = rng.standard_normal((batch, steps, D))
     y = rng.integers(0, 3, size=(batch, 1))
-    check_parameter_gradients(params, x, y, (-1,), "cross_entropy")
+    check_parameter_gradients(params, x, y, (-1,), "cross_entropy", rnn_spec("tanh", params))
 
 
 def test_float32_gradient_that_vanishes_into_subnormals_is_flushed_and_still_agrees():

@@ -172,7 +172,7 @@ def test_checkpoint_loads_into_torch_and_predicts_the_same(tiny_run):
     lstm.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
     head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
     x, y = task.generate(np.random.default_rng(7), 16, 5)
-    ours, _ = models.forward(checkpoint.params, x)  # (B, 1, K)
+    ours, _ = models.forward(checkpoint.params, x, spec=checkpoint.spec)  # (B, 1, K)
     with torch.no_grad():
         h, _ = lstm(torch.from_numpy(x))
         theirs = head(h[:, -1]).numpy()

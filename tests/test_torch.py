@@ -36,7 +36,7 @@ def make_case(kind, activation, answer_steps, seed):
     params = models.init_params(spec, D, K, rng)
     x = rng.standard_normal((B, T, D))
     y = rng.integers(0, K, size=(B, len(answer_steps)))
-    out, cache = models.forward(params, x, answer_steps=answer_steps, activation=activation)
+    out, cache = models.forward(params, x, answer_steps=answer_steps, spec=spec)
     _, dout = losses.loss_and_grad("cross_entropy", out, y, reduction="mean")
     return params, x, y, out, models.backward(params, cache, dout)
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from conftest import relative_error
 
-from lstm_cli import gru, losses
+from lstm_cli import losses
+from lstm_cli.cells import gru
 
 torch = pytest.importorskip("torch")
 

@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any, Sequence
 
-from lstm_cli import explain
+from lstm_cli import cells, explain
 from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
 from lstm_cli.printed import fixed
@@ -100,26 +100,11 @@ def _number(x: float | None) -> str:
 
 
 def init_words(profile: GradientProfile) -> str:
-    """The init that produced the profile: W_hh init and scale, and the forget bias or sigma_max."""
+    """The init that produced the profile: W_hh init and scale, and the cell's own numbers
+    (the forget bias, the mean update gate, sigma_max...)."""
     m = profile.model
-    words = [f"{m['init']} W_hh", f"recurrent scale {m['recurrent_scale']:g}"]
-    if m["kind"] == "gru":
-        words.append(f"mean update gate {_mean(profile.forget):.2f}")
-    elif m["kind"] == "lstm":
-        if "chrono" in m:
-            words.insert(0, f"chrono init T_max {m['chrono']:g}")
-        elif "forget_bias" not in m:
-            words.insert(0, "no forget gate (f = 1)")
-        else:
-            gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
-            words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
-        if profile.forget is not None and ("forget_bias" in m or "chrono" in m):  # not the 1997 cell: f = 1
-            words.append(f"mean forget gate {_mean(profile.forget):.2f}")
-    else:
-        if m.get("activation", "tanh") != "tanh":
-            words.insert(0, f"{m['activation']} activation")
-        words.append(f"sigma_max(W_hh) {_number(profile.sigma_max)}, "
-                     f"spectral radius {_number(profile.spectral_radius)}")
+    before, after = cells.get(m["kind"]).init_words(profile)
+    words = [*before, f"{m['init']} W_hh", f"recurrent scale {m['recurrent_scale']:g}", *after]
     words.append(f"H {m['hidden']}")
     return ", ".join(words)
 
@@ -182,28 +167,36 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
     """(header, cells by step) of one model's columns, the bar's cells None; level 0 shows
     everything, each higher level less detail (never the carrier's relative norm)."""
     bar_header = "log " + profile.carrier  # the bar shows the carrier, the norm the verdict reads
+    cell = cells.get(profile.model["kind"])
+    product = f"prod {cell.direct_gate}"
+    act_name, recurrent_name = split_names(profile)
     cols = [("||dL/dh||", [sci(v) for v in profile.dh.mean]), ("dh rel", [sci(v) for v in profile.dh.rel])]
     if profile.dc is not None:
         cols += [("||dL/dc||", [sci(v) for v in profile.dc.mean]), ("dc rel", [sci(v) for v in profile.dc.rel]),
                  (bar_header, None)]
-    elif profile.forget_product is not None:  # the GRU: its belt is h, its gate z
-        cols += [(bar_header, None), ("prod z", [sci(v) for v in profile.forget_product])]
+    elif profile.forget_product is not None:  # a belt along h (the GRU's, gate z)
+        cols += [(bar_header, None), (product, [sci(v) for v in profile.forget_product])]
     else:
         cols += [(bar_header, None), ("bound", [sci(v) for v in profile.bound])]
     if profile.decades_total is not None:
-        act = profile.model.get("activation", "tanh")
-        cols += [(f"{act}'", [_decades(v) for v in profile.decades_activation]),
-                 ("W_hh", [_decades(v) for v in profile.decades_recurrent])]
+        cols += [(act_name, [_decades(v) for v in profile.decades_activation]),
+                 (recurrent_name, [_decades(v) for v in profile.decades_recurrent])]
     if profile.belt_rel is not None:
         cols += [("belt", [sci(v) for v in profile.belt_rel]), ("gates", [sci(v) for v in profile.gates_rel])]
     hidden = set()
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "gates", "prod z"} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "gates", product} | ({"dh rel"} if profile.dc is not None else set())
     if level >= 3:
-        hidden |= {bar_header, "belt", "W_hh", f"{profile.model.get('activation', 'tanh')}'"}
+        hidden |= {bar_header, "belt", recurrent_name, act_name}
     return [c for c in cols if c[0] not in hidden]
+
+
+def split_names(profile: GradientProfile) -> tuple[str, str]:
+    """The names of the two causes of a split cell's profile (its columns), e.g. ("tanh'", "W_hh")."""
+    names = cells.get(profile.model["kind"]).split_names or ("{activation}'", "")
+    return tuple(name.format(activation=profile.model.get("activation", "tanh")) for name in names)
 
 
 def _decades(value: float) -> str:
@@ -288,31 +281,29 @@ def legend(profiles: Sequence[GradientProfile], low: int, high: int, level: int 
     (see ``_columns``), only for the kinds of model shown."""
     rnns = [p for p in profiles if p.decades_total is not None]
     belts = [p for p in profiles if p.belt_rel is not None]
-    carriers = (["||dL/dh|| for an RNN"] if rnns else []) + (["the cell state's ||dL/dc|| for an LSTM"]
-                                                              if belts else [])
+    shown = [cells.get(kind) for kind in cells.NAMES if any(p.model["kind"] == kind for p in profiles)]
+    carriers = [cell.carrier_words for cell in shown if cell.carrier_words]
     lines = []
     if level < 3:
         lines.append(f"log: a bar of log10 of the relative norm, empty at 1e{low:+03d}, full at 1e{high:+03d}"
                      + (f" ({', '.join(carriers)})" if carriers else ""))
+    split_cells = [cell for cell in shown if cell.split_names]
     if rnns and level < 3:
-        acts = "/".join(sorted({f"{p.model.get('activation', 'tanh')}'" for p in rnns}))
+        acts = "/".join(sorted({split_names(p)[0] for p in rnns}))
+        recurrent = "/".join(dict.fromkeys(split_names(p)[1] for p in rnns))
         starts = sorted({p.summary.get("split_from", 0) for p in rnns})
         start = ("the loss step" if starts == [0] else
                  f"the earliest answer step ({', '.join(map(str, starts))} steps back; the head adds gradient "
                  f"at the steps before it, which are not split)")
-        lines.append(f"{acts}, W_hh: the split of dh rel into its causes, decades summed from {start}, batch mean "
-                     f"per sequence (- lost, + gained): log10 ||u_t||/||dh_t|| for the activation, u_t = act'(a_t) "
-                     f"* dh_t, and log10 ||W_hh^T u_t||/||u_t|| for the recurrent matrix; their sum is the "
-                     f"decades lost per sequence that the text below quotes.")
+        lines.append(f"{acts}, {recurrent}: the split of dh rel into its causes, decades summed from {start}, "
+                     f"batch mean per sequence (- lost, + gained): log10 ||u_t||/||dh_t|| for the activation, "
+                     f"u_t = act'(a_t) * dh_t, and {', '.join(cell.split_legend for cell in split_cells)}; their "
+                     f"sum is the decades lost per sequence that the text below quotes.")
     if rnns and level < 2:
-        lines.append("bound: (gamma * sigma_max(W_hh))^k with gamma = max act' = 1 for tanh and relu, the upper "
-                     "bound on ||dh_T/dh_t|| over k steps back (Pascanu, Mikolov & Bengio 2013); over long "
-                     "products the recurrent share tends to the spectral radius, not to sigma_max.")
+        lines += [cell.bound_legend for cell in split_cells]
     if belts and level < 3:
-        lines.append(f"belt, gates: dL/dc split into the direct path along the cell state (the conveyor belt of "
-                     f"the article, {explain.ARTICLE}: what arrives with h detached before it feeds the gates) "
-                     f"and the rest, through h and the gates; each relative to ||dL/dc|| at the loss step.")
-    judged = " (the LSTM is judged by ||dL/dc||)" if belts else ""
+        lines += [cell.belt_legend for cell in shown if cell.direct_gate]
+    judged = " (the LSTM is judged by ||dL/dc||)" if any(cell.has_cell_state for cell in shown) else ""
     lines.append(f"Verdicts: relative norm at the farthest step below {VANISHING:g} vanishing, above "
                  f"{EXPLODING:g} exploding, else stable{judged}.")
     return lines

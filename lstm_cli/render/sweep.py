@@ -15,13 +15,6 @@ from lstm_cli.render import jsonable, write_csv, write_json, write_jsonl
 SWEEP_FORMATS = ("table", "jsonl", "csv")
 RUN_FORMATS = ("table", "json", "jsonl", "csv")
 
-SUMMARY_HEADINGS = {
-    "runs": "runs", "success_rate": "success", "median_steps_to_success": "steps to success",
-    "median_seconds_to_success": "time to success", "median_final_metric": "final metric",
-    "median_grad_first_step": "grad at first input (init)", "diverged": "diverged", "failed": "failed",
-}
-
-
 def _sci(value) -> str:
     if value is None:
         return "-"
@@ -210,7 +203,7 @@ def write_summary(result, scenario, fmt: str) -> None:
         table = Table(box=box.SIMPLE_HEAD,
                       collapse_padding=True, pad_edge=False,
                       caption=f"medians over seeds: steps and time to success (successful runs only), "
-                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (RNN) at "
+                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (the other cells) at "
                               f"the first input (the most steps back) relative to the answer step (0 steps back), "
                               f"at initialisation; div, fail: runs that diverged (NaN loss), failed to run",
                       caption_justify="left")
@@ -270,7 +263,7 @@ def write_runs(scenario, points, records, fmt: str) -> None:
         table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
                       caption="grad first input: the gradient at the first input (the most steps back) relative "
                               "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
-                              "||dl/dh|| for the RNN); steps of a diverged run: the step at which it diverged; "
+                              "||dl/dh|| for the other cells); steps of a diverged run: the step at which it diverged; "
                               "clipped: the fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
                       caption_justify="left")
         for column in ("run", "success", "steps", "held-out", "time", "grad first input", "clipped"):

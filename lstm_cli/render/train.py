@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from lstm_cli.render import unicode_ok
 
+from lstm_cli import cells
 from lstm_cli.explain import training_sentence
 from lstm_cli.printed import significant
 from lstm_cli.probes import VANISHING
@@ -193,13 +194,14 @@ def collapse_note(result: dict) -> str | None:
     if grad.get("decades") is None or not significant(_num(grad.get("dh_ratio_first_step")), 3) < VANISHING:
         return None
     activation = result["model"].partition("activation=")[2].split(",")[0] or "tanh"
+    recurrent = cells.get(result["model"].partition(":")[0]).split_names[1]
 
     def numbers(split):
         return None if split is None else {k: _num(v) for k, v in split.items()}
 
     slopes = [None if grad.get(k) is None else _num(grad[k]) for k in ("activation_slope_before", "activation_slope")]
     return training_sentence(activation, result.get("evaluated_at"), numbers(grad.get("decades_before")),
-                             numbers(grad["decades"]), *slopes)
+                             numbers(grad["decades"]), *slopes, recurrent=recurrent)
 
 
 def _rows_to_show(n: int, limit: int = 14) -> list[int]:

@@ -32,8 +32,8 @@ class RunPoint:
         fields = with_task_defaults(self.task, {k.split(".", 1)[1]: v for k, v in self.settings.items()
                                                 if k.startswith("model.")})
         kind = fields.get("kind", "lstm")
-        kinds = {name: field.kinds for name, field in config.MODEL_FIELDS.items()}
-        return ModelSpec(**{k: v for k, v in fields.items() if kinds.get(k) is None or kind in kinds[k]})
+        return ModelSpec(**{k: v for k, v in fields.items()
+                            if k not in config.MODEL_FIELDS or config.applies(k, kind)})
 
     @property
     def task(self) -> str:

@@ -102,7 +102,7 @@ class _Checker:
         if isinstance(node, yaml.ScalarNode):
             text = _scalar_value(node)
             if not isinstance(text, str):
-                self.fail(node, key, f"must be 'rnn', 'lstm' or 'kind:key=value,...', got {_shown(text)}")
+                self.fail(node, key, f"must be a kind ({', '.join(config.KINDS)}) or 'kind:key=value,...', got {_shown(text)}")
                 return None, False
             try:
                 kind, settings = config.parse_model_text(text, {})

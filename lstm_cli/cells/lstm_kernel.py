@@ -1,4 +1,4 @@
-"""LSTM with a forget gate over a whole sequence, forward and backprop-through-time.
+"""The LSTM's fast kernel: a forget-gate LSTM over a whole sequence, forward and backprop-through-time.
 
 The equations of "Understanding LSTM Networks" (forget gate: Gers et al. 2000):
 
@@ -76,6 +76,12 @@ overwrites block f with 1, so the belt carries dc_{t+1} unchanged.
 
 Float32 only: the backward flushes subnormal gradient entries to zero once the
 carried gradient has vanished (``subnormal.py``); float64 keeps every bit.
+
+The plain reference that this fused kernel is checked against, gate by gate the
+way the article writes the equations, is ``cells/lstm_reference.py``
+(``reference_forward``, ``reference_backward``, ``reference_step``), and
+``cells/lstm.py`` holds the LSTM as the rest of the tool sees it (its ``CELL``:
+its belt, its words, its memory).
 """
 
 from __future__ import annotations

@@ -27,6 +27,19 @@ and shapes: weight_ih (3H, D), weight_hh (3H, H), bias_ih (3H,), bias_hh (3H,).
 
 Float32 only: the backward flushes subnormal gradient entries to zero once the
 carried gradient has vanished (``subnormal.py``); float64 keeps every bit.
+
+**The exact split of dL/dh_t** (``direct_path``). The backward's recursion is
+linear in dh, so the total splits into two parts that each follow it:
+
+    direct_t = z_{t+1} * direct_{t+1} + head_t
+    rest_t   = z_{t+1} * rest_{t+1}   + W_hh^T [da_r, da_z, da_n * r]_{t+1}
+    dh_t     = direct_t + rest_t       (exactly, to rounding)
+
+``direct`` is what would reach h_t if h_{t-1} fed only the product z_t * h_{t-1}
+(detached from r_t, z_t and n_t): the update gate's product along the GRU's
+belt, dL/dh_answer * prod z. ``rest`` arrives through n_t and the gates. The
+plain reference (``reference_forward``, ``reference_backward``) and ``CELL``
+(the GRU as the rest of the tool sees it) are at the end of this module.
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lstm_cli.cells.base import Cell
 from lstm_cli.subnormal import SubnormalFlush
 
 GATES = ("r", "z", "n")  # the order of the 3H rows of every parameter
@@ -157,3 +171,125 @@ def backward(params: dict[str, np.ndarray], cache: GRUCache, dh_out: np.ndarray)
         "bias_hh": dgh_flat.sum(axis=0),
     }
     return GRUGrads(params=grads, dh=dh, dpre=dgh)
+
+
+# ---- the plain reference: nn.GRU's documented equations, one gate at a time, batch-major ----
+
+def _plain_sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def reference_forward(params, x, h0=None):
+    """h (B, T, H) and the per-step (h_{t-1}, r, z, n, W_hn h_{t-1} + b_hn), batch-major x."""
+    w_ir, w_iz, w_in = np.split(params["weight_ih"], 3)
+    w_hr, w_hz, w_hn = np.split(params["weight_hh"], 3)
+    b_ir, b_iz, b_in = np.split(params["bias_ih"], 3)
+    b_hr, b_hz, b_hn = np.split(params["bias_hh"], 3)
+    h = np.zeros((x.shape[0], w_hr.shape[1])) if h0 is None else h0
+    hs, steps = [], []
+    for t in range(x.shape[1]):
+        x_t = x[:, t]
+        r = _plain_sigmoid(x_t @ w_ir.T + b_ir + h @ w_hr.T + b_hr)  # reset gate
+        z = _plain_sigmoid(x_t @ w_iz.T + b_iz + h @ w_hz.T + b_hz)  # update gate
+        hn = h @ w_hn.T + b_hn
+        n = np.tanh(x_t @ w_in.T + b_in + r * hn)  # candidate state
+        steps.append((h, r, z, n, hn))
+        h = (1 - z) * n + z * h
+        hs.append(h)
+    return np.stack(hs, axis=1), steps  # (B, T, H)
+
+
+def reference_backward(params, x, steps, dh_out):
+    """Parameter gradients and the total dL/dh_t (B, T, H) of reference_forward."""
+    w_hr, w_hz, w_hn = np.split(params["weight_hh"], 3)
+    grads = {name: np.zeros_like(params[name]) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    dh_total = np.zeros_like(dh_out)
+    dh_next = np.zeros_like(dh_out[:, 0])  # dL/dh_t from step t+1
+    for t in range(x.shape[1] - 1, -1, -1):
+        h_prev, r, z, n, hn = steps[t]
+        dh = dh_out[:, t] + dh_next
+        da_n = dh * (1 - z) * (1 - n ** 2)  # through h_t's (1 - z) n and tanh
+        da_z = dh * (h_prev - n) * z * (1 - z)  # through h_t's z (h_{t-1} - n) and sigmoid
+        dhn = da_n * r  # through r * hn
+        da_r = da_n * hn * r * (1 - r)
+        da_i = np.concatenate([da_r, da_z, da_n], axis=1)  # (B, 3H) at W_i x_t + b_i
+        da_h = np.concatenate([da_r, da_z, dhn], axis=1)  # (B, 3H) at W_h h_{t-1} + b_h
+        grads["weight_ih"] += da_i.T @ x[:, t]
+        grads["weight_hh"] += da_h.T @ h_prev
+        grads["bias_ih"] += da_i.sum(axis=0)
+        grads["bias_hh"] += da_h.sum(axis=0)
+        dh_total[:, t] = dh
+        dh_next = dh * z + da_r @ w_hr + da_z @ w_hz + dhn @ w_hn  # the direct path, then the gates
+    return grads, dh_total
+
+
+def direct_path(cache: GRUCache, dh_head: np.ndarray) -> np.ndarray:
+    """(T, B, H) the direct part of dL/dh_t (the module docstring's split), time-major;
+    dh_head (T, B, H) is the head's gradient at each h_t."""
+    z = cache.gate("z")  # (T, B, H)
+    direct = np.empty_like(dh_head)
+    direct[-1] = dh_head[-1]
+    for t in range(len(direct) - 2, -1, -1):
+        direct[t] = z[t + 1] * direct[t + 1] + dh_head[t]  # h_{t+1} = ... + z_{t+1} h_t: the belt
+    return direct
+
+
+# ---- the cell ----
+
+class GRUCell(Cell):
+    """The GRU: h is its own belt; the direct path is the product of the update gate z."""
+
+    name = "gru"
+    label = "GRU"
+    gate_names = "".join(GATES)
+    direct_gate = "z"
+    carrier_words = "||dL/dh|| for a GRU"
+    belt_legend = ("belt, gates (GRU): dL/dh split into the direct path along z * h_{t-1} (the product of the "
+                   "update gates z: what arrives with h_{t-1} detached before it feeds r, z and n) and the rest, "
+                   "through n_t and the gates; each relative to ||dL/dh|| at the loss step.")
+    belt_state = "h"
+    belt_rest = "the paths through n_t and the gates"
+
+    # memory (cells/base.py): fitted to tracemalloc peaks of its probe
+    memory_fixed, weight_copies, words_per_unit, words_per_input, words_per_sequence = 10800.0, 1.13, 13.7, 2.0, 23.3
+    forward_words_per_unit = 8.2  # measured: a forward pass alone (tracemalloc)
+
+    def forward(self, params, x, spec):
+        return forward(params, x)
+
+    def backward(self, params, cache, dh_out):
+        return backward(params, cache, dh_out)
+
+    def reference(self, params, x, dh_out, spec) -> dict:
+        h, steps = reference_forward(params, x)
+        grads, dh = reference_backward(params, x, steps, dh_out)
+        return {"h": h, "grads": grads, "dh": dh}
+
+    def torch_module(self, spec, input_size):
+        import torch
+
+        return torch.nn.GRU(input_size, spec.hidden, batch_first=True, dtype=torch.float64)
+
+    def probe(self, profile, params, cache, grads, dh_head, first_answer, tools) -> None:
+        """The update gates and the exact split of dL/dh into the direct path and the rest."""
+        profile.forget, profile.forget_product = tools.belt_gate(cache.gate("z"))
+        direct = direct_path(cache, dh_head)  # (T, B, H)
+        tools.belt_split(profile, direct, grads.dh.transpose(1, 0, 2), profile.dh.mean[0])
+
+    def belt_words(self, model: dict) -> tuple[str, str | None]:
+        return "z", "update gate"
+
+    def init_words(self, profile) -> tuple[list[str], list[str]]:
+        values = [float(v) for v in profile.forget]
+        return [], [f"mean update gate {sum(values) / len(values):.2f}"]
+
+    def belt_path_words(self, factor: str, gate: str | None) -> str:
+        return f"z * h_{{t-1}} (the product of {factor}, h alone)"
+
+    inspect_clauses = "gru"
+
+    def inner_values(self, params: dict[str, np.ndarray], core: GRUCache) -> dict[str, np.ndarray]:
+        return {gate: core.gate(gate) for gate in "zr"}
+
+
+CELL = GRUCell()

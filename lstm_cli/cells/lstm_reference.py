@@ -1,12 +1,10 @@
-"""Plain references for the fast kernels: the equations written the way the article writes them.
+"""The LSTM's plain reference: the equations of ``cells/lstm.py`` one gate at a time.
 
-One gate at a time, batch-major, nothing fused, no buffers reused: slow and
-obviously right. The fast kernels in lstm_cli/rnn.py and lstm_cli/lstm.py are
-checked against these (test_lstm.py, test_rnn.py, test_bits.py).
-
-Shapes: x (B, T, D), h and c (B, T, H); parameters in PyTorch's names and
-gate order (i, f, g, o). dh_out, dc_out (B, T, H): gradients arriving at each
-h_t, c_t from outside the recurrence.
+Batch-major, nothing fused, no buffer reused: slow and obviously right. The
+fused kernel of ``cells/lstm.py`` is checked against these (tests/test_cells.py,
+tests/test_lstm.py, tests/test_bits.py). Shapes: x (B, T, D), h and c (B, T, H);
+parameters in PyTorch's names and gate order (i, f, g, o). dh_out, dc_out
+(B, T, H): gradients arriving at each h_t, c_t from outside the recurrence.
 """
 
 from __future__ import annotations
@@ -18,8 +16,8 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def lstm_forward(params, x, h0=None, c0=None):
-    """h, c (B, T, H) and the per-step gates (i, f, g, o), each a list of (B, H)."""
+def reference_forward(params, x, h0=None, c0=None):
+    """h, c (B, T, H) of the default LSTM and the per-step gates (i, f, g, o), each a list of (B, H)."""
     w_ih, w_hh = params["weight_ih"], params["weight_hh"]
     b = params["bias_ih"] + params["bias_hh"]
     n = w_hh.shape[1]
@@ -41,10 +39,10 @@ def lstm_forward(params, x, h0=None, c0=None):
     return np.stack(hs[1:], axis=1), np.stack(cs[1:], axis=1), (hs, cs, gates)
 
 
-def lstm_backward(params, x, states, dh_out, dc_out=None):
-    """Parameter gradients and the total dL/dh_t, dL/dc_t (B, T, H) of lstm_forward."""
+def reference_backward(params, x, states, dh_out, dc_out=None):
+    """Parameter gradients and the total dL/dh_t, dL/dc_t (B, T, H) of reference_forward."""
     hs, cs, gates = states
-    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
+    w_hh = params["weight_hh"]
     batch, steps, _ = x.shape
     grads = {name: np.zeros_like(params[name]) for name in ("weight_ih", "weight_hh", "bias_ih")}
     dh_total, dc_total = np.zeros_like(dh_out), np.zeros_like(dh_out)
@@ -72,35 +70,16 @@ def lstm_backward(params, x, states, dh_out, dc_out=None):
     return grads, dh_total, dc_total
 
 
-def rnn_forward(params, x, h0=None, activation="tanh"):
-    """h (B, T, H) and the list of states h_0 .. h_T."""
-    w_ih, w_hh = params["weight_ih"], params["weight_hh"]
-    b = params["bias_ih"] + params["bias_hh"]
-    batch, steps, _ = x.shape
-    h = np.zeros((batch, w_hh.shape[0])) if h0 is None else h0
-    hs = [h]
-    for t in range(steps):
-        pre = x[:, t] @ w_ih.T + h @ w_hh.T + b  # (B, H)
-        h = np.tanh(pre) if activation == "tanh" else np.maximum(pre, 0.0)
-        hs.append(h)
-    return np.stack(hs[1:], axis=1), hs
-
-
-def rnn_backward(params, x, hs, dh_out, activation="tanh"):
-    """Parameter gradients and the total dL/dh_t (B, T, H) of rnn_forward."""
-    w_hh = params["weight_hh"]
-    steps = x.shape[1]
-    grads = {name: np.zeros_like(params[name]) for name in ("weight_ih", "weight_hh", "bias_ih")}
-    dh_total = np.zeros_like(dh_out)
-    dh_next = np.zeros_like(hs[0])
-    for t in range(steps - 1, -1, -1):
-        dh = dh_out[:, t] + dh_next
-        h = hs[t + 1]
-        dpre = dh * (1.0 - h ** 2) if activation == "tanh" else dh * (h > 0)  # through the activation
-        grads["weight_ih"] += dpre.T @ x[:, t]
-        grads["weight_hh"] += dpre.T @ hs[t]
-        grads["bias_ih"] += dpre.sum(axis=0)
-        dh_total[:, t] = dh
-        dh_next = dpre @ w_hh  # through the recurrence
-    grads["bias_hh"] = grads["bias_ih"].copy()
-    return grads, dh_total
+def reference_step(params, variant, x_t, h, c):
+    """One step of a variant's equations, gate by gate: h_t, c_t and o_t's pre-activation without
+    its peephole."""
+    z = x_t @ params["weight_ih"].T + h @ params["weight_hh"].T + params["bias_ih"] + params["bias_hh"]
+    rows = dict(zip(variant.gates, np.split(z, len(variant.gates), axis=1)))
+    peep = dict(zip(variant.peephole_gates, np.split(params.get("weight_ch", np.zeros(0)),
+                                                     max(len(variant.peephole_gates), 1))))
+    f = sigmoid(rows["f"] + peep.get("f", 0.0) * c) if variant.forget_gate else 1.0
+    i = 1.0 - f if variant.coupled else sigmoid(rows["i"] + peep.get("i", 0.0) * c)
+    g = np.tanh(rows["g"])
+    c_new = f * c + i * g
+    o = sigmoid(rows["o"] + peep.get("o", 0.0) * c_new)
+    return o * np.tanh(c_new), c_new, rows["o"]
