@@ -31,6 +31,13 @@ class _Group(TyperGroup):
         except BrokenPipeError:
             raise _ReaderGone from None
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """--help and --version print while the arguments are parsed, before ``invoke``."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except BrokenPipeError:
+            raise _ReaderGone from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         process.single_threaded_blas()  # before any command imports numpy
         process.accept_click_completion_order()
@@ -40,6 +47,7 @@ class _Group(TyperGroup):
                   "or /dev/null", 1)
         if not (sys.argv[1:] if args is None else args):  # no arguments at all: the help is the answer
             args = ["--help"]
+        previous = process.stop_on_sigterm()  # SIGTERM: recorded and reported as an interruption
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
@@ -49,14 +57,17 @@ class _Group(TyperGroup):
             sys.exit(0)
         except LstmDemoError as err:
             process.flush_stdout()
-            for problem in getattr(err, "problems", None) or [str(err)]:
-                print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
-            sys.exit(err.exit_code)
+            code = process.interrupted_exit_code() if err.exit_code == 130 else err.exit_code
+            _say([_one_line(problem) for problem in getattr(err, "problems", None) or [str(err)]], code)
         except (typer.Abort, KeyboardInterrupt):
-            _fail("lstm-demo: interrupted", 130)
+            code = process.interrupted_exit_code()
+            _fail("lstm-demo: terminated" if code != 130 else "lstm-demo: interrupted", code)
         except OSError as err:  # writing the output failed (/dev/full, an I/O error)
             process.discard_stdout()
             _fail(f"lstm-demo: error: {err.filename or 'cannot write to stdout'}: {err.strerror or err}", 1)
+        except MemoryError:  # an estimate below the limit, and still too much: one line, not a traceback
+            _fail("lstm-demo: error: out of memory (the estimate was under the limit, but the allocation "
+                  "failed); use a smaller --batch, --hidden or --gap, or set LSTM_DEMO_MEMORY_LIMIT", 1)
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
@@ -65,11 +76,17 @@ class _Group(TyperGroup):
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
                 _fail(where + "error: " + _one_line(err.format_message()), 2)
             _fail("lstm-demo: error: " + _one_line(err.format_message()), err.exit_code)
+        finally:
+            process.restore_sigterm(previous)
         sys.exit(code if isinstance(code, int) else 0)
 
 
+MAX_WORD = 200  # a 5000-digit value in a message is shown by its head and its length
+
+
 def _one_line(message: str) -> str:
-    return " ".join(message.split())
+    return " ".join(word if len(word) <= MAX_WORD else f"{word[:60]}... ({len(word)} characters)"
+                    for word in message.split())
 
 
 def _check_format(fmt: str, formats) -> None:
@@ -80,7 +97,18 @@ def _check_format(fmt: str, formats) -> None:
 
 def _fail(message: str, code: int) -> None:
     process.flush_stdout()
-    print(message, file=sys.stderr)
+    _say([message], code, prefix="")
+
+
+def _say(lines: list[str], code: int, prefix: str = "lstm-demo: error: ") -> None:
+    """The error lines on stderr and exit ``code``; an stderr that cannot take them (2>/dev/full,
+    closed) changes nothing about the exit code (Python's own exit would make it 120)."""
+    try:
+        for line in lines:
+            sys.stderr.write(prefix + line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        process.exit_now(code)
     sys.exit(code)
 
 
@@ -297,10 +325,12 @@ def sweep_command(
     from pathlib import Path
 
     from lstm_cli import sweep as sweeping
-    from lstm_cli.errors import BadInput, Interrupted
+    from lstm_cli.errors import BadInput, Interrupted, RunFailed
+    from lstm_cli.files import check_out
     from lstm_cli.render import sweep as view
 
     _check_format(fmt, view.SWEEP_FORMATS)
+    check_out(out)
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     scenario = api.load_scenario(scenario_path, sets or [])
@@ -321,7 +351,15 @@ def sweep_command(
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
-    view.write_summary(result, scenario, fmt)
+    except BrokenPipeError:  # | head: the runs' lines have no reader any more, so the sweep stops
+        raise RunFailed(f"stdout was closed after {progress.finished} of {progress.total} run(s); the sweep "
+                        f"stopped, and the records in {Path(out) / scenario.name}/ say which runs finished "
+                        f"(the ones stopped say interrupted); finish it with the same command and --resume") from None
+    try:
+        view.write_summary(result, scenario, fmt)
+    except BrokenPipeError:
+        raise RunFailed(f"stdout was closed before the summary was written; every run finished: "
+                        f"summary.csv and summary.jsonl are in {result.sweep_dir}/") from None
     if plot is not None:
         _wrote(api.plot_sweep(result, scenario, plot))
     progress.finish(result)

@@ -4,7 +4,41 @@ and an stdout that may be closed, full or cut short by its reader. Imports nothi
 from __future__ import annotations
 
 import os
+import signal
 import sys
+
+terminated = False  # set when SIGTERM stopped the command: its exit code is 143, not Ctrl-C's 130
+
+
+def _terminate(signum, frame) -> None:
+    global terminated
+    terminated = True
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm():
+    """SIGTERM (``timeout``, Slurm, systemd, ``kill``) stops a command as Ctrl-C does, so a run's
+    record says "interrupted" instead of being left "running"; the previous handler is returned
+    (for ``restore_sigterm``). Only in the main thread, where Python delivers signals."""
+    global terminated
+    terminated = False
+    try:
+        return signal.signal(signal.SIGTERM, _terminate)
+    except (ValueError, OSError):  # not the main thread
+        return None
+
+
+def restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
+
+
+def interrupted_exit_code() -> int:
+    """143 (128 + SIGTERM) when SIGTERM stopped the command, 130 (128 + SIGINT) for Ctrl-C."""
+    return 128 + signal.SIGTERM if terminated else 128 + signal.SIGINT
 
 
 def single_threaded_blas() -> None:
@@ -23,6 +57,17 @@ def discard_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file (Typer's CliRunner)
         pass
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code`` at once: the interpreter's last flush of a stream that cannot be written
+    (stderr into /dev/full) would turn any exit code into 120."""
+    discard_stdout()
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
+    os._exit(code)
 
 
 def flush_stdout() -> None:

@@ -114,8 +114,11 @@ class Progress:
         """The sweep's last line; RunFailed when a run failed."""
         from lstm_cli.errors import RunFailed
 
+        earlier = getattr(result, "earlier", 0)
         self._say(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and "
-                  f"summary.jsonl in {result.sweep_dir}/")
+                  f"summary.jsonl in {result.sweep_dir}/"
+                  + (f" (they also count {earlier} finished run(s) of an earlier, larger grid there)"
+                     if earlier else ""))
         if result.failures:
             keys = ", ".join(o.key for o in result.failures[:3]) + (", ..." if len(result.failures) > 3 else "")
             raise RunFailed(f"{len(result.failures)} of {len(result.outcomes)} runs failed ({keys}); "
@@ -182,12 +185,13 @@ RUN_LINE_FIELDS = ["type", "index", "key", "kept", "status", "success", "steps",
 def run_line(index: int, key: str, record: dict | None, error: str | None, kept: bool = False) -> dict:
     """The ``{"type": "run"}`` line of one finished run (``record`` None and ``error`` set: it failed)."""
     record = record or {}
-    metric = record.get("metric")
+    metric = record.get("metric") if isinstance(record.get("metric"), str) else None  # a tampered kept record
+    clipping = record.get("clipping") if isinstance(record.get("clipping"), dict) else {}
     return {"type": "run", "index": index, "key": key, "kept": kept,
             "status": "failed" if error is not None else record.get("status"),
             "success": record.get("success"), "steps": record.get("steps"), "metric": metric,
             "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
-            "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
+            "clipped_fraction": clipping.get("clipped_fraction"),
             "run_dir": record.get("run_dir"), "error": error}
 
 
