@@ -133,19 +133,23 @@ def finished_record(run_dir: Path, config: dict) -> dict | None:
     record = read_result(run_dir)
     if record is None or record.get("status") not in FINISHED:
         return None
-    return record if not settings_changed(run_dir, config) else None
+    stored = read_config(run_dir)
+    if stored is None or any(stored.get(k) != v for k, v in config.items()):
+        return None
+    return record
 
 
 def settings_changed(run_dir: Path, config: dict) -> str | None:
     """What differs between ``config`` and the settings of the *finished* record in ``run_dir``
-    ("steps 3 -> 4", or "its config.yaml cannot be read"); None when they agree or when
-    there is no finished record there (nothing that running again would lose)."""
+    ("steps 3 -> 4"); None when they agree, or when there is no finished record with readable
+    settings there (nothing that running again would lose: a record whose config.yaml cannot
+    be read is broken, and is made again)."""
     record = read_result(run_dir)
     if record is None or record.get("status") not in FINISHED:
         return None
     stored = read_config(run_dir)
     if stored is None:
-        return "its config.yaml cannot be read"
+        return None
     for key, value in config.items():
         if stored.get(key) != value:
             return f"{key} {_short(stored.get(key))} -> {_short(value)}"
