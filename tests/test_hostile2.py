@@ -389,3 +389,419 @@ def test_a_sweep_into_a_closed_pipe_fails_and_records_say_what_ran(tmp_path, rea
     statuses = [runs.read_result(d) for d in (out / "small").iterdir() if d.is_dir()]
     assert all(s is None or s["status"] in ("completed", "interrupted") for s in statuses)
     assert sum(1 for s in statuses if s and s["status"] == "completed") < 6
+
+
+# ==== B. every file read with a bound, in one place ====
+
+def special_file(kind: str, tmp_path: Path) -> Path:
+    """A path that is not a small regular file: made here, so the machine needs nothing."""
+    path = tmp_path / f"special-{kind}"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dev-zero":
+        return Path("/dev/zero")
+    elif kind == "dev-urandom":
+        return Path("/dev/urandom")
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "huge":
+        with open(path, "wb") as f:  # sparse: 64 MB without the disk space
+            f.truncate(64 << 20)
+    elif kind == "link-out":
+        (tmp_path / "secret").write_text("description: secret\n")
+        sub = tmp_path / "sub"
+        sub.mkdir()
+        path = sub / "scenario.yaml"
+        path.symlink_to(tmp_path / "secret")
+    elif kind == "socket":
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(path))
+        sock.close()
+    return path
+
+
+SPECIAL = ["fifo", "dev-zero", "dev-urandom", "directory", "huge", "link-out", "socket"]
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+@pytest.mark.parametrize("command", ["show", "run", "sweep-dry"])
+def test_b_a_scenario_that_is_not_a_small_regular_file(tmp_path, kind, command):
+    path = special_file(kind, tmp_path)
+    args = {"show": ["scenarios", "show", path], "run": ["run", path, "--out", tmp_path / "out"],
+            "sweep-dry": ["sweep", path, "--dry-run", "--out", tmp_path / "out"]}[command]
+    start = time.monotonic()
+    code, _, err = invoke(args)
+    one_line(code, err, 2)
+    assert time.monotonic() - start < 20  # refused at once, never read to the end of /dev/zero
+    assert "secret" not in err or kind == "link-out"
+
+
+@pytest.mark.parametrize("kind", SPECIAL)
+def test_b_a_scheduler_file_that_is_not_a_small_regular_file(tmp_path, kind):
+    pytest.importorskip("distributed")
+    scenario = small(tmp_path, last_seed=0)
+    code, _, err = invoke(["sweep", scenario, "--scheduler-file", special_file(kind, tmp_path),
+                           "--out", tmp_path / "out"])
+    one_line(code, err, 2)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text", [
+    "[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000, "not json", "[1, 2]",
+    '{"address": 5}', '{"address": null}', '{}', "\xff\xfe", '{"address": "' + "x" * 300 + '"}',
+])
+def test_b_a_scheduler_file_that_is_not_a_dask_one(tmp_path, text):
+    pytest.importorskip("distributed")
+    path = tmp_path / "scheduler.json"
+    path.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode())
+    code, _, err = invoke(["sweep", small(tmp_path, last_seed=0), "--scheduler-file", path,
+                           "--out", tmp_path / "out"])
+    one_line(code, err, 2)
+
+
+@pytest.mark.parametrize("member", ["result.json", "config.yaml"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "directory", "huge", "socket", "link-out"])
+def test_b_runs_goes_on_past_a_record_file_that_is_not_regular(tmp_path, member, kind):
+    out = tmp_path / "out"
+    runs.run_training(TINY, out, name="good")
+    runs.run_training(TINY, out, name="bad")
+    target = out / "bad" / member
+    target.unlink()
+    special = special_file(kind, tmp_path)
+    if kind == "link-out":
+        target.symlink_to(tmp_path / "secret")
+    elif kind in ("fifo", "socket", "dev-zero"):
+        target.symlink_to(special) if kind == "dev-zero" else os.rename(special, target)
+    elif kind == "directory":
+        target.mkdir()
+    else:
+        os.rename(special, target)
+    start = time.monotonic()
+    code, out_text, err = invoke(["runs", out, "-f", "json"])
+    assert time.monotonic() - start < 20
+    assert "Traceback" not in err and code == 0, err
+    names = [row["name"] for row in json.loads(out_text)]
+    assert "good" in names
+    if member == "result.json":
+        assert names == ["good"] and len(err.splitlines()) == 1 and "bad" in err
+
+
+def test_b_every_user_file_is_read_through_the_bounded_reader():
+    """No open(), read_text() or read_bytes() on a path outside files.read_regular: a reader that
+    bypasses it is a hang (a FIFO) or an escape (a link) waiting to happen. The few exceptions
+    are named here with their reason."""
+    allowed = {
+        ("checkpoint.py", "open"): "a zip member, after read_regular-like checks of the archive",
+        ("process.py", "open"): "os.open(os.devnull) to discard a closed stdout",
+    }
+    found = []
+    for path in sorted((ROOT / "lstm_cli").rglob("*.py")):
+        if path.name == "files.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if name in ("open", "read_text", "read_bytes") and (path.name, name) not in allowed:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}(")
+    assert found == []
+
+
+# ==== C. the Dask address ====
+
+BAD_ADDRESSES = [
+    "tcp://", "tcp://:", "tcp://:8786", "tcp://127.0.0.1", "tcp://127.0.0.1:", "tcp://127.0.0.1:abc",
+    "tcp://127.0.0.1:99999", "tcp://127.0.0.1:0", "tcp://127.0.0.1:-1", "tcp://127.0.0.1:8786x",
+    "tcp://[::1", "tcp://[::1]", "tcp://[zz::1]:8786", "tcp://a b:1", "tcp://a/b:1", "tcp://\x1b[2J:1",
+    "inproc://x", "ucx://127.0.0.1:8786", "tls://127.0.0.1:8786", "ws://127.0.0.1:8786", "http://x:1",
+    "127.0.0.1:8786", "", "local:", "local:0", "local:-1", "local:²", "local:٣", "local:1.5", "local:99999",
+    "local: 2", "tcp://127.0.0.1:\u0663", "tcp://" + "a" * 300 + ":1",
+]
+
+
+@pytest.mark.parametrize("address", BAD_ADDRESSES)
+def test_c_a_malformed_or_impossible_address_is_bad_input_at_once(tmp_path, address):
+    pytest.importorskip("distributed")
+    start = time.monotonic()
+    code, _, err = invoke(["sweep", small(tmp_path, last_seed=0), "--scheduler", address, "--out", tmp_path / "out"])
+    one_line(code, err, 2)
+    assert time.monotonic() - start < 10
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://", "tcp://[::1", "inproc://x", "tls://127.0.0.1:1",
+                                     "tcp://127.0.0.1:99999", "tcp://a b:1", "local:²"])
+def test_c_the_same_addresses_inside_a_scheduler_file(tmp_path, address):
+    pytest.importorskip("distributed")
+    path = tmp_path / "scheduler.json"
+    path.write_text(json.dumps({"address": address}))
+    code, _, err = invoke(["sweep", small(tmp_path, last_seed=0), "--scheduler-file", path, "--out", tmp_path / "out"])
+    one_line(code, err, 2)
+
+
+class SilentPort:
+    """A loopback socket that accepts and then says nothing (or ``greeting``), as a web server or
+    the dashboard port would to a Dask client."""
+
+    def __init__(self, greeting: bytes = b""):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.server.settimeout(30)
+        self.greeting, self.conns = greeting, []
+        self.address = f"tcp://127.0.0.1:{self.server.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            while True:
+                conn, _ = self.server.accept()
+                self.conns.append(conn)
+                if self.greeting:
+                    conn.sendall(self.greeting)
+        except OSError:
+            return
+
+    def close(self):
+        for conn in self.conns:
+            conn.close()
+        self.server.close()
+
+
+@pytest.mark.parametrize("greeting", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\xff" * 8, b"\x00" * 8,
+                                      b"SSH-2.0-OpenSSH\r\n"], ids=["silent", "http", "ones", "zeros", "ssh"])
+def test_c_a_port_that_is_not_a_scheduler_fails_in_bounded_time(tmp_path, greeting):
+    pytest.importorskip("distributed")
+    port = SilentPort(greeting)
+    try:
+        start = time.monotonic()
+        code, _, err = invoke(["sweep", small(tmp_path, last_seed=0), "--scheduler", port.address,
+                               "--out", tmp_path / "out"])
+        one_line(code, err, 1)
+        assert "not a Dask scheduler" in err or "closed" in err
+        assert time.monotonic() - start < 30
+    finally:
+        port.close()
+
+
+def test_c_a_closed_port_fails_in_one_line(tmp_path):
+    pytest.importorskip("distributed")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    sock.close()  # nothing listens there now
+    code, _, err = invoke(["sweep", small(tmp_path, last_seed=0), "--scheduler", address, "--out", tmp_path / "out"])
+    one_line(code, err, 1)
+
+
+@pytest.mark.parametrize("asked,runs_to_do,expected", [(6, 2, 2), (64, 1, 1), (3, 5, 3), (1, 4, 1), (2, 2, 2)])
+def test_c_local_workers_are_capped_at_the_runs_to_do(monkeypatch, asked, runs_to_do, expected):
+    distributed = pytest.importorskip("distributed")
+    from lstm_cli import pool_dask
+
+    started = {}
+
+    class FakeCluster:
+        def __init__(self, n_workers, **kwargs):
+            started["n"] = n_workers
+
+        def __enter__(self):
+            return "tcp://127.0.0.1:1"
+
+        def __exit__(self, *exc):
+            return False
+
+    class FakeClient(FakeCluster):
+        def __init__(self, address, **kwargs):
+            pass
+
+    monkeypatch.setattr(distributed, "LocalCluster", FakeCluster)
+    monkeypatch.setattr(distributed, "Client", FakeClient)
+    with pool_dask.connect(f"local:{asked}", runs_to_do=runs_to_do):
+        pass
+    assert started["n"] == expected
+
+
+# ==== D. `lstm-demo runs`, and resume, on foreign records ====
+
+FOREIGN = {
+    "provenance-string": ("config", "provenance", "a string"),
+    "provenance-list": ("config", "provenance", [1, 2]),
+    "provenance-int": ("config", "provenance", 7),
+    "metric-list": ("result", "metric", ["accuracy"]),
+    "metric-dict": ("result", "metric", {"a": 1}),
+    "metric-int": ("result", "metric", 3),
+    "wall-time-string": ("result", "wall_time", "abc"),
+    "wall-time-list": ("result", "wall_time", [1]),
+    "wall-time-huge": ("result", "wall_time", 10 ** 400),
+    "steps-huge": ("result", "steps", 10 ** 400),
+    "steps-string": ("result", "steps", "many"),
+    "status-list": ("result", "status", ["running"]),
+    "status-dict": ("result", "status", {"a": 1}),
+    "model-list": ("result", "model", [1, 2]),
+    "gap-dict": ("result", "gap", {"x": 1}),
+    "task-none": ("result", "task", None),
+    "pid-huge-running": ("pid", 2 ** 31, None),
+    "pid-huger-running": ("pid", 2 ** 64, None),
+    "pid-negative-running": ("pid", -5, None),
+    "pid-string-running": ("pid", "12", None),
+    "start-time-date": ("yaml", "start_time: 2026-11-28T01:02:03Z", None),
+    "provenance-alias-list": ("yaml", "alias", None),
+    "config-model-garbage": ("config", "model", {"kind": "lstm", "hidden": "x" * 5}),
+}
+
+
+def _plant_foreign(run_dir: Path, case: str) -> None:
+    import yaml
+
+    where, key, value = FOREIGN[case]
+    result = json.loads((run_dir / "result.json").read_text())
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    if where == "result":
+        result[key] = value
+    elif where == "config":
+        config[key] = value
+    elif where == "pid":
+        result["status"] = "running"
+        config["provenance"]["pid"] = key
+        config["provenance"]["hostname"] = socket.gethostname()
+    elif where == "yaml":
+        text = yaml.safe_dump(config, sort_keys=False)
+        if key == "alias":
+            text = "shared: &x [1, 2]\n" + text.replace("provenance:", "old_provenance:") + "provenance: *x\n"
+        else:
+            text = text.replace("provenance:", "old_provenance:") + "provenance:\n  " + key + "\n"
+        (run_dir / "config.yaml").write_text(text)
+        (run_dir / "result.json").write_text(json.dumps(result))
+        return
+    (run_dir / "result.json").write_text(json.dumps(result))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def two_records(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("two") / "out"
+    runs.run_training(TINY, out, name="good")
+    runs.run_training(TINY, out, name="foreign")
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+@pytest.mark.parametrize("case", sorted(FOREIGN))
+def test_d_runs_lists_records_of_any_shape(tmp_path, two_records, case, fmt):
+    out = tmp_path / "out"
+    shutil.copytree(two_records, out)
+    _plant_foreign(out / "foreign", case)
+    code, text, err = invoke(["runs", out, "-f", fmt], env={"COLUMNS": "200"})
+    assert "Traceback" not in err
+    assert code == 0, err
+    assert "good" in text and "foreign" in text
+    if fmt == "json":
+        rows = {row["name"]: row for row in json.loads(text)}
+        if case.startswith("pid-huge"):
+            assert rows["foreign"]["status"] == "abandoned"  # no process can have that pid
+
+
+@pytest.mark.parametrize("bad", ["loop", "self-loop", "dangling", "file-link"])
+def test_d_runs_goes_on_past_a_bad_entry(tmp_path, two_records, bad):
+    out = tmp_path / "out"
+    shutil.copytree(two_records, out)
+    if bad == "loop":
+        os.symlink(out / "b-loop", out / "a-loop")
+        os.symlink(out / "a-loop", out / "b-loop")
+    elif bad == "self-loop":
+        os.symlink(out / "self", out / "self")
+    elif bad == "dangling":
+        os.symlink(tmp_path / "nowhere", out / "dangling")
+    else:
+        (tmp_path / "afile").write_text("x")
+        os.symlink(tmp_path / "afile", out / "file-link")
+    code, text, err = invoke(["runs", out, "-f", "json"])
+    assert "Traceback" not in err and code == 0, err
+    assert sorted(row["name"] for row in json.loads(text)) == ["foreign", "good"]
+    assert len(err.splitlines()) <= 2
+
+
+@needs_other_user
+@pytest.mark.parametrize("mode", [0o000, 0o100, 0o400, 0o600])
+def test_d_runs_seen_by_another_user_goes_on_past_a_closed_directory(two_records, mode):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="lstm-demo-shared-", dir="/tmp"))  # pytest's tmp is root's alone
+    request_cleanup.append(base)
+    base.chmod(0o755)
+    out = base / "out"
+    shutil.copytree(two_records, out)
+    for path in [out, *out.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    (out / "foreign").chmod(mode)
+    code, text, err = cli_process(["runs", out, "-f", "json"], prefix=other_user(), cwd="/")
+    assert "Traceback" not in err and code == 0, err
+    names = [row["name"] for row in json.loads(text)]
+    assert "good" in names
+    assert len(err.splitlines()) == (0 if "foreign" in names else 1), err
+
+
+request_cleanup: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _remove_shared_directories():
+    yield
+    for path in request_cleanup:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+ESCAPES = ["\x1b[2J", "\x1b]0;pwned\x07", "\x1b[31mred", "\r\x1b[K", "\x9b2J", "a\x08b", "\u202eevil",
+           "[bold]markup[red]"]
+
+
+@pytest.mark.parametrize("where", ["task", "model", "directory"])
+@pytest.mark.parametrize("escape", ESCAPES, ids=repr)
+def test_d_terminal_escapes_are_escaped_in_tables_and_kept_in_json(tmp_path, two_records, escape, where):
+    out = tmp_path / "out"
+    shutil.copytree(two_records, out)
+    name = "foreign"
+    if where == "directory":
+        name = "run" + escape
+        os.rename(out / "foreign", out / name)
+    else:
+        path = out / "foreign" / "result.json"
+        record = json.loads(path.read_text())
+        record[where] = "x" + escape
+        path.write_text(json.dumps(record))
+    code, table, err = invoke(["runs", out], env={"COLUMNS": "250"})
+    assert code == 0, err
+    for control in ("\x1b", "\x07", "\x08", "\r", "\x9b", "\u202e"):
+        assert control not in table and control not in err
+    if escape.startswith("[bold]"):
+        assert "[bold]markup[red]" in table  # shown as written, not as rich markup
+    code, text, _ = invoke(["runs", out, "-f", "json"])
+    rows = json.loads(text)
+    if where == "directory":
+        assert name in [row["name"] for row in rows]
+    else:
+        assert "x" + escape in [row[where] for row in rows]
+
+
+def test_d_the_listing_uses_the_c_loader_and_falls_back_without_it(monkeypatch, two_records):
+    import yaml
+
+    assert files.yaml_loader() is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with_c = records.list_records(two_records).rows
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    assert files.yaml_loader() is yaml.SafeLoader
+    assert records.list_records(two_records).rows == with_c
+
+
+def test_d_the_benchmark_runs_on_a_tiny_size(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_runs
+    finally:
+        sys.path.pop(0)
+    rows = bench_runs.main(["--records", "12", "--repeat", "1", "--formats", "json", "--loaders", "c,python"])
+    assert [(row["loader"], row["records"]) for row in rows] == [("c", 12), ("python", 12)]
+    assert all(row["median"] > 0 for row in rows)
+    assert "median" in capsys.readouterr().out

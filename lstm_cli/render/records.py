@@ -11,13 +11,36 @@ FORMATS = ("table", "json", "csv")
 SHORT = {"accuracy": "acc"}  # metric names in the table
 
 
+def shown(value) -> str:
+    """A field of a record made printable for a terminal: control characters (ESC of a colour or
+    a screen-clearing sequence, an OSC title, a carriage return) and other invisible ones become
+    their escapes (\\x1b), so a foreign record cannot drive the terminal; JSON and CSV keep them."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _value(value, digits: int = 4) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return shown(value)
     try:
         return f"{float(value):.{digits}g}"
-    except (TypeError, ValueError):
-        return str(value)
+    except (TypeError, ValueError, OverflowError):
+        return shown(value)
+
+
+def _seconds(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return shown(value)
+    try:
+        return f"{float(value):.1f} s"
+    except (TypeError, ValueError, OverflowError):
+        return shown(value)
 
 
 def _made(text) -> str:
@@ -32,7 +55,7 @@ def write(listing, fmt: str, directory) -> None:
 
         raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     for problem in listing.problems:
-        print(f"lstm-demo: {directory}/{problem}", file=sys.stderr)
+        print(f"lstm-demo: {shown(directory)}/{shown(problem)}", file=sys.stderr)
     if fmt == "json":
         write_json(listing.rows)
     elif fmt == "csv":
@@ -45,7 +68,9 @@ def write(listing, fmt: str, directory) -> None:
 
         from lstm_cli.render import console
 
-        table = Table(title=f"{directory}: {len(listing.rows)} run record(s)", title_justify="left",
+        from rich.text import Text
+
+        table = Table(title=Text(f"{shown(directory)}: {len(listing.rows)} run record(s)"), title_justify="left",
                       box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
         # on a narrow terminal name, model, metric and made fold; the rest keep their width
         for column in ("name", "status", "task", "gap", "model", "metric", "steps", "time", "made"):
@@ -54,9 +79,9 @@ def write(listing, fmt: str, directory) -> None:
                              no_wrap=not folds, overflow="fold", min_width=6 if folds else None)
         for row in listing.rows:
             metric = "-" if not row["metric"] else f"{SHORT.get(row['metric'], row['metric'])} {_value(row['value'])}"
-            time = "-" if row["wall_time"] is None else f"{float(row['wall_time']):.1f} s"
-            table.add_row(row["name"], row["status"], str(row["task"]), str(row["gap"]), str(row["model"]),
-                          metric, _value(row["steps"], 9), time, _made(row["made"]))
+            cells = (row["name"], row["status"], row["task"], row["gap"], row["model"], metric,
+                     _value(row["steps"], 9), _seconds(row["wall_time"]), _made(row["made"]))
+            table.add_row(*(Text(shown(cell)) for cell in cells))  # Text: no rich markup in a field
         out = console()
         if not out.is_terminal:  # a pipe or a file: one line per run, however wide
             out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
