@@ -49,8 +49,9 @@ class _Group(TyperGroup):
             args = ["--help"]
         previous = process.stop_on_sigterm()  # SIGTERM: recorded and reported as an interruption
         try:
-            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                standalone_mode=False, **extra)
+            with process.no_warnings():
+                code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                    standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
         except (BrokenPipeError, _ReaderGone):  # the reader stopped early (| head): not a failure
             process.discard_stdout()

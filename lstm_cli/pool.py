@@ -112,6 +112,9 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
     global _leaving
     from lstm_cli.errors import Interrupted
 
+    import warnings
+
+    warnings.simplefilter("ignore")  # as in the command line's boundary: numbers, not RuntimeWarnings
     for name in BLAS_THREADS:
         os.environ[name] = "1"
     try:  # the handlers inside the try: a SIGTERM right after _stop is installed is an orderly stop too

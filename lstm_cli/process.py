@@ -3,6 +3,7 @@ and an stdout that may be closed, full or cut short by its reader. Imports nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -57,6 +58,19 @@ def discard_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file (Typer's CliRunner)
         pass
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Python's warnings silent, whatever PYTHONWARNINGS says: numpy's RuntimeWarnings (overflow
+    in a product of 1e308-scaled weights, inf in a checkpoint) are measured and reported as
+    numbers (inf, nan) by the tool itself, and under PYTHONWARNINGS=error a warning would
+    become a traceback instead of a number."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def exit_now(code: int) -> None:

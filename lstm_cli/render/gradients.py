@@ -110,7 +110,8 @@ def init_words(profile: GradientProfile) -> str:
         elif "forget_bias" not in m:
             words.insert(0, "no forget gate (f = 1)")
         else:
-            gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
+            bias = m["forget_bias"]  # the sigmoid written so that exp never overflows (bias <= -710)
+            gate = 1.0 / (1.0 + math.exp(-bias)) if bias >= 0 else math.exp(bias) / (1.0 + math.exp(bias))
             words.insert(0, f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})")
         if profile.forget is not None and ("forget_bias" in m or "chrono" in m):  # not the 1997 cell: f = 1
             words.append(f"mean forget gate {_mean(profile.forget):.2f}")
