@@ -185,13 +185,14 @@ def _address_in(scheduler_file: str) -> str:
     return address
 
 
-def greet(address: str, option: str, seconds: float = HANDSHAKE_SECONDS) -> None:
+def greet(address: str, option: str, seconds: float | None = None) -> None:
     """RunFailed in one line unless something at ``address`` answers as a Dask scheduler does:
     it greets a new connection at once with a length-prefixed message. A port that accepts and
     stays silent (a web server, the dashboard) would otherwise hang the sweep forever, and one
     that sends other bytes would make Dask allocate exabytes."""
     import struct
 
+    seconds = HANDSHAKE_SECONDS if seconds is None else seconds
     host, port = parse_tcp(address, option)
     try:
         with socket.create_connection((host, port), timeout=seconds) as conn:

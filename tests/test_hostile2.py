@@ -334,8 +334,7 @@ def test_d_resume_aggregates_a_tampered_kept_record(sweep_copy, case):
     assert rows[0]["succeeded"] <= 3
 
 
-@pytest.mark.parametrize("command", ["train", "run"])
-@pytest.mark.parametrize("delay", [1.5, 3.0])
+@pytest.mark.parametrize("command,delay", [("train", 1.5), ("run", 2.0)])
 def test_a_sigterm_records_the_run_as_interrupted(tmp_path, command, delay):
     steps = 200_000
     scenario = small(tmp_path, steps=steps, last_seed=0)
@@ -571,8 +570,11 @@ class SilentPort:
 
 @pytest.mark.parametrize("greeting", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\xff" * 8, b"\x00" * 8,
                                       b"SSH-2.0-OpenSSH\r\n"], ids=["silent", "http", "ones", "zeros", "ssh"])
-def test_c_a_port_that_is_not_a_scheduler_fails_in_bounded_time(tmp_path, greeting):
+def test_c_a_port_that_is_not_a_scheduler_fails_in_bounded_time(tmp_path, monkeypatch, greeting):
     pytest.importorskip("distributed")
+    from lstm_cli import pool_dask
+
+    monkeypatch.setattr(pool_dask, "HANDSHAKE_SECONDS", 1.0)  # the bound itself, shortened for the test
     port = SilentPort(greeting)
     try:
         start = time.monotonic()
@@ -805,3 +807,364 @@ def test_d_the_benchmark_runs_on_a_tiny_size(capsys):
     assert [(row["loader"], row["records"]) for row in rows] == [("c", 12), ("python", 12)]
     assert all(row["median"] > 0 for row in rows)
     assert "median" in capsys.readouterr().out
+
+
+# ==== E. numbers and memory ====
+
+FORGET_BIASES = ["-710", "-745", "-1000", "-1e10", "-1.7e308", "710", "1e300"]
+
+
+@pytest.mark.parametrize("bias", FORGET_BIASES)
+@pytest.mark.parametrize("entry", ["option", "model-text", "set", "scenario"])
+def test_e_a_forget_bias_beyond_exp_is_described_not_an_overflow(tmp_path, bias, entry):
+    if entry == "option":
+        args = ["gradients", "--gap", "3", "--batch", "2", "-m", "lstm", f"--forget-bias={bias}"]
+    elif entry == "model-text":
+        args = ["gradients", "--gap", "3", "--batch", "2", "-m", f"lstm:forget_bias={bias}"]
+    else:
+        scenario = tmp_path / "fb.yaml"
+        scenario.write_text("task: remember\ngap: 3\nmodel: {kind: lstm, hidden: 4"
+                            + (f", forget_bias: {bias}" if entry == "scenario" else "") + "}\n"
+                            "gradients: {batch: 2}\n")
+        args = ["run", scenario, *(["--set", f"model.forget_bias={bias}"] if entry == "set" else [])]
+    code, out, err = invoke(args)
+    assert "Traceback" not in err and code == 0, err
+    sigmoid = 1.0 if float(bias) > 0 else 0.0
+    assert f"(sigmoid = {sigmoid:.2f})" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("bias", ["-710", "-1000"])
+def test_e_a_checkpoint_with_a_huge_forget_bias(tmp_path, bias):
+    config = TrainConfig(task="remember", gap=3, model=ModelSpec(hidden=4, forget_bias=float(bias)), batch=4,
+                         steps=2, eval_every=1, eval_size=4, probe_size=2)
+    runs.run_training(config, tmp_path / "out", name="fb")
+    code, out, err = invoke(["gradients", "--from", tmp_path / "out" / "fb"])
+    assert "Traceback" not in err and code == 0, err
+    assert "sigmoid = 0.00" in " ".join(out.split())
+
+
+HUGE = "9" * 5000
+HUGE_SETS = [f"gap={HUGE}", f"seed=0..{HUGE}", f"seed={HUGE}..{HUGE}", f"seed=0..2:{HUGE}", f"train.steps={HUGE}",
+             f"model.hidden={HUGE}", f"seed=[{HUGE}]", f"train.lr={HUGE}", f"train.lr=1e{HUGE}", f"gap=1,{HUGE}",
+             f"gap=-{HUGE}", f"model=lstm:hidden={HUGE}", f"train.batch=0x{HUGE}", f"seed={'1' * 4301}"]
+
+
+@pytest.mark.parametrize("text", HUGE_SETS, ids=lambda t: t[:24])
+@pytest.mark.parametrize("command", ["run", "sweep-dry"])
+def test_e_a_huge_integer_in_set_is_one_short_line(tmp_path, text, command):
+    scenario = small(tmp_path, last_seed=0)
+    args = ["run", scenario] if command == "run" else ["sweep", scenario, "--dry-run"]
+    code, _, err = invoke([*args, "--set", text, "--out", tmp_path / "out"])
+    one_line(code, err, 2)
+    assert len(err) < 1000
+
+
+@pytest.mark.parametrize("option", ["--gap", "--seed", "--batch", "--hidden"])
+def test_e_a_huge_integer_option_is_one_line(option):
+    code, _, err = invoke(["gradients", option, HUGE])
+    one_line(code, err, 2)
+    assert len(err) < 1000
+
+
+DUPLICATES = ["hidden=8,hidden=16", "hidden=8,hidden=8", "forget_bias=1,forget_bias=2", "init=uniform,init=orthogonal",
+              "dtype=float32,hidden=4,dtype=float64", "recurrent_scale=1,recurrent_scale=2", " hidden=8 , hidden = 9"]
+
+
+@pytest.mark.parametrize("settings", DUPLICATES)
+@pytest.mark.parametrize("command", ["gradients", "train", "set"])
+def test_e_a_duplicate_key_in_a_model_text_is_refused(tmp_path, settings, command):
+    text = f"lstm:{settings}"
+    if command == "gradients":
+        args = ["gradients", "-m", text]
+    elif command == "train":
+        args = [*TRAIN, "-m", text, "--out", tmp_path / "out"]
+    else:
+        args = ["run", small(tmp_path, last_seed=0), "--set", f"model={text}", "--out", tmp_path / "out"]
+    code, _, err = invoke(args)
+    one_line(code, err, 2)
+    assert "twice" in err
+    assert not (tmp_path / "out").exists()
+
+
+WARNING_CASES = [["-m", "rnn:recurrent_scale=1e308"], ["-m", "rnn:recurrent_scale=1e200,activation=relu"],
+                 ["-m", "lstm:recurrent_scale=1e308"], ["-m", "rnn:recurrent_scale=1e38", "--dtype", "float32"]]
+
+
+@pytest.mark.parametrize("warnings_env", ["", "error"], ids=["default", "PYTHONWARNINGS=error"])
+@pytest.mark.parametrize("args", WARNING_CASES, ids=" ".join)
+def test_e_numpy_warnings_never_reach_stderr(warnings_env, args):
+    code, out, err = cli_process(["gradients", "--gap", "4", "--batch", "2", *args, "-f", "json"],
+                                 env={"PYTHONWARNINGS": warnings_env} if warnings_env else {})
+    assert code == 0, err
+    assert err == ""
+    json.loads(out)
+
+
+@pytest.mark.parametrize("warnings_env", ["", "error"], ids=["default", "PYTHONWARNINGS=error"])
+def test_e_a_checkpoint_with_inf_weights_gives_numbers_not_warnings(tmp_path, warnings_env):
+    import numpy as np
+
+    runs.run_training(TINY, tmp_path / "out", name="inf")
+    path = tmp_path / "out" / "inf" / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["weight_hh_l0"] = np.full_like(arrays["weight_hh_l0"], 1e308)
+    arrays["weight_hh_l0"][0, 0] = np.inf
+    np.savez(path, **arrays)
+    code, out, err = cli_process(["gradients", "--from", tmp_path / "out" / "inf", "-f", "json"],
+                                 env={"PYTHONWARNINGS": warnings_env} if warnings_env else {})
+    assert "Traceback" not in err and "Warning" not in err, err
+    assert code in (0, 2), err
+    if code == 0:
+        json.loads(out)
+
+
+def fake_kernel(tmp_path: Path, monkeypatch, cgroup: str, files_: dict[str, str], meminfo_kb: int = 8 << 20):
+    from lstm_cli import config
+
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text(f"MemTotal: 99999999 kB\nMemAvailable: {meminfo_kb} kB\n")
+    (proc / "self" / "cgroup").write_text(cgroup)
+    (proc / "self" / "status").write_text("VmSize: 1000 kB\n")
+    for name, text in files_.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    monkeypatch.setattr(config, "PROC", proc)
+    monkeypatch.setattr(config, "CGROUP_ROOT", root)
+    monkeypatch.delenv(config.MEMORY_ENV, raising=False)
+    return config
+
+
+GiB = 1 << 30
+CGROUPS = {
+    "v2-limit": ("0::/job\n", {"job/memory.max": f"{2 * GiB}\n", "job/memory.current": f"{GiB // 2}\n"},
+                 int(1.5 * GiB), "cgroup"),
+    "v2-max": ("0::/job\n", {"job/memory.max": "max\n", "job/memory.current": "10\n"}, 8 * GiB, "available"),
+    "v2-parent-smaller": ("0::/a/b\n", {"a/b/memory.max": f"{4 * GiB}\n", "a/memory.max": f"{GiB}\n",
+                                        "a/memory.current": "0\n"}, GiB, "cgroup"),
+    "v2-root-only": ("0::/\n", {"memory.max": f"{3 * GiB}\n"}, 3 * GiB, "cgroup"),
+    "v2-used-up": ("0::/job\n", {"job/memory.max": f"{GiB}\n", "job/memory.current": f"{2 * GiB}\n"}, 0, "cgroup"),
+    "v1-limit": ("4:memory:/slurm/job\n", {"memory/slurm/job/memory.limit_in_bytes": f"{GiB}\n",
+                                           "memory/slurm/job/memory.usage_in_bytes": f"{GiB // 4}\n"},
+                 3 * GiB // 4, "cgroup"),
+    "v1-unlimited": ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n"}, 8 * GiB, "available"),
+    "v1-several-controllers": ("3:cpu,memory:/x\n", {"memory/x/memory.limit_in_bytes": f"{GiB}\n"}, GiB, "cgroup"),
+    "garbage": ("0::/job\n", {"job/memory.max": "lots\n"}, 8 * GiB, "available"),
+    "none": ("", {}, 8 * GiB, "available"),
+    "v1-and-v2": ("4:memory:/j\n0::/k\n", {"memory/j/memory.limit_in_bytes": f"{2 * GiB}\n",
+                                            "k/memory.max": f"{GiB}\n"}, GiB, "cgroup"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CGROUPS))
+def test_e_the_memory_limit_is_the_smallest_known(tmp_path, monkeypatch, case):
+    import resource
+
+    cgroup, files_, expected, source = CGROUPS[case]
+    config = fake_kernel(tmp_path, monkeypatch, cgroup, files_)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    limit, where = config.memory_limit()
+    assert limit == expected
+    assert source in where
+
+
+@pytest.mark.parametrize("soft,expected", [(2 * GiB, 2 * GiB - 1000 * 1024), (GiB // 2, GiB // 2 - 1000 * 1024),
+                                           (100 * GiB, 8 * GiB)])
+def test_e_ulimit_v_counts_what_is_mapped_already(tmp_path, monkeypatch, soft, expected):
+    import resource
+
+    config = fake_kernel(tmp_path, monkeypatch, "", {})
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, resource.RLIM_INFINITY))
+    assert config.memory_limit()[0] == expected
+
+
+@pytest.mark.parametrize("args", [
+    ["gradients", "--batch", "1000000"], ["gradients", "--gap", "3000", "--batch", "512"],
+    ["train", "--batch", "1000000", "--steps", "1", "-q"], ["gradients", "--hidden", "3000", "--batch", "256"],
+], ids=" ".join)
+def test_e_a_request_beyond_ulimit_v_is_refused_up_front(tmp_path, args):
+    code, _, err = cli_process([*args, *(["--out", tmp_path / "out"] if args[0] == "train" else [])],
+                               shell_prefix="ulimit -v 1500000;", env={"LSTM_DEMO_MEMORY_LIMIT": ""})
+    one_line(code, err, 2)
+    assert "ulimit -v" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["gradients", "train", "run"])
+def test_e_a_memory_error_that_still_happens_is_one_line_and_recorded(tmp_path, monkeypatch, command):
+    from lstm_cli import probes, train
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 3.01 EiB")
+
+    monkeypatch.setattr(probes, "probe_at_init", out_of_memory)
+    monkeypatch.setattr(train, "train", out_of_memory)
+    args = {"gradients": ["gradients", "--gap", "3"], "train": [*TRAIN, "--name", "m"],
+            "run": ["run", small(tmp_path, last_seed=0), "--index", "0"]}[command]
+    code, _, err = invoke([*args, *(["--out", tmp_path / "out"] if command != "gradients" else [])])
+    one_line(code, err, 1)
+    assert "memory" in err.lower()
+    if command != "gradients":
+        run_dir = tmp_path / "out" / ("m" if command == "train" else "small/model=rnn,seed=0")
+        record = runs.read_result(run_dir)
+        assert record["status"] == "failed" and "MemoryError" in record["error"]
+
+
+@pytest.mark.parametrize("args", [["gradients", "--recurrent-scale", "0"], ["gradients", "-m", "rnn:recurrent_scale=0"],
+                                  ["gradients", "-m", "rnn:recurrent_scale=-1"], ["train", "--recurrent-scale", "0"]],
+                         ids=" ".join)
+def test_e_recurrent_scale_zero_is_refused_as_the_docs_say(args):
+    code, _, err = invoke(args)
+    one_line(code, err, 2)
+    assert "> 0" in err
+    docs = (ROOT / "docs" / "scenarios.md").read_text() + (ROOT / "README.md").read_text()
+    assert "`recurrent_scale` (> 0)" in docs and "recurrent_scale` (>= 0)" not in docs
+
+
+# ==== F. paths, plots, streams ====
+
+LONG_NAMES = ["a" * 256, "b" * 300 + ".yaml", "é" * 128, "c" * 1000, "d" * 255 + "/x.yaml", "dir/" + "e" * 256]
+
+
+@pytest.mark.parametrize("name", LONG_NAMES, ids=lambda n: f"{len(n.encode())}-bytes")
+@pytest.mark.parametrize("command", ["show", "run", "sweep", "sweep-dry", "list-runs"])
+def test_f_a_name_over_255_bytes_is_bad_input(tmp_path, monkeypatch, name, command):
+    monkeypatch.chdir(tmp_path)
+    args = {"show": ["scenarios", "show", name], "run": ["run", name], "sweep": ["sweep", name],
+            "sweep-dry": ["sweep", name, "--dry-run"], "list-runs": ["sweep", name, "--list-runs"]}[command]
+    code, _, err = invoke(args)
+    one_line(code, err, 2)
+    assert len(err) < 600
+
+
+@pytest.mark.parametrize("out", ["o" * 256, "x/" + "y" * 300])
+def test_f_an_out_with_a_component_over_255_bytes_is_bad_input(tmp_path, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke([*TRAIN, "--out", out])
+    one_line(code, err, 2)
+
+
+@pytest.mark.parametrize("suffix,errno_", [(".svg", errno.ENOSPC), (".png", errno.EDQUOT), (".pdf", errno.EFBIG),
+                                           (".svg", errno.EIO)])
+def test_f_a_figure_that_cannot_be_written_leaves_no_partial_file(tmp_path, monkeypatch, suffix, errno_):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / f"figure{suffix}"
+    target.write_bytes(b"the previous figure")
+    real_write = os.write
+
+    def failing_write(fd, data):
+        if os.fstat(fd).st_size > 100:  # part of the figure is on disk, then the disk is full
+            raise OSError(errno_, os.strerror(errno_))
+        return real_write(fd, bytes(data)[:64])
+
+    monkeypatch.setattr(os, "write", failing_write)
+    code, _, err = invoke(["gradients", "--gap", "3", "--batch", "2", "--plot", target])
+    monkeypatch.undo()
+    one_line(code, err, 1)
+    assert target.read_bytes() == b"the previous figure"  # the old one whole, never a cut new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+@pytest.mark.parametrize("command,suffix", [("gradients", ".svg"), ("train", ".png")])
+def test_f_ulimit_f_while_saving_a_figure_is_exit_1_and_no_file(tmp_path, suffix, command):
+    pytest.importorskip("matplotlib")
+    target = tmp_path / f"figure{suffix}"
+    args = (["gradients", "--gap", "3", "--batch", "2"] if command == "gradients"
+            else [*TRAIN, "--out", tmp_path / "out"])
+    # 16 blocks: the record's files fit, the figure (tens of kB) does not
+    code, _, err = cli_process([*args, "--plot", target], shell_prefix="ulimit -f 16;")
+    one_line(code, err, 1)
+    assert "--plot" in err
+    assert not target.exists() and not list(tmp_path.glob(".figure*"))
+
+
+BROKEN_MATPLOTLIB = {
+    "raises": "raise RuntimeError('broken install')\n",
+    "syntax": "def (:\n",
+    "no-pyplot": "",  # a package without pyplot
+    "pyplot-raises": None,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_MATPLOTLIB))
+def test_f_a_broken_matplotlib_is_one_line(tmp_path, case):
+    fake = tmp_path / "fake" / "matplotlib"
+    fake.mkdir(parents=True)
+    if case == "pyplot-raises":
+        (fake / "__init__.py").write_text("def use(name):\n    pass\n")
+        (fake / "pyplot.py").write_text("raise ImportError('cannot import name _c_internal_utils')\n")
+    else:
+        (fake / "__init__.py").write_text(BROKEN_MATPLOTLIB[case] or "def use(name):\n    pass\n")
+    code, _, err = cli_process(["gradients", "--gap", "3", "--plot", tmp_path / "g.svg"],
+                               env={"PYTHONPATH": str(tmp_path / "fake")})
+    one_line(code, err, 2)
+    assert "matplotlib" in err and not (tmp_path / "g.svg").exists()
+
+
+@pytest.mark.parametrize("backend", ["nonsense", "module://nowhere"])
+def test_f_any_mplbackend_writes_the_figure(tmp_path, backend):
+    pytest.importorskip("matplotlib")
+    code, _, err = cli_process(["gradients", "--gap", "3", "--batch", "2", "--plot", tmp_path / "g.svg"],
+                               env={"MPLBACKEND": backend, "DISPLAY": ""})
+    assert "Traceback" not in err and code == 0, err
+    assert err.splitlines() == [f"lstm-demo: plot written to {tmp_path / 'g.svg'}"]
+    assert (tmp_path / "g.svg").read_bytes().startswith(b"<?xml")
+
+
+@needs_other_user
+@pytest.mark.parametrize("home", ["/nonexistent"])
+def test_f_an_unwritable_home_adds_nothing_to_stderr(home):
+    pytest.importorskip("matplotlib")
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="lstm-demo-plot-", dir="/tmp"))
+    request_cleanup.append(base)
+    base.chmod(0o777)
+    env = {"HOME": home, "MPLCONFIGDIR": "", "XDG_CONFIG_HOME": "", "XDG_CACHE_HOME": ""}
+    code, _, err = cli_process(["gradients", "--gap", "3", "--batch", "2", "--plot", base / "g.png"],
+                               prefix=other_user(), env=env, cwd="/")
+    assert "Traceback" not in err and code == 0, err
+    assert err.splitlines() == [f"lstm-demo: plot written to {base / 'g.png'}"]
+
+
+@pytest.mark.parametrize("columns", ["0", "00", "000"])
+@pytest.mark.parametrize("command", ["gradients", "train", "run", "runs"])
+def test_f_columns_zero_gives_a_sane_width(tmp_path, columns, command):
+    scenario = small(tmp_path, last_seed=0)
+    if command == "runs":
+        runs.run_training(TINY, tmp_path / "out", name="r")
+    args = {"gradients": ["gradients", "--gap", "3", "--batch", "2"],
+            "train": [*TRAIN[:-2], "--out", tmp_path / "out"],
+            "run": ["run", scenario, "--out", tmp_path / "out"], "runs": ["runs", tmp_path / "out"]}[command]
+    code, out, err = invoke(args, env={"COLUMNS": columns})
+    assert code == 0, err
+    assert len(out.splitlines()) > 3 and max(map(len, out.splitlines())) >= 40
+
+
+def test_f_columns_zero_sweep_table(tmp_path, finished_sweep):
+    code, out, err = invoke(["sweep", finished_sweep / "small.yaml", "--out", finished_sweep / "out", "--resume",
+                             "--dry-run"], env={"COLUMNS": "0"})
+    assert code == 0, err
+    assert "small" in out and len(out.splitlines()) > 3
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"], [], ["train", "--help"], ["sweep", "-h"],
+                                  ["runs", "--help"], ["scenarios"]], ids=lambda a: " ".join(a) or "none")
+def test_f_help_and_version_into_a_closed_pipe(args):
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141, -signal.SIGPIPE), err
+    assert err == ""
+
+
+@pytest.mark.parametrize("args", [["train", "--gap", "-1"], ["nosuch"], ["gradients", "--format", "xml"],
+                                  ["run", "nosuch-scenario"], ["gradients", "-m", "lstm:hidden=1,hidden=2"],
+                                  ["sweep", "remember-gap", "--scheduler", "tcp://"]], ids=" ".join)
+def test_f_bad_input_with_stderr_on_dev_full_exits_2(args):
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "lstm_cli", *args], stdout=subprocess.DEVNULL, stderr=full,
+                              timeout=60)
+    assert proc.returncode == 2
