@@ -31,8 +31,7 @@ class _Group(TyperGroup):
         except BrokenPipeError:
             raise _ReaderGone from None
 
-    def make_context(self, info_name, args, parent=None, **extra):
-        """--help and --version print while the arguments are parsed, before ``invoke``."""
+    def make_context(self, info_name, args, parent=None, **extra):  # --help, --version print here
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except BrokenPipeError:
@@ -47,9 +46,8 @@ class _Group(TyperGroup):
                   "or /dev/null", 1)
         if not (sys.argv[1:] if args is None else args):  # no arguments at all: the help is the answer
             args = ["--help"]
-        previous = process.stop_on_sigterm()  # SIGTERM: recorded and reported as an interruption
-        try:
-            with process.no_warnings():
+        try:  # SIGTERM is an interruption, and warnings are silent (see process.command)
+            with process.command():
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                     standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
@@ -58,36 +56,24 @@ class _Group(TyperGroup):
             sys.exit(0)
         except LstmDemoError as err:
             process.flush_stdout()
-            code = process.interrupted_exit_code() if err.exit_code == 130 else err.exit_code
-            _say([_one_line(problem) for problem in getattr(err, "problems", None) or [str(err)]], code)
+            process.say_and_exit(["lstm-demo: error: " + process.one_line(problem) for problem in
+                                  getattr(err, "problems", None) or [str(err)]], process.exit_code(err.exit_code))
         except (typer.Abort, KeyboardInterrupt):
-            code = process.interrupted_exit_code()
-            _fail("lstm-demo: terminated" if code != 130 else "lstm-demo: interrupted", code)
+            _fail(f"lstm-demo: {process.interruption()}", process.exit_code(130))
         except OSError as err:  # writing the output failed (/dev/full, an I/O error)
             process.discard_stdout()
             _fail(f"lstm-demo: error: {err.filename or 'cannot write to stdout'}: {err.strerror or err}", 1)
-        except MemoryError:  # an estimate below the limit, and still too much: one line, not a traceback
-            _fail("lstm-demo: error: out of memory (the estimate was under the limit, but the allocation "
-                  "failed); use a smaller --batch, --hidden or --gap, or set LSTM_DEMO_MEMORY_LIMIT", 1)
+        except MemoryError:  # under the estimate's limit, and still too much: one line, not a traceback
+            _fail(f"lstm-demo: error: {process.OUT_OF_MEMORY}", 1)
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
                 ctx = getattr(err, "ctx", None)
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
-                _fail(where + "error: " + _one_line(err.format_message()), 2)
-            _fail("lstm-demo: error: " + _one_line(err.format_message()), err.exit_code)
-        finally:
-            process.restore_sigterm(previous)
+                _fail(where + "error: " + process.one_line(err.format_message()), 2)
+            _fail("lstm-demo: error: " + process.one_line(err.format_message()), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-MAX_WORD = 200  # a 5000-digit value in a message is shown by its head and its length
-
-
-def _one_line(message: str) -> str:
-    return " ".join(word if len(word) <= MAX_WORD else f"{word[:60]}... ({len(word)} characters)"
-                    for word in message.split())
 
 
 def _check_format(fmt: str, formats) -> None:
@@ -98,19 +84,7 @@ def _check_format(fmt: str, formats) -> None:
 
 def _fail(message: str, code: int) -> None:
     process.flush_stdout()
-    _say([message], code, prefix="")
-
-
-def _say(lines: list[str], code: int, prefix: str = "lstm-demo: error: ") -> None:
-    """The error lines on stderr and exit ``code``; an stderr that cannot take them (2>/dev/full,
-    closed) changes nothing about the exit code (Python's own exit would make it 120)."""
-    try:
-        for line in lines:
-            sys.stderr.write(prefix + line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):
-        process.exit_now(code)
-    sys.exit(code)
+    process.say_and_exit([message], code)
 
 
 app = typer.Typer(
@@ -323,15 +297,11 @@ def sweep_command(
     scheduler_file: Annotated[Optional[str], typer.Option(metavar="PATH", help=helptext.SCHEDULER_FILE)] = None,
     plot: PlotOpt = None,
 ) -> None:
-    from pathlib import Path
-
     from lstm_cli import sweep as sweeping
-    from lstm_cli.errors import BadInput, Interrupted, RunFailed
-    from lstm_cli.files import check_out
+    from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
     _check_format(fmt, view.SWEEP_FORMATS)
-    check_out(out)
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     scenario = api.load_scenario(scenario_path, sets or [])
@@ -342,25 +312,17 @@ def sweep_command(
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep; "
                        f"use: lstm-demo run {scenario_path}")
     if dry_run:
-        sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
+        sweep_dir, points, todo, kept = sweeping.plan(scenario, out, resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
-                             run_lines=fmt == "jsonl")
+                             run_lines=fmt == "jsonl", out=out)
     try:
         result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file)
     except KeyboardInterrupt:
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
-    except BrokenPipeError:  # | head: the runs' lines have no reader any more, so the sweep stops
-        raise RunFailed(f"stdout was closed after {progress.finished} of {progress.total} run(s); the sweep "
-                        f"stopped, and the records in {Path(out) / scenario.name}/ say which runs finished "
-                        f"(the ones stopped say interrupted); finish it with the same command and --resume") from None
-    try:
-        view.write_summary(result, scenario, fmt)
-    except BrokenPipeError:
-        raise RunFailed(f"stdout was closed before the summary was written; every run finished: "
-                        f"summary.csv and summary.jsonl are in {result.sweep_dir}/") from None
+    view.write_summary(result, scenario, fmt)
     if plot is not None:
         _wrote(api.plot_sweep(result, scenario, plot))
     progress.finish(result)

@@ -37,9 +37,13 @@ def restore_sigterm(previous) -> None:
             pass
 
 
-def interrupted_exit_code() -> int:
-    """143 (128 + SIGTERM) when SIGTERM stopped the command, 130 (128 + SIGINT) for Ctrl-C."""
-    return 128 + signal.SIGTERM if terminated else 128 + signal.SIGINT
+def exit_code(code: int) -> int:
+    """``code``, except that an interruption (130, Ctrl-C) by SIGTERM exits 143 (128 + SIGTERM)."""
+    return 128 + signal.SIGTERM if code == 128 + signal.SIGINT and terminated else code
+
+
+def interruption() -> str:
+    return "terminated" if terminated else "interrupted"
 
 
 def single_threaded_blas() -> None:
@@ -60,6 +64,22 @@ def discard_stdout() -> None:
         pass
 
 
+OUT_OF_MEMORY = ("out of memory (the estimate was under the limit, but the allocation failed); use a "
+                 "smaller --batch, --hidden or --gap, or set LSTM_DEMO_MEMORY_LIMIT")
+
+
+@contextlib.contextmanager
+def command():
+    """What a command runs inside: SIGTERM stops it as Ctrl-C does (``stop_on_sigterm``) and
+    Python's warnings are silent (``no_warnings``); both are restored afterwards."""
+    previous = stop_on_sigterm()
+    try:
+        with no_warnings():
+            yield
+    finally:
+        restore_sigterm(previous)
+
+
 @contextlib.contextmanager
 def no_warnings():
     """Python's warnings silent, whatever PYTHONWARNINGS says: numpy's RuntimeWarnings (overflow
@@ -71,6 +91,27 @@ def no_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+MAX_WORD = 200  # a 5000-digit value in a message is shown by its head and its length
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, every word longer than MAX_WORD abridged."""
+    return " ".join(word if len(word) <= MAX_WORD else f"{word[:60]}... ({len(word)} characters)"
+                    for word in message.split())
+
+
+def say_and_exit(lines: list[str], code: int) -> None:
+    """The error lines on stderr and exit ``code``; an stderr that cannot take them (2>/dev/full,
+    closed) changes nothing about the exit code (Python's own exit would make it 120)."""
+    try:
+        for line in lines:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        exit_now(code)
+    sys.exit(code)
 
 
 def exit_now(code: int) -> None:

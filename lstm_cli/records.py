@@ -167,10 +167,39 @@ def _json(data: bytes) -> Any:
     return json.loads(data)
 
 
-def _yaml(data: bytes) -> Any:
-    from lstm_cli.files import safe_yaml
+# What a row takes from config.yaml: of provenance only these three (it holds the whole argv too).
+LISTED = {"provenance": ("start_time", "hostname", "pid"), "task": None, "gap": None, "model": None, "seed": None}
 
-    return safe_yaml(data.decode("utf-8"))
+
+def _yaml(data: bytes) -> Any:
+    """The parts of config.yaml that a row needs (``LISTED``), built from libyaml's node tree: the
+    other values of a config are never constructed in Python, which was most of the listing's time."""
+    import yaml
+
+    from lstm_cli.files import MAX_DEPTH, nesting_depth, yaml_loader
+
+    text = data.decode("utf-8")
+    # flow brackets can nest a million deep in 1 MiB (libyaml's composer recurses); block nesting
+    # needs n^2 bytes for n levels, so a small file with few brackets cannot be deep
+    if (text.count("[") + text.count("{") > MAX_DEPTH or len(text) > 1 << 16) and nesting_depth(text) > MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    loader = yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if not isinstance(node, yaml.MappingNode):
+            return loader.construct_document(node) if node is not None else None
+        found = {}
+        for key, value in node.value:
+            if not (isinstance(key, yaml.ScalarNode) and key.value in LISTED):
+                continue
+            inner = LISTED[key.value]
+            if inner is not None and isinstance(value, yaml.MappingNode):
+                value = yaml.MappingNode(value.tag, [(k, v) for k, v in value.value
+                                                     if isinstance(k, yaml.ScalarNode) and k.value in inner])
+            found[key.value] = loader.construct_object(value, deep=True)
+        return found
+    finally:
+        loader.dispose()
 
 
 def _read(path: Path, parse) -> tuple[dict | None, str | None]:

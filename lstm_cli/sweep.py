@@ -95,9 +95,11 @@ def train_job(job: Job) -> dict:
 # ---- a sweep of a scenario ----
 
 def sweep_dir_of(scenario, out: Path) -> Path:
-    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/")."""
-    from lstm_cli.files import check_name
+    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/"), and OUT
+    not empty (``Path("")`` would be the current directory)."""
+    from lstm_cli.files import check_name, check_out
 
+    check_out(out)
     check_name(scenario.name, "scenario name")
     return Path(out) / scenario.name
 

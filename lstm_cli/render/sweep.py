@@ -91,8 +91,8 @@ class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
     def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None,
-                 scheduler: str | None = None, run_lines: bool = False):
-        self.total, self.finished = total, 0
+                 scheduler: str | None = None, run_lines: bool = False, out=None):
+        self.total, self.finished, self.out = total, 0, out
         self.stream = stream or sys.stderr
         self.scenario, self.jobs, self.scheduler = scenario, jobs, scheduler
         self.run_lines = run_lines  # sweep --format jsonl: also a {"type": "run"} line on stdout per run
@@ -131,7 +131,17 @@ class Progress:
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
         if self.run_lines:
-            write_jsonl([run_line(job.index, job.key, record, error)])
+            try:
+                write_jsonl([run_line(job.index, job.key, record, error)])
+            except BrokenPipeError:  # | head: the runs' lines have no reader any more, so the sweep stops
+                from pathlib import Path
+
+                from lstm_cli.errors import RunFailed
+
+                where = Path(self.out or ".") / (self.scenario.name if self.scenario else "")
+                raise RunFailed(f"stdout was closed after {self.finished} of {self.total} run(s); the sweep "
+                                f"stopped, and the records in {where}/ say which runs finished (the ones "
+                                f"stopped say interrupted); finish it with the same command and --resume") from None
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
@@ -196,6 +206,17 @@ def run_line(index: int, key: str, record: dict | None, error: str | None, kept:
 
 
 def write_summary(result, scenario, fmt: str) -> None:
+    """The summary on stdout; RunFailed when its reader has gone (a sweep into ``| head``)."""
+    from lstm_cli.errors import RunFailed
+
+    try:
+        _write_summary(result, scenario, fmt)
+    except BrokenPipeError:
+        raise RunFailed(f"stdout was closed before the summary was written; every run finished: "
+                        f"summary.csv and summary.jsonl are in {result.sweep_dir}/") from None
+
+
+def _write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
     if fmt == "jsonl":
         write_jsonl([{"type": "summary", **row} for row in rows])
