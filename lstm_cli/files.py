@@ -97,7 +97,7 @@ def safe_yaml(text: str, limit_depth: int = MAX_DEPTH):
     (``nesting_depth``); ValueError for text nested deeper than ``limit_depth``."""
     import yaml
 
-    if nesting_depth(text) > limit_depth:
+    if nesting_depth(text, fast=True) > limit_depth:
         raise ValueError(f"nested more than {limit_depth} levels deep")
     return yaml.load(text, Loader=yaml_loader())
 
@@ -111,13 +111,15 @@ def file_problem(path: Path, err: Exception) -> str:
     return f"cannot read {path}: {err}"
 
 
-def nesting_depth(text: str) -> int:
+def nesting_depth(text: str, fast: bool = False) -> int:
     """The deepest nesting of mappings and sequences in the YAML ``text``, from PyYAML's event
-    stream (iterative, unlike its composer); raises yaml.YAMLError for text that is not YAML."""
+    stream (iterative, unlike its composer); raises yaml.YAMLError for text that is not YAML.
+    ``fast``: libyaml's parser, for records (its error messages differ from the pure-Python
+    parser's, which a scenario's one-line errors quote)."""
     import yaml
 
     depth = deepest = 0
-    for event in yaml.parse(text, Loader=yaml_loader()):
+    for event in yaml.parse(text, Loader=yaml_loader() if fast else yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             deepest = max(deepest, depth)

@@ -181,7 +181,8 @@ def _yaml(data: bytes) -> Any:
     text = data.decode("utf-8")
     # flow brackets can nest a million deep in 1 MiB (libyaml's composer recurses); block nesting
     # needs n^2 bytes for n levels, so a small file with few brackets cannot be deep
-    if (text.count("[") + text.count("{") > MAX_DEPTH or len(text) > 1 << 16) and nesting_depth(text) > MAX_DEPTH:
+    may_be_deep = text.count("[") + text.count("{") > MAX_DEPTH or len(text) > 1 << 16
+    if may_be_deep and nesting_depth(text, fast=True) > MAX_DEPTH:
         raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
     loader = yaml_loader()(text)
     try:

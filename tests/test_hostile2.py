@@ -1186,7 +1186,8 @@ def _rich_lines(title, rows) -> str:
 
 
 CELL_TEXTS = ["", "-", "a", "completed", "remember-gap50-lstm-seed0", "lstm:hidden=8,forget_bias=1", "é中文字",
-              "acc 0.2812", "1e+400", "12345678901234567890", "\\x1b[2J", "2026-12-07 09:33", "a  b", "x\u3000y", "\u00a0z"]
+              "acc 0.2812", "1e+400", "12345678901234567890", "\\x1b[2J", "2026-12-07 09:33", "a  b", "x\u3000y",
+              "\u00a0z"]
 
 
 @pytest.mark.parametrize("seed", range(40))
