@@ -18,24 +18,16 @@ from lstm_cli import __version__, api, config, helptext, process
 from lstm_cli.errors import LstmDemoError
 
 
-class _ReaderGone(Exception):
-    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
-
-
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
     def invoke(self, ctx):
-        try:
+        with process.passed_on():
             return super().invoke(ctx)
-        except BrokenPipeError:
-            raise _ReaderGone from None
 
     def make_context(self, info_name, args, parent=None, **extra):  # --help, --version print here
-        try:
+        with process.passed_on():
             return super().make_context(info_name, args, parent=parent, **extra)
-        except BrokenPipeError:
-            raise _ReaderGone from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         process.single_threaded_blas()  # before any command imports numpy
@@ -51,14 +43,14 @@ class _Group(TyperGroup):
                 code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                     standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
-        except (BrokenPipeError, _ReaderGone):  # the reader stopped early (| head): not a failure
+        except (BrokenPipeError, process.ReaderGone):  # the reader stopped early (| head): not a failure
             process.discard_stdout()
             sys.exit(0)
         except LstmDemoError as err:
             process.flush_stdout()
             process.say_and_exit(["lstm-demo: error: " + process.one_line(problem) for problem in
                                   getattr(err, "problems", None) or [str(err)]], process.exit_code(err.exit_code))
-        except (typer.Abort, KeyboardInterrupt):
+        except (typer.Abort, KeyboardInterrupt, process.Stopped):
             _fail(f"lstm-demo: {process.interruption()}", process.exit_code(130))
         except OSError as err:  # writing the output failed (/dev/full, an I/O error)
             process.discard_stdout()

@@ -281,10 +281,13 @@ def run_on_worker(run: Callable[[Job], dict], job: Job, topic: str) -> tuple[str
     """Runs in a Dask worker: ("done", record) or ("failed", message); announces the start."""
     from distributed import get_worker
 
+    from lstm_cli.process import no_warnings
+
     get_worker().log_event(topic, job.index)
     run_dir = Path(job.sweep_dir) / job.key
     try:
-        return "done", run(job)
+        with no_warnings():  # as in the local pool: overflow is reported as numbers, never as warnings
+            return "done", run(job)
     except OSError as err:
         where = err.filename or run_dir
         return "failed", (f"cannot write the run record: {where}: {err.strerror or _one_line(err)} "

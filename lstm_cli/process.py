@@ -64,6 +64,26 @@ def discard_stdout() -> None:
         pass
 
 
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM (typer would turn KeyboardInterrupt into a silent exit 130 on its own)."""
+
+
+@contextlib.contextmanager
+def passed_on():
+    """A closed stdout and an interruption as exceptions that typer and click pass on unchanged
+    to the command line's boundary, which decides their exit code and words."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise ReaderGone from None
+    except KeyboardInterrupt:
+        raise Stopped from None
+
+
 OUT_OF_MEMORY = ("out of memory (the estimate was under the limit, but the allocation failed); use a "
                  "smaller --batch, --hidden or --gap, or set LSTM_DEMO_MEMORY_LIMIT")
 
