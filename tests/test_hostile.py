@@ -277,7 +277,7 @@ HOLD_LOCK = """
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
-os.write(fd, str(os.getpid()).encode())
+os.write(fd, f"{os.getpid():<20}\\n".encode())  # as files.locked writes it: padded, never truncated
 print("held", flush=True)
 time.sleep(60)
 """
