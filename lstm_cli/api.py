@@ -100,6 +100,7 @@ def train_run(train_config, out: str | Path = "runs", name: str | None = None,
     kept when it finished with the same settings); see ``runs.run_training``."""
     from lstm_cli import runs
 
+    runs.check_out(out)
     return runs.run_training(train_config, Path(out), name=name, on_event=on_event, existing=existing)
 
 
@@ -117,11 +118,15 @@ def scenario_file(name: str) -> tuple[Path, str]:
     """A scenario's path and its text, comments included (a bundled name, or a path)."""
     from lstm_cli import scenario
 
+    from lstm_cli.files import file_problem, read_regular
+
     path = scenario.resolve_path(name)
-    try:
-        return path, path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"{path}: cannot read it: {err.strerror if isinstance(err, OSError) else err}") from None
+    try:  # a FIFO, a device or a huge file: refused at once, by the one bounded reader
+        return path, read_regular(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{path}: not a text (UTF-8) file") from None
+    except (OSError, ValueError) as err:
+        raise BadInput(file_problem(path, err)) from None
 
 
 def load_scenario(path: str | Path, sets: Sequence[str] = ()):
@@ -170,7 +175,10 @@ def scenario_training(scenario, points, out: str | Path = "runs",
     from lstm_cli import runs
     from lstm_cli.sweep import sweep_dir_of
 
+    runs.check_out(out)
     sweep_dir = sweep_dir_of(scenario, Path(out))
+    # as a sweep does: a scenario directory that is a link (out of --out) is refused, not written through
+    runs.make_directory(sweep_dir, "scenario directory")
     records = []
     for point in points:
         record = runs.run_training(point.train_config(), sweep_dir, name=point.key, existing=existing)
@@ -200,8 +208,11 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
     ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
     from lstm_cli import pool, sweep as sweeping
 
+    from lstm_cli.files import check_out
+
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
+    check_out(out)
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep")
     executor = executor_for(jobs, scheduler, scheduler_file) or pool.run_jobs

@@ -18,18 +18,16 @@ from lstm_cli import api, config, helptext, process
 from lstm_cli.errors import LstmDemoError
 
 
-class _ReaderGone(Exception):
-    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
-
-
 class _Group(TyperGroup):
     """Runs every command inside the error boundary (also under Typer's CliRunner)."""
 
     def invoke(self, ctx):
-        try:
+        with process.passed_on():
             return super().invoke(ctx)
-        except BrokenPipeError:
-            raise _ReaderGone from None
+
+    def make_context(self, info_name, args, parent=None, **extra):  # --help, --version print here
+        with process.passed_on():
+            return super().make_context(info_name, args, parent=parent, **extra)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         process.single_threaded_blas()  # before any command imports numpy
@@ -40,36 +38,34 @@ class _Group(TyperGroup):
                   "or /dev/null", 1)
         if not (sys.argv[1:] if args is None else args):  # no arguments at all: the help is the answer
             args = ["--help"]
-        try:
-            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                                standalone_mode=False, **extra)
+        try:  # SIGTERM is an interruption, and warnings are silent (see process.command)
+            with process.command():
+                code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
+                                    standalone_mode=False, **extra)
             sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the boundary
-        except (BrokenPipeError, _ReaderGone):  # the reader stopped early (| head): not a failure
+        except (BrokenPipeError, process.ReaderGone):  # the reader stopped early (| head): not a failure
             process.discard_stdout()
             sys.exit(0)
         except LstmDemoError as err:
             process.flush_stdout()
-            for problem in getattr(err, "problems", None) or [str(err)]:
-                print("lstm-demo: error: " + _one_line(problem), file=sys.stderr)
-            sys.exit(err.exit_code)
-        except (typer.Abort, KeyboardInterrupt):
-            _fail("lstm-demo: interrupted", 130)
+            process.say_and_exit(["lstm-demo: error: " + process.one_line(problem) for problem in
+                                  getattr(err, "problems", None) or [str(err)]], process.exit_code(err.exit_code))
+        except (typer.Abort, KeyboardInterrupt, process.Stopped):
+            _fail(f"lstm-demo: {process.interruption()}", process.exit_code(130))
         except OSError as err:  # writing the output failed (/dev/full, an I/O error)
             process.discard_stdout()
             _fail(f"lstm-demo: error: {err.filename or 'cannot write to stdout'}: {err.strerror or err}", 1)
+        except MemoryError:  # under the estimate's limit, and still too much: one line, not a traceback
+            _fail(f"lstm-demo: error: {process.OUT_OF_MEMORY}", 1)
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
                 ctx = getattr(err, "ctx", None)
                 where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
-                _fail(where + "error: " + _one_line(err.format_message()), 2)
-            _fail("lstm-demo: error: " + _one_line(err.format_message()), err.exit_code)
+                _fail(where + "error: " + process.one_line(err.format_message()), 2)
+            _fail("lstm-demo: error: " + process.one_line(err.format_message()), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
 
 
 def _check_format(fmt: str, formats) -> None:
@@ -80,8 +76,7 @@ def _check_format(fmt: str, formats) -> None:
 
 def _fail(message: str, code: int) -> None:
     process.flush_stdout()
-    print(message, file=sys.stderr)
-    sys.exit(code)
+    process.say_and_exit([message], code)
 
 
 app = typer.Typer(
@@ -296,8 +291,6 @@ def sweep_command(
     scheduler_file: Annotated[Optional[str], typer.Option(metavar="PATH", help=helptext.SCHEDULER_FILE)] = None,
     plot: PlotOpt = None,
 ) -> None:
-    from pathlib import Path
-
     from lstm_cli import sweep as sweeping
     from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
@@ -313,11 +306,11 @@ def sweep_command(
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep; "
                        f"use: lstm-demo run {scenario_path}")
     if dry_run:
-        sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
+        sweep_dir, points, todo, kept = sweeping.plan(scenario, out, resume=True)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
-                             run_lines=fmt == "jsonl")
+                             run_lines=fmt == "jsonl", out=out)
     try:
         result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
     except KeyboardInterrupt:

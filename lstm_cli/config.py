@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from lstm_cli import cells
@@ -69,6 +70,8 @@ class Field:
         if self.type == "int":
             if isinstance(value, bool) or not isinstance(value, int):
                 return None, f"must be an integer, got {shown(value)}"
+            if value.bit_length() > 63:  # 0x followed by 5000 digits: no setting counts that far
+                return None, f"must be an integer below 2**63, got one of {value.bit_length()} bits"
         elif self.type == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return None, f"must be a number, got {shown(value)}"
@@ -212,11 +215,15 @@ def parse_model_text(text: str, defaults: dict[str, Any]) -> tuple[str, dict[str
     kind = kind.strip()
     check("model.kind", kind)
     settings = {k: v for k, v in defaults.items() if applies(k, kind)}
+    given: set[str] = set()
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
             raise BadInput(f"model: bad model setting {item!r} in {text.strip()!r}: use key=value")
         field = model_field(key.strip(), kind, text.strip())
+        if field.name in given:  # as a scenario file refuses a duplicate key: never silently the last one
+            raise BadInput(f"model: {field.name} is given twice in {text.strip()!r}; give each setting once")
+        given.add(field.name)
         settings[field.name] = check(field.key, field.parse(value))
     return kind, settings
 
@@ -242,11 +249,19 @@ def shown(value: Any) -> str:
 # before it builds them, so an impossible request (``--gap 1000000000``, a
 # checkpoint that claims a 3 GB array) ends at once with one line naming the
 # size and the limit instead of a MemoryError minutes later. The limit is the
-# machine's available memory (``MemAvailable`` of /proc/meminfo), or the value
-# of LSTM_DEMO_MEMORY_LIMIT (bytes, or with a suffix K, M, G, T: ``512M``).
+# smallest of what this process may still get: the machine's available memory
+# (``MemAvailable`` of /proc/meminfo), the address space ``ulimit -v`` leaves
+# (RLIMIT_AS less what is mapped already) and the memory cgroup's room (a
+# container, a Slurm job: cgroup v2 ``memory.max`` less ``memory.current``, or
+# v1 ``memory.limit_in_bytes`` less ``memory.usage_in_bytes``, over the process's
+# cgroup and its parents). LSTM_DEMO_MEMORY_LIMIT (bytes, or with a suffix K, M,
+# G, T: ``512M``) replaces them all.
 
 MEMORY_ENV = "LSTM_DEMO_MEMORY_LIMIT"
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+PROC = Path("/proc")  # where the kernel's files are (tests point these elsewhere)
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+NO_LIMIT = 1 << 60  # cgroup v1 writes "unlimited" as a page-rounded 2**63 - 1
 
 
 def parse_size(text: str) -> int:
@@ -261,27 +276,92 @@ def parse_size(text: str) -> int:
     return int(number) * _UNITS[unit]
 
 
+def _kernel_file(path: Path) -> str | None:
+    """A small file of /proc or /sys, or None when it cannot be read."""
+    from lstm_cli.files import read_regular
+
+    try:
+        return read_regular(path, 1 << 20).decode("ascii", "replace")
+    except (OSError, ValueError):
+        return None
+
+
+def _field_kb(text: str | None, name: str) -> int | None:
+    """``name:  123 kB`` of /proc/meminfo or /proc/self/status, in bytes."""
+    for line in (text or "").splitlines():
+        if line.startswith(name + ":"):
+            try:
+                return int(line.split()[1]) * 1024
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def available_memory() -> int | None:
     """The machine's available memory in bytes, or None when it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    found = _field_kb(_kernel_file(PROC / "meminfo"), "MemAvailable")
+    if found is not None:
+        return found
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
         return None
 
 
+def address_space_left() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process to map, or None without a limit."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        return None
+    mapped = _field_kb(_kernel_file(PROC / "self" / "status"), "VmSize") or 0
+    return max(0, soft - mapped)
+
+
+def _number(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None  # "max" (v2, no limit), missing or garbled: None
+
+
+def cgroup_memory_left() -> int | None:
+    """The room left in this process's memory cgroup and its parents (v2 and v1), or None."""
+    text = _kernel_file(PROC / "self" / "cgroup") or ""
+    lefts = []
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2: 0::/path
+            limit, used, base = "memory.max", "memory.current", CGROUP_ROOT
+        elif "memory" in controllers.split(","):  # v1: 4:memory:/path
+            limit, used, base = "memory.limit_in_bytes", "memory.usage_in_bytes", CGROUP_ROOT / "memory"
+        else:
+            continue
+        relative = Path(path.strip().lstrip("/"))
+        # the cgroup and each parent up to the root (inside a container the path may not exist
+        # under /sys/fs/cgroup, whose root is then the container's own cgroup)
+        for folder in [base / relative, *[base / p for p in relative.parents]]:
+            cap = _number(_kernel_file(folder / limit))
+            if cap is not None and cap < NO_LIMIT:
+                lefts.append(max(0, cap - (_number(_kernel_file(folder / used)) or 0)))
+    return min(lefts) if lefts else None
+
+
 def memory_limit() -> tuple[int | None, str]:
-    """(bytes a command may use or None for no known limit, where that number comes from)."""
+    """(bytes a command may use or None for no known limit, where that number comes from): the
+    smallest of the available memory, the address space left and the cgroup's room."""
     text = os.environ.get(MEMORY_ENV, "").strip()
     if text:
         return parse_size(text), MEMORY_ENV
-    return available_memory(), "available memory"
+    found = [(value, source) for value, source in (
+        (available_memory(), "available memory"), (address_space_left(), "address space left by ulimit -v"),
+        (cgroup_memory_left(), "room left in the memory cgroup")) if value is not None]
+    return min(found) if found else (None, "no known limit")
 
 
 def human_bytes(n: float) -> str:

@@ -44,8 +44,16 @@ def read_regular(path: Path, limit: int = MAX_TEXT_BYTES) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them.
 
     Raises OSError (FileNotFoundError, PermissionError, ...) as ``open`` does, ``NotRegular``
-    for anything but a regular file and ``ValueError`` for a file larger than ``limit``."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
+    for anything but a regular file or for a symbolic link that leads out of the file's own
+    directory, and ``ValueError`` for a file larger than ``limit``."""
+    path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW  # a FIFO must not block the open
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno != errno.ELOOP or not os.path.islink(path):
+            raise
+        fd = os.open(_link_inside(path), flags)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -58,12 +66,40 @@ def read_regular(path: Path, limit: int = MAX_TEXT_BYTES) -> bytes:
             if not chunk:
                 break
             total += len(chunk)
-            if total > limit:  # it grew while we read
+            if total > limit:  # it grew while we read (or it is in /proc, where sizes are 0)
                 raise ValueError(f"{path} is more than the {limit} bytes allowed")
             chunks.append(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _link_inside(path: Path) -> str:
+    """The target of the symbolic link ``path`` when it stays inside the link's own directory
+    (``a.yaml -> b.yaml``); NotRegular when it leads anywhere else (``-> /etc/shadow``, ``-> ../x``)."""
+    home = os.path.realpath(path.parent)
+    target = os.path.realpath(path)
+    if os.path.commonpath([home, target]) != home:
+        raise NotRegular(f"{path} is a symbolic link out of its directory (to {target}); it is not followed")
+    return target
+
+
+def yaml_loader():
+    """PyYAML's C loader (libyaml, about 10x faster) when it is built in, else the pure-Python one;
+    both are the safe loaders and give the same data."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_yaml(text: str, limit_depth: int = MAX_DEPTH):
+    """``yaml.safe_load`` of a foreign file, with the fast loader, after the nesting bound
+    (``nesting_depth``); ValueError for text nested deeper than ``limit_depth``."""
+    import yaml
+
+    if nesting_depth(text, fast=True) > limit_depth:
+        raise ValueError(f"nested more than {limit_depth} levels deep")
+    return yaml.load(text, Loader=yaml_loader())
 
 
 def file_problem(path: Path, err: Exception) -> str:
@@ -75,13 +111,15 @@ def file_problem(path: Path, err: Exception) -> str:
     return f"cannot read {path}: {err}"
 
 
-def nesting_depth(text: str) -> int:
+def nesting_depth(text: str, fast: bool = False) -> int:
     """The deepest nesting of mappings and sequences in the YAML ``text``, from PyYAML's event
-    stream (iterative, unlike its composer); raises yaml.YAMLError for text that is not YAML."""
+    stream (iterative, unlike its composer); raises yaml.YAMLError for text that is not YAML.
+    ``fast``: libyaml's parser, for records (its error messages differ from the pure-Python
+    parser's, which a scenario's one-line errors quote)."""
     import yaml
 
     depth = deepest = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=yaml_loader() if fast else yaml.SafeLoader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             deepest = max(deepest, depth)
@@ -104,6 +142,14 @@ def check_name(name: str, what: str = "run name") -> None:
     if size > MAX_NAME_BYTES:
         raise BadInput(f"bad {what} {name[:40]!r}...: {size} bytes, more than the {MAX_NAME_BYTES} a run "
                        f"directory name may have (a file name has 255, and its lock file is .NAME.lock)")
+
+
+def check_out(out, option: str = "--out") -> None:
+    """BadInput for an empty output directory: ``Path("")`` is the current directory, where
+    records would land among the user's own files without a word."""
+    if out is None or not str(out).strip():
+        raise BadInput(f"{option} {str(out)!r}: give a directory for the run records (e.g. runs, or . for "
+                       f"the current directory)")
 
 
 # ---- files: atomic, whole, with the umask's mode ----
@@ -191,10 +237,10 @@ class Busy(BadInput):
 
 def _holder(fd: int) -> str:
     try:
-        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        words = os.pread(fd, 64, 0).decode("ascii", "replace").split()
     except OSError:
-        text = ""
-    return f"pid {text}" if text.isdigit() else "pid unknown"
+        words = []
+    return f"pid {words[0]}" if words and words[0].isdigit() else "pid unknown"
 
 
 def lock_path(directory: Path) -> Path:
@@ -203,13 +249,22 @@ def lock_path(directory: Path) -> Path:
     return directory.parent / f".{directory.name}.lock"
 
 
+# A lock file is opened without following a link (a link planted in a shared --out would have the
+# pid written into whatever it points at) and without blocking (a FIFO), and only a regular file
+# with one name is used: a hard link to someone's file is refused as well.
+LOCK_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+PID_WIDTH = 20  # the pid is written padded to this width, so it always covers an older one
+
+
 def is_locked(directory: Path) -> bool:
-    """Whether a process holds the lock of ``directory`` now (creates nothing)."""
+    """Whether a process holds the lock of ``directory`` now (creates nothing, follows no link)."""
     try:
-        fd = os.open(lock_path(directory), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lock_path(directory), os.O_RDONLY | LOCK_FLAGS)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -220,18 +275,42 @@ def is_locked(directory: Path) -> bool:
     return False
 
 
+def _open_lock(directory: Path) -> int:
+    """The lock file's descriptor, opened read-write (created when missing), or BadInput when it
+    is a link, not a regular file, or a second name of another file."""
+    path = lock_path(directory)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | LOCK_FLAGS, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise BadInput(f"cannot lock {directory}: {path} is a symbolic link; a lock file is never "
+                           f"followed (remove the link)") from None
+        raise BadInput(f"cannot lock {directory}: {path}: {err.strerror}") from None
+    info = os.fstat(fd)
+    problem = (f"is {_kind(info.st_mode)}" if not stat.S_ISREG(info.st_mode)
+               else "has other names (a hard link)" if info.st_nlink != 1
+               else f"holds {info.st_size} bytes, not a pid" if info.st_size > 4 * PID_WIDTH else None)
+    if problem is None:
+        content = os.pread(fd, 4 * PID_WIDTH, 0)
+        if content.strip() and not content.split()[0].isdigit():
+            problem = "holds something other than a pid"
+    if problem is not None:
+        os.close(fd)
+        raise BadInput(f"cannot lock {directory}: {path} {problem}; it is not this tool's lock file "
+                       f"(remove it)")
+    return fd
+
+
 @contextlib.contextmanager
 def locked(directory: Path, wait: bool = False) -> Iterator[None]:
     """Hold the exclusive lock of ``directory`` (``lock_path``, flock) for the ``with`` block.
 
     Taken at once when free; when another process holds it, ``wait=False`` raises ``Busy``
     and ``wait=True`` blocks until it is released (a process that dies releases it: the
-    kernel closes its files)."""
+    kernel closes its files). The lock file is never followed through a link nor truncated:
+    the holder's pid is written over its first bytes, padded to a fixed width."""
     directory = Path(directory)
-    try:
-        fd = os.open(lock_path(directory), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as err:
-        raise BadInput(f"cannot lock {directory}: {err.strerror}") from None
+    fd = _open_lock(directory)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -240,8 +319,7 @@ def locked(directory: Path, wait: bool = False) -> Iterator[None]:
                 raise Busy(directory, _holder(fd)) from None
             fcntl.flock(fd, fcntl.LOCK_EX)
         with contextlib.suppress(OSError):  # the pid is only for messages: a full disk may refuse it
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            os.pwrite(fd, f"{os.getpid():<{PID_WIDTH}}\n".encode("ascii"), 0)
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -32,15 +32,36 @@ def check_target(path: str | Path) -> Path:
 
 
 def require_matplotlib():
-    """matplotlib.pyplot on the file-only Agg backend; BadInput naming the extra if it is missing."""
+    """matplotlib.pyplot on the file-only Agg backend; BadInput in one line when it is missing,
+    broken (an import that raises), has no pyplot, or MPLBACKEND names a backend it does not have."""
+    import logging
+    import os
+
+    # Its own log lines (a cache directory made in /tmp because HOME cannot be written, the font
+    # cache being built) are not this tool's words: stderr keeps one line per event.
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+    backend = os.environ.pop("MPLBACKEND", None)  # files only: Agg, whatever the environment asks for
     try:
         import matplotlib
-    except ImportError:
-        raise BadInput(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}") from None
-    matplotlib.use("Agg")  # files only: never open a window, work without a display
-    import matplotlib.pyplot as plt
 
+        matplotlib.use("Agg")  # never open a window, work without a display
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        missing = getattr(err, "name", None) in ("matplotlib", None) and "pyplot" not in str(err)
+        raise BadInput(f"--plot needs matplotlib, which is not installed: {INSTALL_HINT}" if missing else
+                       f"--plot: matplotlib cannot be used ({_one_line(err)}); reinstall it: {INSTALL_HINT}") from None
+    except Exception as err:  # noqa: BLE001 - a broken installation raises anything at import
+        raise BadInput(f"--plot: matplotlib cannot be used ({type(err).__name__}: {_one_line(err)}); "
+                       f"reinstall it: {INSTALL_HINT}") from None
+    finally:
+        if backend is not None:
+            os.environ["MPLBACKEND"] = backend
     return plt
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _positive(values: Sequence[float]) -> list[float]:
@@ -91,10 +112,19 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
 
 
 def save_figure(fig, plt, path: Path, dpi: float | None = None) -> None:
-    """Write ``fig`` to ``path`` and close it; a file that cannot be written is BadInput."""
+    """Write ``fig`` to ``path`` atomically, as a record is written (the whole file to a temporary
+    one beside it, then renamed), and close it: a full disk or ``ulimit -f`` leaves no cut figure
+    and fails the command (RunFailed)."""
+    import io
+
+    from lstm_cli.errors import RunFailed
+    from lstm_cli.files import atomic_write_bytes
+
+    buffer = io.BytesIO()
     try:
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(buffer, format=Path(path).suffix.lstrip(".").lower(), dpi=dpi)
+        atomic_write_bytes(Path(path), buffer.getvalue())
     except OSError as err:
-        raise BadInput(f"--plot {path}: cannot write it: {err.strerror or err}") from None
+        raise RunFailed(f"--plot {path}: cannot write it: {err.strerror or err}") from None
     finally:
         plt.close(fig)

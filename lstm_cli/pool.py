@@ -120,12 +120,15 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
     global _leaving
     from lstm_cli.errors import Interrupted
 
+    import warnings
+
+    warnings.simplefilter("ignore")  # as in the command line's boundary: numbers, not RuntimeWarnings
     for name in BLAS_THREADS:
         os.environ[name] = "1"
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and stops its workers with SIGTERM
-    signal.signal(signal.SIGTERM, _stop)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    try:
+    try:  # the handlers inside the try: a SIGTERM right after _stop is installed is an orderly stop too
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and stops its workers with SIGTERM
+        signal.signal(signal.SIGTERM, _stop)
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
         while True:
             job = jobs.get()
             if job is None:

@@ -38,9 +38,11 @@ a ``local:N`` cluster also inherits them from here, as the local pool's workers 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import os
 import queue
+import re
 import socket
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -85,64 +87,148 @@ def check_available() -> None:
         raise BadInput(f"--scheduler needs Dask, which is not installed: {INSTALL_HINT}") from None
 
 
+MAX_LOCAL_WORKERS = 64  # local:N starts 2N processes (a worker and its nanny each) on this machine
+HANDSHAKE_SECONDS = 5.0  # a Dask scheduler greets a new connection at once; silence this long is not one
+MAX_GREETING_BYTES = 1 << 20  # its greeting is a few hundred bytes; "HTTP/1.1" read as a length is 3 EiB
+SCHEDULER_FILE_BYTES = 1 << 20  # the file dask writes holds a few hundred bytes of JSON
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
 def local_workers(address: str) -> int | None:
-    """N of ``local:N``; None for any other address; BadInput for a bad N."""
+    """N of ``local:N``; None for any other address; BadInput for a bad N (not ASCII digits,
+    below 1, or more than MAX_LOCAL_WORKERS)."""
     if not address.startswith(LOCAL_PREFIX):
         return None
     text = address[len(LOCAL_PREFIX):]
-    if not text.isdigit() or int(text) < 1:
-        raise BadInput(f"--scheduler {address}: expected local:N with N >= 1 worker processes, e.g. local:2")
+    # str.isdigit() accepts "²" and "٣", which int() refuses or reads as another number
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LOCAL_WORKERS:
+        raise BadInput(f"--scheduler {_short(address)}: expected local:N with N >= 1 worker processes (at most "
+                       f"{MAX_LOCAL_WORKERS}, in ASCII digits), e.g. local:2")
     return int(text)
+
+
+def parse_tcp(address: str, option: str) -> tuple[str, int]:
+    """(host, port) of ``tcp://HOST:PORT`` (HOST a name, an IPv4 address or [IPv6]); BadInput for
+    anything else: another protocol, no host, a port that is not 1-65535, a host with spaces."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        raise BadInput(f"{option}: expected local:N or a Dask scheduler address such as tcp://HOST:PORT")
+    if scheme != "tcp":
+        raise BadInput(f"{option}: only tcp:// scheduler addresses are supported, not {_short(scheme)}:// "
+                       f"(tls, ucx and inproc need settings this command does not take)")
+    if rest.startswith("["):
+        host, close, port = rest[1:].partition("]")
+        if not close or not port.startswith(":"):
+            raise BadInput(f"{option}: expected tcp://[IPv6]:PORT")
+        port = port[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise BadInput(f"{option}: {_short(host)!r} is not an IPv6 address") from None
+    else:
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            raise BadInput(f"{option}: expected tcp://HOST:PORT (the port is missing)")
+        if not host or len(host) > 253 or not _HOST.fullmatch(host):
+            raise BadInput(f"{option}: {_short(host)!r} is not a host name or address")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise BadInput(f"{option}: the port must be a number from 1 to 65535, not {_short(port)!r}")
+    return host, int(port)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_target(address: str | None, scheduler_file: str | None) -> str:
     """The address to connect to (``local:N`` as given), or BadInput, before anything is planned or started."""
     if (address is None) == (scheduler_file is None):
         raise BadInput("give exactly one of --scheduler ADDRESS and --scheduler-file PATH")
-    option = f"--scheduler {address}" if address else f"--scheduler-file {scheduler_file}"
+    option = f"--scheduler {_short(address)}" if address else f"--scheduler-file {scheduler_file}"
     if address is not None and local_workers(address) is not None:
         check_available()
         return address
     if scheduler_file is not None:
         address = _address_in(scheduler_file)
-    if "://" not in address:
-        raise BadInput(f"{option}: expected local:N or a Dask scheduler address such as tcp://HOST:PORT")
-    check_available()
-    from distributed.comm import parse_address
-    from distributed.comm.registry import get_backend
-
+        option = f"--scheduler-file {scheduler_file} (address {_short(address)})"
+    host, port = parse_tcp(address, option)
     try:
-        get_backend(parse_address(address)[0])
-    except ValueError as err:
-        raise BadInput(f"{option}: {_one_line(err)}") from None
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as err:
+        raise BadInput(f"{option}: cannot resolve the host {_short(host)!r}: "
+                       f"{getattr(err, 'strerror', None) or err}") from None
+    check_available()
     return address
 
 
 def _address_in(scheduler_file: str) -> str:
-    """The scheduler's address from the JSON file that ``dask scheduler --scheduler-file`` writes."""
+    """The scheduler's address from the JSON file that ``dask scheduler --scheduler-file`` writes
+    (read by the one bounded reader: a FIFO, a device or a huge file is refused at once)."""
     import json
 
+    from lstm_cli.files import file_problem, read_regular
+
+    option = f"--scheduler-file {scheduler_file}"
     try:
-        address = json.loads(Path(scheduler_file).read_text(encoding="utf-8")).get("address")
+        data = json.loads(read_regular(Path(scheduler_file), SCHEDULER_FILE_BYTES))
     except FileNotFoundError:
-        raise BadInput(f"--scheduler-file {scheduler_file}: no such file (dask scheduler --scheduler-file "
-                       f"PATH writes it)") from None
-    except (OSError, ValueError, AttributeError) as err:
-        raise BadInput(f"--scheduler-file {scheduler_file}: not a Dask scheduler file: {_one_line(err)}") from None
+        raise BadInput(f"{option}: no such file (dask scheduler --scheduler-file PATH writes it)") from None
+    except (OSError, ValueError) as err:
+        problem = file_problem(Path(scheduler_file), err) if isinstance(err, OSError) or not isinstance(
+            err, (json.JSONDecodeError, UnicodeDecodeError)) else f"not JSON: {_one_line(err)}"
+        raise BadInput(f"{option}: not a Dask scheduler file: {problem}") from None
+    except RecursionError:
+        raise BadInput(f"{option}: not a Dask scheduler file: JSON nested beyond reason") from None
+    address = data.get("address") if isinstance(data, dict) else None
     if not isinstance(address, str):
-        raise BadInput(f'--scheduler-file {scheduler_file}: not a Dask scheduler file (no "address")')
+        raise BadInput(f'{option}: not a Dask scheduler file (no "address")')
     return address
 
 
+def greet(address: str, option: str, seconds: float | None = None) -> None:
+    """RunFailed in one line unless something at ``address`` answers as a Dask scheduler does:
+    it greets a new connection at once with a length-prefixed message. A port that accepts and
+    stays silent (a web server, the dashboard) would otherwise hang the sweep forever, and one
+    that sends other bytes would make Dask allocate exabytes."""
+    import struct
+
+    seconds = HANDSHAKE_SECONDS if seconds is None else seconds
+    host, port = parse_tcp(address, option)
+    try:
+        with socket.create_connection((host, port), timeout=seconds) as conn:
+            conn.settimeout(seconds)
+            head = b""
+            while len(head) < 8:
+                chunk = conn.recv(8 - len(head))
+                if not chunk:
+                    raise RunFailed(f"{option}: the connection was closed without a greeting: not a Dask "
+                                    f"scheduler")
+                head += chunk
+    except socket.timeout:
+        raise RunFailed(f"{option}: no answer within {seconds:g} s of connecting: not a Dask scheduler (a web "
+                        f"server or the dashboard port?)") from None
+    except OSError as err:
+        raise RunFailed(f"{option}: cannot reach the Dask scheduler: {err.strerror or _one_line(err)}") from None
+    (length,) = struct.unpack("<Q", head)
+    if not 0 < length <= MAX_GREETING_BYTES:
+        raise RunFailed(f"{option}: it answered {head!r}: not a Dask scheduler (it greets with the length "
+                        f"of its handshake)")
+
+
 @contextmanager
-def connect(address: str | None, scheduler_file: str | None = None):
-    """A distributed.Client for the target; a ``local:N`` cluster lives as long as the client."""
-    option = f"--scheduler {address}" if address else f"--scheduler-file {scheduler_file}"
+def connect(address: str | None, scheduler_file: str | None = None, runs_to_do: int | None = None):
+    """A distributed.Client for the target; a ``local:N`` cluster lives as long as the client and
+    has no more workers than ``runs_to_do`` (an idle worker would only cost two processes)."""
+    option = f"--scheduler {_short(address)}" if address else f"--scheduler-file {scheduler_file}"
     address = check_target(address, scheduler_file)
+    n_workers = local_workers(address)
+    if n_workers is None:
+        greet(address, option)
+    elif runs_to_do is not None:
+        n_workers = max(1, min(n_workers, runs_to_do))
     import dask
     from distributed import Client, LocalCluster
 
-    n_workers = local_workers(address)
     with ExitStack() as stack:
         if n_workers is not None:
             stack.enter_context(_blas_pinned())  # inherited by the spawned worker processes
@@ -151,9 +237,11 @@ def connect(address: str | None, scheduler_file: str | None = None):
                 n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                 dashboard_address=None, silence_logs=logging.CRITICAL))
         try:
-            client = stack.enter_context(Client(address))
+            client = stack.enter_context(Client(address, timeout=HANDSHAKE_SECONDS * 2))
         except (OSError, TimeoutError) as err:
             raise RunFailed(f"{option}: cannot reach the Dask scheduler: {_one_line(err)}") from None
+        except (MemoryError, ValueError, TypeError) as err:  # garbled answers from something else
+            raise RunFailed(f"{option}: not a Dask scheduler ({type(err).__name__}: {_one_line(err)[:120]})") from None
         yield client
 
 
@@ -193,10 +281,13 @@ def run_on_worker(run: Callable[[Job], dict], job: Job, topic: str) -> tuple[str
     """Runs in a Dask worker: ("done", record) or ("failed", message); announces the start."""
     from distributed import get_worker
 
+    from lstm_cli.process import no_warnings
+
     get_worker().log_event(topic, job.index)
     run_dir = Path(job.sweep_dir) / job.key
     try:
-        return "done", run(job)
+        with no_warnings():  # as in the local pool: overflow is reported as numbers, never as warnings
+            return "done", run(job)
     except OSError as err:
         where = err.filename or run_dir
         return "failed", (f"cannot write the run record: {where}: {err.strerror or _one_line(err)} "
@@ -214,7 +305,9 @@ def _one_line(err: BaseException) -> str:
 def executor(address: str | None = None, scheduler_file: str | None = None) -> Executor:
     """The executor (pool.py's interface) for a Dask scheduler: ``local:N``, an address such as
     tcp://HOST:PORT, or the file ``dask scheduler --scheduler-file`` wrote. Checked now (BadInput)."""
-    check_target(address, scheduler_file)
+    target = check_target(address, scheduler_file)
+    if local_workers(target) is None:  # before anything is planned or written: is it a scheduler at all?
+        greet(target, f"--scheduler {_short(address)}" if address else f"--scheduler-file {scheduler_file}")
     return functools.partial(run_jobs, address=address, scheduler_file=scheduler_file)
 
 
@@ -236,7 +329,7 @@ def run_jobs(jobs: list[Job], workers: int | None, run: Callable[[Job], dict],
     # a remote worker's working directory is not ours: name every run directory absolutely
     jobs = [replace(job, sweep_dir=os.path.abspath(job.sweep_dir)) for job in jobs]
     by_index = {job.index: job for job in jobs}
-    with _quiet_dask(), connect(address, scheduler_file) as client:
+    with _quiet_dask(), connect(address, scheduler_file, len(jobs)) as client:
         where = address or f"{target} (from {scheduler_file})"
         topic = f"lstm-demo-{uuid.uuid4().hex}"  # this sweep's run starts; also its task keys
         starts: queue.SimpleQueue = queue.SimpleQueue()

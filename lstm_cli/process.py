@@ -3,8 +3,47 @@ and an stdout that may be closed, full or cut short by its reader. Imports nothi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+
+terminated = False  # set when SIGTERM stopped the command: its exit code is 143, not Ctrl-C's 130
+
+
+def _terminate(signum, frame) -> None:
+    global terminated
+    terminated = True
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm():
+    """SIGTERM (``timeout``, Slurm, systemd, ``kill``) stops a command as Ctrl-C does, so a run's
+    record says "interrupted" instead of being left "running"; the previous handler is returned
+    (for ``restore_sigterm``). Only in the main thread, where Python delivers signals."""
+    global terminated
+    terminated = False
+    try:
+        return signal.signal(signal.SIGTERM, _terminate)
+    except (ValueError, OSError):  # not the main thread
+        return None
+
+
+def restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
+
+
+def exit_code(code: int) -> int:
+    """``code``, except that an interruption (130, Ctrl-C) by SIGTERM exits 143 (128 + SIGTERM)."""
+    return 128 + signal.SIGTERM if code == 128 + signal.SIGINT and terminated else code
+
+
+def interruption() -> str:
+    return "terminated" if terminated else "interrupted"
 
 
 def single_threaded_blas() -> None:
@@ -23,6 +62,87 @@ def discard_stdout() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file (Typer's CliRunner)
         pass
+
+
+class ReaderGone(Exception):
+    """stdout's reader closed the pipe (click would turn EPIPE into exit 1 on its own)."""
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM (typer would turn KeyboardInterrupt into a silent exit 130 on its own)."""
+
+
+@contextlib.contextmanager
+def passed_on():
+    """A closed stdout and an interruption as exceptions that typer and click pass on unchanged
+    to the command line's boundary, which decides their exit code and words."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise ReaderGone from None
+    except KeyboardInterrupt:
+        raise Stopped from None
+
+
+OUT_OF_MEMORY = ("out of memory (the estimate was under the limit, but the allocation failed); use a "
+                 "smaller --batch, --hidden or --gap, or set LSTM_DEMO_MEMORY_LIMIT")
+
+
+@contextlib.contextmanager
+def command():
+    """What a command runs inside: SIGTERM stops it as Ctrl-C does (``stop_on_sigterm``) and
+    Python's warnings are silent (``no_warnings``); both are restored afterwards."""
+    previous = stop_on_sigterm()
+    try:
+        with no_warnings():
+            yield
+    finally:
+        restore_sigterm(previous)
+
+
+@contextlib.contextmanager
+def no_warnings():
+    """Python's warnings silent, whatever PYTHONWARNINGS says: numpy's RuntimeWarnings (overflow
+    in a product of 1e308-scaled weights, inf in a checkpoint) are measured and reported as
+    numbers (inf, nan) by the tool itself, and under PYTHONWARNINGS=error a warning would
+    become a traceback instead of a number."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+MAX_WORD = 200  # a 5000-digit value in a message is shown by its head and its length
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line, every word longer than MAX_WORD abridged."""
+    return " ".join(word if len(word) <= MAX_WORD else f"{word[:60]}... ({len(word)} characters)"
+                    for word in message.split())
+
+
+def say_and_exit(lines: list[str], code: int) -> None:
+    """The error lines on stderr and exit ``code``; an stderr that cannot take them (2>/dev/full,
+    closed) changes nothing about the exit code (Python's own exit would make it 120)."""
+    try:
+        for line in lines:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        exit_now(code)
+    sys.exit(code)
+
+
+def exit_now(code: int) -> None:
+    """Exit with ``code`` at once: the interpreter's last flush of a stream that cannot be written
+    (stderr into /dev/full) would turn any exit code into 120."""
+    discard_stdout()
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    except OSError:
+        pass
+    os._exit(code)
 
 
 def flush_stdout() -> None:

@@ -53,7 +53,7 @@ from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exp
     CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
 from lstm_cli.files import (  # noqa: F401  (re-exported)
-    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, is_locked, lock_path, locked,
+    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, check_out, is_locked, lock_path, locked,
     make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
 from lstm_cli.tasks import get_task
@@ -98,13 +98,10 @@ def read_config(run_dir: Path) -> dict | None:
     regular file, over 1 MiB, not YAML, nested deeper than a config ever is)."""
     import yaml
 
-    from lstm_cli.files import MAX_DEPTH, nesting_depth, read_regular
+    from lstm_cli.files import read_regular, safe_yaml
 
     try:
-        text = read_regular(Path(run_dir) / CONFIG).decode("utf-8")
-        if nesting_depth(text) > MAX_DEPTH:
-            return None
-        stored = yaml.safe_load(text)
+        stored = safe_yaml(read_regular(Path(run_dir) / CONFIG).decode("utf-8"))
     except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return None
     return stored if isinstance(stored, dict) else None
@@ -112,16 +109,21 @@ def read_config(run_dir: Path) -> dict | None:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     """The evaluations of metrics.jsonl in order (a torn last line is ignored)."""
+    from lstm_cli.files import read_regular
+
     rows = []
     try:
-        with open(Path(run_dir) / METRICS, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except (ValueError, RecursionError):
-                    break
+        text = read_regular(Path(run_dir) / METRICS, MAX_RESULT_BYTES).decode("utf-8", "replace")
     except (OSError, ValueError):
         return []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            break
+        if not isinstance(row, dict):
+            break
+        rows.append(row)
     return rows
 
 
@@ -135,6 +137,28 @@ def finished_record(run_dir: Path, config: dict) -> dict | None:
     if stored is None or any(stored.get(k) != v for k, v in config.items()):
         return None
     return record
+
+
+def settings_changed(run_dir: Path, config: dict) -> str | None:
+    """What differs between ``config`` and the settings of the *finished* record in ``run_dir``
+    ("steps 3 -> 4"); None when they agree, or when there is no finished record with readable
+    settings there (nothing that running again would lose: a record whose config.yaml cannot
+    be read is broken, and is made again)."""
+    record = read_result(run_dir)
+    if record is None or record.get("status") not in FINISHED:
+        return None
+    stored = read_config(run_dir)
+    if stored is None:
+        return None
+    for key, value in config.items():
+        if stored.get(key) != value:
+            return f"{key} {_short(stored.get(key))} -> {_short(value)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def has_record(run_dir: Path) -> bool:
@@ -312,7 +336,9 @@ def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation
 
     record["wall_time"] = time.perf_counter() - start
     record["clipping"] = clip_log.summary()
-    config = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+    from lstm_cli.files import read_regular
+
+    config = yaml.safe_load(read_regular(run_dir / CONFIG).decode("utf-8"))
     config["provenance"]["end_time"] = provenance.now()
     atomic_write_text(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
     if last is not None:

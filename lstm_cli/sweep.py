@@ -76,6 +76,7 @@ class SweepResult:
     ran: int = 0
     skipped: int = 0
     failures: list[RunOutcome] = field(default_factory=list)
+    earlier: int = 0  # finished runs of an earlier, larger grid, counted in the summary too
 
 
 # ---- the worker side: what each job runs ----
@@ -99,9 +100,11 @@ def train_job(job: Job) -> dict:
 # ---- a sweep of a scenario ----
 
 def sweep_dir_of(scenario, out: Path) -> Path:
-    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/")."""
-    from lstm_cli.files import check_name
+    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/"), and OUT
+    not empty (``Path("")`` would be the current directory)."""
+    from lstm_cli.files import check_name, check_out
 
+    check_out(out)
     check_name(scenario.name, "scenario name")
     return Path(out) / scenario.name
 
@@ -122,14 +125,22 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
         runs.check_memory(config)
         configs[point.index] = config.to_dict()
     kept: dict[int, dict] = {}
-    stale = []
+    stale, changed = [], []
     for point in points:
         run_dir = sweep_dir / point.key
         record = runs.finished_record(run_dir, configs[point.index])
         if record is not None:
             kept[point.index] = record
         elif runs.has_record(run_dir) and not runs.is_locked(run_dir):
-            stale.append(point.key)
+            difference = runs.settings_changed(run_dir, configs[point.index])
+            if difference is not None:
+                changed.append(f"{point.key} ({difference})")
+            else:
+                stale.append(point.key)
+    if changed:  # a finished result is never replaced by one made with other settings without a word
+        raise BadInput(f"{sweep_dir} holds {len(changed)} finished run(s) made with other settings: "
+                       + "; ".join(changed[:3]) + ("; ..." if len(changed) > 3 else "")
+                       + "; choose another --out (or remove those runs to make them again)")
     if (kept or stale) and not resume:
         raise BadInput(f"{sweep_dir} already holds {len(kept) + len(stale)} run record(s) of this sweep; "
                        f"pass --resume to keep the finished ones, or choose another --out")
@@ -153,7 +164,8 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     start = time.perf_counter()
     sweep_dir, points, todo, kept = plan(scenario, out, resume)
     runs.make_directory(sweep_dir, "sweep directory")
-    write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points), indent=2))
+    earlier = earlier_runs(sweep_dir, points)
+    write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points, earlier), indent=2))
     for index in kept:  # temporaries a killed writer left beside a finished record
         run_dir = sweep_dir / points[index].key
         try:
@@ -178,13 +190,41 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
             outcomes.append(RunOutcome(point.index, point.key, point.values, record, error,
                                        skipped=bool(getattr(record, "kept", False))))
     axes = [a for a in scenario.axes if a != "seed"]
-    summary = aggregate(outcomes, axes)
+    summary = aggregate(outcomes + earlier, axes)  # a smaller grid resumed never cuts the summary down
     axes = [short_name(a) for a in axes]
     write_summary(sweep_dir, summary)
     skipped = sum(o.skipped for o in outcomes)
     return SweepResult(sweep_dir=sweep_dir, outcomes=outcomes, summary=summary, axes=axes,
                        wall_time=time.perf_counter() - start, ran=len(outcomes) - skipped, skipped=skipped,
-                       failures=[o for o in outcomes if o.failed])
+                       failures=[o for o in outcomes if o.failed], earlier=len(earlier))
+
+
+def earlier_runs(sweep_dir: Path, points) -> list[RunOutcome]:
+    """The finished runs that sweep.json lists from an earlier sweep into ``sweep_dir`` and that are
+    not in this grid (resumed with fewer seeds, say): kept in sweep.json and in the summary."""
+    from lstm_cli import runs
+    from lstm_cli.files import read_regular
+
+    try:
+        listed = json.loads(read_regular(sweep_dir / SWEEP_FILE)).get("runs")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return []
+    keys = {point.key for point in points}
+    found = []
+    for entry in listed if isinstance(listed, list) else []:
+        key = entry.get("key") if isinstance(entry, dict) else None
+        values = entry.get("values") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or key in keys or not isinstance(values, dict):
+            continue
+        try:
+            runs.check_name(key, "run key")
+        except BadInput:
+            continue
+        record = runs.read_result(sweep_dir / key)
+        if record is not None and record.get("status") in runs.FINISHED:
+            keys.add(key)
+            found.append(RunOutcome(-1 - len(found), key, tuple(values.items()), record, skipped=True))
+    return found
 
 
 def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
@@ -224,11 +264,12 @@ def estimated_cost(job: Job) -> float:
         return 0.0
 
 
-def sweep_record(scenario, points) -> dict:
+def sweep_record(scenario, points, earlier: list[RunOutcome] = ()) -> dict:
     return {"scenario": scenario.name, "path": str(scenario.path) if scenario.path else None,
             "description": scenario.description, "settings": scenario.settings,
             "axes": scenario.axes,
-            "runs": [{"index": p.index, "key": p.key, "values": dict(p.values)} for p in points]}
+            "runs": [{"index": p.index, "key": p.key, "values": dict(p.values)} for p in points]
+            + [{"index": None, "key": o.key, "values": dict(o.values), "earlier": True} for o in earlier]}
 
 
 # ---- aggregation over seeds ----
@@ -236,7 +277,9 @@ def sweep_record(scenario, points) -> dict:
 def grad_at_first_step(record: dict) -> float | None:
     """The carrier's gradient norm at the first time step relative to the answer step, at
     initialisation (dl/dc for the LSTM, dl/dh for the RNN)."""
-    gradient = record.get("gradient") or {}
+    gradient = record.get("gradient")
+    if not isinstance(gradient, dict):  # a tampered or foreign record
+        return None
     value = gradient.get("dc_ratio_first_step_before")
     if value is None:
         value = gradient.get("dh_ratio_first_step_before")
@@ -248,7 +291,7 @@ def _number(value: Any) -> float | None:
         return None
     try:
         return float(value)  # "inf" / "nan" strings from JSON included
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -269,8 +312,9 @@ def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
     axes = [short_name(a) for a in axes]
     for setting, members in groups.items():
         records = [o.result for o in members if o.result is not None and o.result.get("status") in FINISHED]
-        wins = [r for r in records if r.get("success")]
-        metric = next((r.get("metric") for r in records if r.get("metric")), None)
+        wins = [r for r in records if r.get("success") is True]
+        metric = next((r.get("metric") for r in records if isinstance(r.get("metric"), str) and r.get("metric")),
+                      None)
         row = dict(zip(axes, setting))  # axes by their short names (clip for train.clip)
         row.update({
             "runs": len(members),
@@ -292,7 +336,10 @@ def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
 def _label(value: Any) -> str:
     from lstm_cli.scenario import format_value
 
-    return format_value(value)
+    try:
+        return format_value(value)
+    except Exception:  # noqa: BLE001 - a value from a tampered sweep.json: its text at least
+        return str(value)
 
 
 def short_name(key: str) -> str:

@@ -51,7 +51,8 @@ def test_sweep_jsonl_streams_a_line_per_run_before_the_last_run_finishes(tmp_pat
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(TINY_SWEEP)
     env = {**os.environ, "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "lstm_cli", "sweep", str(scenario), "--jobs", "1",
+    # one run a unit (--no-stack): a stack of seeds reports its runs when the stack ends
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_cli", "sweep", str(scenario), "--jobs", "1", "--no-stack",
                              "--format", "jsonl", "--out", str(tmp_path / "runs")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = json.loads(proc.stdout.readline())

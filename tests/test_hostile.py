@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from lstm_cli import runs, sweep
 from lstm_cli.cli import app
+from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
 from lstm_cli.train import TrainConfig
 
@@ -276,7 +277,7 @@ HOLD_LOCK = """
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
-os.write(fd, str(os.getpid()).encode())
+os.write(fd, f"{os.getpid():<20}\\n".encode())  # as files.locked writes it: padded, never truncated
 print("held", flush=True)
 time.sleep(60)
 """
@@ -593,15 +594,23 @@ def test_a_kill_between_config_and_result_never_keeps_a_stale_result(tmp_path, m
     assert runs.read_config(run_dir)["steps"] == 31
     assert runs.read_result(run_dir) is None  # the old "completed" result went first
 
-    resumed = sweep.run_sweep(changed, out, jobs=2, resume=True)
-    assert resumed.ran == 6  # every point's settings changed: each runs again, the killed one too
-    clean = sweep.run_sweep(changed, clean_out, jobs=2)
+    # every other point finished with steps 30: resuming with 31 is refused, never a silent
+    # replacement of finished results (issue 22); the killed run stays without a result
+    others = {p.key: runs.read_result(out / changed.name / p.key) for p in changed.points() if p.key != point.key}
+    with pytest.raises(BadInput, match="other settings"):
+        sweep.run_sweep(changed, out, jobs=2, resume=True)
+    assert {key: runs.read_result(out / changed.name / key) for key in others} == others
+    assert runs.read_result(run_dir) is None
+    # resumed with the settings they were made with, the five are kept and the killed one runs again
+    resumed = sweep.run_sweep(_load(path), out, jobs=2, resume=True)
+    assert resumed.skipped == 5 and resumed.ran == 1
+    clean = sweep.run_sweep(_load(path), clean_out, jobs=2)
 
     def comparable(summary):
         return [{k: v for k, v in row.items() if "seconds" not in k} for row in summary]
 
     assert comparable(resumed.summary) == comparable(clean.summary)
-    assert runs.read_result(run_dir)["max_steps"] == 31
+    assert runs.read_result(run_dir)["max_steps"] == 30
 
 
 # ---- class 1: sizes (refused before anything is allocated) ----

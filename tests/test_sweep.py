@@ -159,7 +159,6 @@ def test_plan_keeps_finished_runs_with_the_same_settings_only(tmp_path):
     sweep_dir = tmp_path / "small"
     fake_record(sweep_dir / points[0].key, configs[0], "completed")
     fake_record(sweep_dir / points[1].key, configs[1], "running")  # killed mid-run
-    fake_record(sweep_dir / points[2].key, {**configs[2], "lr": 0.123}, "completed")  # other settings
     fake_record(sweep_dir / points[3].key, configs[3], "diverged")  # a finished outcome
     with pytest.raises(Exception, match="pass --resume"):
         sweep.plan(scenario, tmp_path, resume=False)
@@ -167,6 +166,11 @@ def test_plan_keeps_finished_runs_with_the_same_settings_only(tmp_path):
     assert found_dir == sweep_dir
     assert sorted(kept) == [0, 3]
     assert [job.key for job in todo] == [points[1].key, points[2].key]
+    # a finished run made with other settings is never replaced without a word (issue 22)
+    fake_record(sweep_dir / points[2].key, {**configs[2], "lr": 0.123}, "completed")
+    for resume in (False, True):
+        with pytest.raises(Exception, match=r"other settings: seed=2 \(lr 0.123 -> 0.001\)"):
+            sweep.plan(scenario, tmp_path, resume=resume)
 
 
 def test_run_sweep_with_a_fake_run_resumes(tmp_path):

@@ -162,7 +162,8 @@ class LSTMCell(Cell):
         elif "forget_bias" not in m:
             first = "no forget gate (f = 1)"
         else:
-            gate = 1.0 / (1.0 + math.exp(-m["forget_bias"]))
+            bias = m["forget_bias"]  # the sigmoid written so that exp never overflows (bias <= -710)
+            gate = 1.0 / (1.0 + math.exp(-bias)) if bias >= 0 else math.exp(bias) / (1.0 + math.exp(bias))
             first = f"forget bias {m['forget_bias']:g} (sigmoid = {gate:.2f})"
         if profile.forget is not None and ("forget_bias" in m or "chrono" in m):  # not the 1997 cell: f = 1
             values = [float(v) for v in profile.forget]

@@ -37,7 +37,20 @@ def console(stderr: bool = False):
             self.quiet = True
             raise BrokenPipeError
 
-    return _Console(stderr=stderr, highlight=False)
+    return _Console(stderr=stderr, highlight=False, width=_width_when_columns_is_zero())
+
+
+def _width_when_columns_is_zero() -> int | None:
+    """COLUMNS=0 (or 00) would make rich lay everything out in no columns at all, and print
+    nothing: the terminal's width (or 80) instead, as if COLUMNS were unset. None otherwise: rich
+    reads COLUMNS and the terminal itself."""
+    import os
+    import shutil
+
+    columns = os.environ.get("COLUMNS", "").strip()
+    if not (columns.isdigit() and int(columns) == 0):
+        return None
+    return shutil.get_terminal_size((80, 24)).columns or 80
 
 
 def natural_width(console, renderable) -> int:

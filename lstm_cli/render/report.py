@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lstm_cli.plain import to_json
+from lstm_cli.files import read_regular
 
 STYLE = """
 body { font: 16px/1.45 system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -35,7 +36,7 @@ def svg_figure(draw: Callable[[Path], Any]) -> str:
     with tempfile.TemporaryDirectory(prefix="lstm-demo-report-") as scratch:
         path = Path(scratch) / "figure.svg"
         draw(path)
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, 256 << 20).decode("utf-8")  # our own file, read like any other
     start = text.find("<svg")
     return text[start:] if start >= 0 else text
 

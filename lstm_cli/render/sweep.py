@@ -84,8 +84,8 @@ class Progress:
     """Plain stderr lines: one when a run starts (only with one worker), one when it ends."""
 
     def __init__(self, total: int, stream=None, scenario=None, jobs: int | None = None,
-                 scheduler: str | None = None, run_lines: bool = False):
-        self.total, self.finished = total, 0
+                 scheduler: str | None = None, run_lines: bool = False, out=None):
+        self.total, self.finished, self.out = total, 0, out
         self.stream = stream or sys.stderr
         self.scenario, self.jobs, self.scheduler = scenario, jobs, scheduler
         self.run_lines = run_lines  # sweep --format jsonl: also a {"type": "run"} line on stdout per run
@@ -107,8 +107,11 @@ class Progress:
         """The sweep's last line; RunFailed when a run failed."""
         from lstm_cli.errors import RunFailed
 
+        earlier = getattr(result, "earlier", 0)
         self._say(f"lstm-demo: {len(result.outcomes)} runs, {result.wall_time:.1f} s; summary.csv and "
-                  f"summary.jsonl in {result.sweep_dir}/")
+                  f"summary.jsonl in {result.sweep_dir}/"
+                  + (f" (they also count {earlier} finished run(s) of an earlier, larger grid there)"
+                     if earlier else ""))
         if result.failures:
             keys = ", ".join(o.key for o in result.failures[:3]) + (", ..." if len(result.failures) > 3 else "")
             raise RunFailed(f"{len(result.failures)} of {len(result.outcomes)} runs failed ({keys}); "
@@ -121,7 +124,17 @@ class Progress:
     def done(self, job, record: dict | None, error: str | None) -> None:
         self.finished += 1
         if self.run_lines:
-            write_jsonl([run_line(job.index, job.key, record, error)])
+            try:
+                write_jsonl([run_line(job.index, job.key, record, error)])
+            except BrokenPipeError:  # | head: the runs' lines have no reader any more, so the sweep stops
+                from pathlib import Path
+
+                from lstm_cli.errors import RunFailed
+
+                where = Path(self.out or ".") / (self.scenario.name if self.scenario else "")
+                raise RunFailed(f"stdout was closed after {self.finished} of {self.total} run(s); the sweep "
+                                f"stopped, and the records in {where}/ say which runs finished (the ones "
+                                f"stopped say interrupted); finish it with the same command and --resume") from None
         head = f"[{self.finished}/{self.total}] {job.key}"
         if error is not None:
             self._say(f"{head}: FAILED: {error}")
@@ -175,16 +188,28 @@ RUN_LINE_FIELDS = ["type", "index", "key", "kept", "status", "success", "steps",
 def run_line(index: int, key: str, record: dict | None, error: str | None, kept: bool = False) -> dict:
     """The ``{"type": "run"}`` line of one finished run (``record`` None and ``error`` set: it failed)."""
     record = record or {}
-    metric = record.get("metric")
+    metric = record.get("metric") if isinstance(record.get("metric"), str) else None  # a tampered kept record
+    clipping = record.get("clipping") if isinstance(record.get("clipping"), dict) else {}
     return {"type": "run", "index": index, "key": key, "kept": kept,
             "status": "failed" if error is not None else record.get("status"),
             "success": record.get("success"), "steps": record.get("steps"), "metric": metric,
             "value": record.get(metric) if metric else None, "wall_time": record.get("wall_time"),
-            "clipped_fraction": (record.get("clipping") or {}).get("clipped_fraction"),
+            "clipped_fraction": clipping.get("clipped_fraction"),
             "run_dir": record.get("run_dir"), "error": error}
 
 
 def write_summary(result, scenario, fmt: str) -> None:
+    """The summary on stdout; RunFailed when its reader has gone (a sweep into ``| head``)."""
+    from lstm_cli.errors import RunFailed
+
+    try:
+        _write_summary(result, scenario, fmt)
+    except BrokenPipeError:
+        raise RunFailed(f"stdout was closed before the summary was written; every run finished: "
+                        f"summary.csv and summary.jsonl are in {result.sweep_dir}/") from None
+
+
+def _write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
     if fmt == "jsonl":
         write_jsonl([{"type": "summary", **row} for row in rows])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -39,9 +40,11 @@ def bundled() -> list[tuple[str, Path, str]]:
 
 def describe(path: Path) -> str:
     """A scenario's ``description:`` line, read without validating the whole file."""
+    from lstm_cli.files import read_regular
+
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        node = yaml.compose(read_regular(path).decode("utf-8"), Loader=_Loader)
+    except (OSError, ValueError, yaml.YAMLError):
         return "(unreadable)"
     if isinstance(node, yaml.MappingNode):
         for knode, vnode in node.value:
@@ -54,8 +57,13 @@ def describe(path: Path) -> str:
 def resolve_path(name_or_path: str | Path) -> Path:
     """A path as given if it exists, else the bundled scenario of that name."""
     path = Path(name_or_path)
-    if path.exists():
-        return path
+    try:
+        if path.exists():
+            return path
+    except OSError as err:  # a name over 255 bytes, a path through a file: bad input, not a failed run
+        shown = str(name_or_path) if len(str(name_or_path)) <= 80 else str(name_or_path)[:77] + "..."
+        raise ScenarioError([f"{shown}: {err.strerror or err} ({len(os.fsencode(str(name_or_path)))} bytes; "
+                             f"a file name has at most 255)"]) from None
     folder = bundled_dir()
     if folder is not None and path.suffix == "" and len(path.parts) == 1:
         candidate = folder / f"{path.name}.yaml"

@@ -140,10 +140,19 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
     return values if ok else None
 
 
+MAX_INT_DIGITS = 4300  # Python's int() limit for text (sys.get_int_max_str_digits)
+
+
+def _abridged(text: str) -> str:
+    return text if len(text) <= 30 else f"{text[:20]}... ({len(text)} characters)"
+
+
 def _range(text: str) -> tuple[list[int], str | None]:
     match = re.fullmatch(r"\s*(-?\d+)\s*\.\.\s*(-?\d+)\s*(?::\s*(\d+)\s*)?", text)
     if not match:
         return [], f"bad range {text!r}: use first..last or first..last:step (integers, inclusive)"
+    if max(len(part or "") for part in match.groups()) > MAX_INT_DIGITS:  # int() refuses 4300+ digits
+        return [], f"bad range {_abridged(text)!r}: a bound has more than {MAX_INT_DIGITS} digits"
     first, last, step = int(match[1]), int(match[2]), int(match[3] or 1)
     if step < 1 or last < first:
         return [], f"bad range {text!r}: it must count up (first <= last, step >= 1)"
@@ -261,7 +270,11 @@ def parse_set(text: str) -> tuple[str, list, bool]:
         values = []
         for part in parts:
             node = yaml.ScalarNode("tag:yaml.org,2002:str" if key == "model" else _resolve_tag(part), part)
-            value, ok = check.value(key, node)
+            try:
+                value, ok = check.value(key, node)
+            except ValueError:  # a number beyond int()'s 4300 digits, as a scenario file reports it
+                check.fail(None, key, f"{_abridged(part)!r} is not a valid number (at most {MAX_INT_DIGITS} digits)")
+                continue
             if ok:
                 values.append(value)
         is_axis = len(parts) > 1
