@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 from lstm_cli.printed import fixed, largest, rounded, significant
+from lstm_cli.printed import sci as printed_sci
 from lstm_cli.probes import VANISHING, GradientProfile
 
 ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
@@ -36,14 +37,8 @@ OPEN_GATE = 0.9  # a gate is called open only when its mean is at least this
 
 
 def sci(value: float | None) -> str:
-    """Two significant digits in scientific notation; inf, nan and 0 spelled out."""
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return "0" if value == 0 else f"{value:.1e}"
+    """Two significant digits in scientific notation (``printed.sci``); no value: empty."""
+    return "" if value is None else printed_sci(value)
 
 
 def decades(value: float) -> str:

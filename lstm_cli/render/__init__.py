@@ -27,8 +27,12 @@ def unicode_ok(stream: TextIO | None = None) -> bool:
 
 
 def console(stderr: bool = False):
-    """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR."""
+    """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR. Its width
+    is ``table.text_width``: a valid COLUMNS, the terminal's, or 80 (never rich's guess from a
+    COLUMNS of 0 or less, which would print nothing)."""
     from rich.console import Console
+
+    from lstm_cli.render.table import text_width
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
@@ -37,7 +41,20 @@ def console(stderr: bool = False):
             self.quiet = True
             raise BrokenPipeError
 
-    return _Console(stderr=stderr, highlight=False)
+        def print(self, *objects, **options) -> None:
+            """As rich prints, but a sentence wrapped at the width keeps no space at a line's end."""
+            from rich.text import Text
+
+            soft_wrap = bool(options.pop("soft_wrap", False))
+            if len(objects) == 1 and isinstance(objects[0], (str, Text)) and not soft_wrap:
+                text = objects[0] if isinstance(objects[0], Text) else Text(objects[0])
+                for line in text.wrap(self, self.width):
+                    line.rstrip()
+                    super().print(line, soft_wrap=True, **options)
+                return
+            super().print(*objects, soft_wrap=soft_wrap, **options)
+
+    return _Console(stderr=stderr, highlight=False, width=text_width(sys.stderr if stderr else sys.stdout))
 
 
 def natural_width(console, renderable) -> int:

@@ -224,29 +224,27 @@ def wrap_label(label: str, width: int = 10) -> list[str]:
     return lines
 
 
-def _build_table(profiles, steps, low, high, level, width):
-    from rich import box
-    from rich.table import Table
+def table_columns(profiles, steps, low, high):
+    """The table's columns and rows for the table layer: every model's columns at level 0, each
+    hidden on a narrow terminal at the level ``_columns`` drops it (the declared order: norms,
+    then bound/gates/prod z, then bars and the split)."""
+    from lstm_cli.render.table import Column
 
-    labels = [wrap_label(p.label) for p in profiles]
-    depth = max(len(lines) for lines in labels)  # header lines above the column names
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
-    table.add_column("\n" * (depth - 1) + "steps\nback", justify="right", no_wrap=True)
+    columns = [Column("steps\nback")]
     cells = [[str(k)] for k in steps]
-    for profile, lines in zip(profiles, labels):
-        for n, (header, values) in enumerate(_columns(profile, level)):
-            above = lines if n == 0 else []
-            title = "\n".join([""] * (depth - len(above)) + above + [header])
+    for profile in profiles:
+        group = "\n".join(wrap_label(profile.label))
+        kept = [{header for header, _ in _columns(profile, level)} for level in range(4)]
+        for header, values in _columns(profile, 0):
+            hide = next((level for level in (1, 2, 3) if header not in kept[level]), 0)
             if values is None:
-                table.add_column(title, justify="left", no_wrap=True, min_width=width, max_width=width)
-                values = [log_bar(float(v), low, high, width) for v in profile.carrier_rel]
+                columns.append(Column(header, justify="left", hide=hide, group=group, width=BAR_WIDTH))
+                values = [log_bar(float(v), low, high, BAR_WIDTH) for v in profile.carrier_rel]
             else:
-                table.add_column(title, justify="right", no_wrap=True)
+                columns.append(Column(header, hide=hide, group=group))
             for row, k in zip(cells, steps):
                 row.append(values[k])
-    for row in cells:
-        table.add_row(*row)
-    return table
+    return columns, cells
 
 
 def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], title: str, console,
@@ -254,23 +252,13 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
     """The table, then one summary line per model, then the explanation, on ``console``."""
     from rich.text import Text
 
-    from lstm_cli.render import natural_width, widen_unless_terminal
+    from lstm_cli.render.table import render
 
     low, high = bar_scale([float(v) for p in profiles for v in p.carrier_rel])
-    level, table = 0, _build_table(profiles, steps, low, high, 0, BAR_WIDTH)
-    # widened for a file or a pipe, it fits by construction (measured once)
-    fits = widen_unless_terminal(console, table) or natural_width(console, table) <= console.width
-    console.print(Text(title, style="bold"))
-    # drop detail columns (not rows, not verdicts) until the table fits the terminal
-    for level, width in ((0, 10), (1, 10), (2, 10), (2, 6), (3, 0)) if not fits else ():
-        table = _build_table(profiles, steps, low, high, level, width)
-        if natural_width(console, table) <= console.width:
-            break
-    console.print(table)
-    for line in legend(profiles, low, high, level):
+    columns, cells = table_columns(profiles, steps, low, high)
+    layout = render(columns, cells, console, title=title)
+    for line in legend(profiles, low, high, layout.level):
         console.print(Text(line, style="dim"))
-    if level > 0:
-        console.print(Text("(narrow terminal: some columns hidden; widen it, or use --format json)", style="dim"))
     styles = {"vanishing": "bold yellow", "exploding": "bold red", "overflow": "bold red",
               "nan": "bold red", "stable": "bold green"}
     console.print()
