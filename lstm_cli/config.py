@@ -16,6 +16,7 @@ code); ``kinds`` restricts it to some model kinds, e.g. LSTM-family fields.
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 from dataclasses import dataclass
@@ -31,6 +32,21 @@ DTYPES = ("float64", "float32")
 ACTIVATIONS = ("tanh", "relu")
 OPTIMIZERS = ("adam", "sgd", "momentum")
 DEFAULT_GAP = 50
+
+
+class Format(str, enum.Enum):
+    """The one output vocabulary of every command that lists rows (``--format``): a table for
+    people, or the same rows for programs. The command line offers these as its choices (in
+    ``--help`` and in shell completion) and the renderers dispatch on them."""
+
+    table = "table"  # a rich table on stdout (lstm_cli.render.table)
+    json = "json"  # one JSON document: the rows as a list, or the command's document
+    jsonl = "jsonl"  # one JSON object per row and line
+    csv = "csv"  # a header line, then one line per row
+
+
+FORMATS = tuple(f.value for f in Format)
+FORMAT_HELP = "table (for people), or json, jsonl or csv (for programs): the same rows, the same field names."
 
 
 def _tasks() -> tuple[str, ...]:

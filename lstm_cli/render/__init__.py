@@ -10,9 +10,20 @@ Non-finite floats are written as "inf", "-inf" and "nan" (see ``lstm_cli.plain``
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, Callable, TextIO
 
 from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
+
+
+def write_rows(fmt, rows: list[dict], table: Callable[[], None], fields: list[str] | None = None,
+               document: Any = None, lines: list | None = None) -> None:
+    """The one dispatch from a ``config.Format`` to its writer: ``table()`` draws the table (through
+    ``render.table``), csv writes ``rows`` (with ``fields`` as its header), json writes ``document``
+    and jsonl ``lines`` (each the rows when None)."""
+    writers = {"table": table, "json": lambda: write_json(rows if document is None else document),
+               "jsonl": lambda: write_jsonl(rows if lines is None else lines),
+               "csv": lambda: write_csv(rows, fieldnames=fields)}
+    writers[getattr(fmt, "value", fmt)]()
 
 
 def unicode_ok(stream: TextIO | None = None) -> bool:

@@ -23,9 +23,7 @@ from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
 from lstm_cli.printed import fixed
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
-from lstm_cli.render import unicode_ok, write_csv, write_json
-
-FORMATS = ("table", "json", "csv")
+from lstm_cli.render import unicode_ok
 BAR_WIDTH = 12  # characters of a log-scale bar
 MIN_DECADES = 10  # a bar always spans at least this many orders of magnitude
 _BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
@@ -319,15 +317,16 @@ def plot_title(settings: dict) -> str:
             f"batch {settings['batch']}, seed {settings['seed']}")
 
 
-def write(profiles: Sequence[GradientProfile], settings: dict, fmt: str, rows: str = "default") -> None:
-    """Write the result in ``fmt`` to stdout."""
-    if fmt == "json":
-        write_json(json_document(profiles, settings))
-    elif fmt == "csv":
-        write_csv(csv_rows(profiles), fieldnames=CSV_FIELDS)
-    else:
+def write(profiles: Sequence[GradientProfile], settings: dict, fmt, rows: str = "default") -> None:
+    """Write the result in ``fmt`` (a ``config.Format``) to stdout: json the document, jsonl and csv
+    one row per (model, step back), table the rows ``rows`` picks."""
+    from lstm_cli.render import write_rows
+
+    def table() -> None:
         from lstm_cli.render import console
 
         farthest = int(profiles[0].steps_back[-1])
         render_table(profiles, parse_rows(rows, farthest), table_title(settings), console(),
                      trained=bool(settings.get("from")))
+
+    write_rows(fmt, csv_rows(profiles), table, fields=CSV_FIELDS, document=json_document(profiles, settings))

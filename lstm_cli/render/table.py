@@ -28,7 +28,8 @@ from typing import Sequence
 MIN_WIDTH = 20  # a COLUMNS below this is not a usable width (0, negative, nonsense): fall back
 DEFAULT_WIDTH = 80  # for sentences when nothing says how wide the output is
 GAP = "  "  # between two columns
-_BREAK = re.compile(r"(?<=[/,=_ ])")  # where text of a fold column may break (after the character)
+_WORD = re.compile(r"(?<= )(?=\S)")  # text of a fold column breaks between words,
+_BREAK = re.compile(r"(?<=[-/,=_])")  # and a word too long for the column after one of these
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,21 @@ def _text(cell):
     return cell.copy() if isinstance(cell, Text) else Text(str(cell))
 
 
+def _pieces(plain: str, width: int) -> list[str]:
+    """``plain`` cut into the pieces a line may end after: words (with their space), and a word
+    longer than ``width`` also after a ``-``, ``/``, ``,``, ``=`` or ``_``."""
+    pieces = []
+    for word in _WORD.split(plain):
+        pieces += _BREAK.split(word) if len(word.rstrip()) > width else [word]
+    return [piece for piece in pieces if piece]
+
+
 def _fold(text, width: int) -> list:
-    """``text`` (a rich Text) in lines of at most ``width`` cells, broken only after a break character;
-    a piece longer than ``width`` stays whole."""
-    plain = text.plain
-    lines, start, length = [], 0, 0
-    cut = 0
-    for piece in _BREAK.split(plain):
-        if length and length + len(piece) > width:
+    """``text`` (a rich Text) in lines of at most ``width`` cells, broken only between pieces
+    (``_pieces``); a piece longer than ``width`` stays whole. No line ends with a space."""
+    lines, start, length, cut = [], 0, 0, 0
+    for piece in _pieces(text.plain, width):
+        if length and length + len(piece.rstrip()) > width:
             lines.append(text[start:cut])
             start, length = cut, 0
         cut += len(piece)

@@ -339,6 +339,16 @@ def render_result(result: dict, evaluations: Sequence[dict], console: Console | 
         out.print(line)
 
 
+def write(result: dict, fmt, evaluations) -> None:
+    """``lstm-demo train``'s output in ``fmt`` (a ``config.Format``): the table, the result record
+    (json; jsonl on one line) or its one-value fields as one csv row; ``evaluations()`` reads the
+    evaluations the table's heatmap needs."""
+    from lstm_cli.render import write_rows
+
+    row = {key: value for key, value in result.items() if not isinstance(value, (dict, list))}
+    write_rows(fmt, [row], lambda: render_result(result, evaluations()), document=result, lines=[result])
+
+
 class TrainProgress:
     """A rich progress bar on stderr, fed with the training loop's events; hidden if not a TTY or quiet."""
 
