@@ -32,6 +32,10 @@ DTYPES = ("float64", "float32")
 ACTIVATIONS = ("tanh", "relu")
 OPTIMIZERS = ("adam", "sgd", "momentum")
 DEFAULT_GAP = 50
+# The one probe: "the gradient at the first input" is measured on this many sequences of the seed's
+# "probe" stream, by `gradients` (gradients.batch), by train at every evaluation (train.probe_size),
+# and so by run and sweep; a scenario that gives one of the two keys gives both (scenario.grid).
+PROBE_BATCH = 64
 
 
 class Format(str, enum.Enum):
@@ -162,7 +166,8 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           kinds=LSTM_FAMILY),
     Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
           option_help="float64 or float32."),
-    Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
+    Field("gradients.batch", "int", "sequences in the gradient-probe batch (the one probe: as train.probe_size)",
+          PROBE_BATCH, minimum=1),
     Field("train.batch", "int", "sequences per batch", 64, minimum=1,
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
@@ -181,7 +186,8 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Steps between held-out evaluations and gradient probes (default 25)."),
     Field("train.eval_size", "int", "held-out sequences", 256, minimum=1,
           option_help="Held-out sequences (default 256)."),
-    Field("train.probe_size", "int", "sequences in the gradient-probe batch", 32, minimum=1),
+    Field("train.probe_size", "int", "sequences in the gradient-probe batch (the one probe: as gradients.batch)",
+          PROBE_BATCH, minimum=1),
 )}
 MODEL_FIELDS = {f.name: f for f in FIELDS.values() if f.key.startswith("model.") and f.name != "kind"}
 

@@ -24,7 +24,8 @@ A record is the user's result, so it is never lost or mixed with another:
 - ``result.json`` is written at the start with ``status: "running"`` and
   rewritten at the end with "completed" (ran to the end of its budget or
   stopped early on success: see ``success``), "diverged" (the loss or the
-  gradient became NaN or inf; ``diverged_at`` names the step), "interrupted"
+  gradient became NaN or inf; ``diverged_at`` names the step, and ``steps``, the steps taken,
+  equals it: the last step taken is the one that diverged), "interrupted"
   (Ctrl-C) or "failed" (the run raised, e.g. the disk is full; ``error`` says
   why). Whole files are written atomically (a temporary file in the same
   directory, every byte of it checked, then ``os.replace``) with the mode the
@@ -255,7 +256,9 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
                 row["wall_time"] = time.perf_counter() - start
                 append_jsonl(run_dir / METRICS, row)
             elif isinstance(event, train.Diverged):
-                record.update(status="diverged", diverged_at=event.step, steps=event.step - 1,
+                # one step count everywhere: the steps taken, the last of which diverged (its update
+                # was not applied); tables, `runs` and result.json all show this number
+                record.update(status="diverged", diverged_at=event.step, steps=event.step,
                               diverged_loss=event.loss, diverged_grad_norm=event.grad_norm)
             elif isinstance(event, train.Finished):
                 save_checkpoint(run_dir / CHECKPOINT, cfg.model, event.params, cfg)

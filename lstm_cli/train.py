@@ -318,7 +318,7 @@ def train(config: TrainConfig, params: dict[str, np.ndarray] | None = None) -> I
         params = models.init_params(spec, task.input_size, task.output_size, stream(cfg.seed, "params"))
     batches = stream(cfg.seed, "train")
     x_held, y_held = task.generate(stream(cfg.seed, "heldout"), cfg.eval_size, cfg.gap)
-    x_probe, y_probe = task.generate(stream(cfg.seed, "probe"), cfg.probe_size, cfg.gap)
+    x_probe, y_probe = probes.probe_batch(task, cfg.gap, cfg.probe_size, cfg.seed)
     state = init_state(cfg.optimizer, params)
     yield Started(config=cfg, total_steps=cfg.steps)
 
