@@ -250,23 +250,23 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
     """The table, then one summary line per model, then the explanation, on ``console``."""
     from rich.text import Text
 
-    from lstm_cli.render.table import render
+    from lstm_cli.render.table import render, say
 
     low, high = bar_scale([float(v) for p in profiles for v in p.carrier_rel])
     columns, cells = table_columns(profiles, steps, low, high)
     layout = render(columns, cells, console, title=title)
     for line in legend(profiles, low, high, layout.level):
-        console.print(Text(line, style="dim"))
+        say(console, line, "dim")
     styles = {"vanishing": "bold yellow", "exploding": "bold red", "overflow": "bold red",
               "nan": "bold red", "stable": "bold green"}
     console.print()
     for profile in profiles:
         line = Text(summary_line(profile, trained))
         line.highlight_words([profile.summary["verdict"].upper()], styles.get(profile.summary["verdict"], ""))
-        console.print(line)
+        say(console, line)
     console.print()
     for profile in profiles:
-        console.print(Text(explanation(profile, trained)))
+        say(console, explanation(profile, trained))
 
 
 def legend(profiles: Sequence[GradientProfile], low: int, high: int, level: int = 0) -> list[str]:

@@ -202,6 +202,16 @@ class Layout:
         return line
 
 
+def say(console, text, style: str = "") -> None:
+    """A sentence on ``console``, wrapped at its width with no space left at a line's end."""
+    from rich.text import Text
+
+    text = text if isinstance(text, Text) else Text(str(text), style=style)
+    for line in text.wrap(console, console.width):
+        line.rstrip()
+        console.print(line, soft_wrap=True)
+
+
 def hidden_note(columns: Sequence[Column]) -> str:
     names = ", ".join(dict.fromkeys(" ".join(f"{c.group or ''} {c.header}".split()) for c in columns))
     return f"(narrow terminal: {names} hidden; widen it, or use --format json or csv for every column)"
@@ -210,20 +220,23 @@ def hidden_note(columns: Sequence[Column]) -> str:
 def render(columns: Sequence[Column], rows: Sequence[Sequence], console=None, title=None,
            notes: Sequence = (), width: int | None = -1) -> Layout:
     """Print ``title``, the table, a note naming the hidden columns (if any) and ``notes`` on
-    ``console`` (stdout's by default). ``width`` -1: ``requested_width()``. Returns the layout."""
+    ``console`` (stdout's by default). ``width`` -1: ``requested_width()`` on stdout, the console's
+    own width elsewhere; None: no limit. Returns the layout."""
     from rich.text import Text
 
     from lstm_cli.render import console as make_console, unicode_ok
 
     out = console or make_console()
-    width = requested_width() if width == -1 else width
+    if width == -1:  # stdout: COLUMNS, the terminal or no limit; a console writing elsewhere: its width
+        width = requested_width() if out.file is sys.stdout else out.width
     layout = Layout(columns, rows, width)
     if title is not None:
-        out.print(title if isinstance(title, Text) else Text(title, style="bold"), soft_wrap=width is None)
+        title = title if isinstance(title, Text) else Text(title, style="bold")
+        out.print(title, soft_wrap=True) if width is None else say(out, title)
     for line in layout.lines(unicode_ok(out.file)):
         out.print(line, soft_wrap=True, no_wrap=True, crop=False)
     if layout.hidden:
-        out.print(Text(hidden_note(layout.hidden), style="dim"))
+        say(out, hidden_note(layout.hidden), "dim")
     for note in notes:  # sentences: wrapped at the console's width (``text_width``)
-        out.print(note if isinstance(note, Text) else Text(note, style="dim"))
+        say(out, note, "dim")
     return layout
