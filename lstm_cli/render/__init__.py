@@ -66,24 +66,3 @@ def console(stderr: bool = False):
             super().print(*objects, soft_wrap=soft_wrap, **options)
 
     return _Console(stderr=stderr, highlight=False, width=text_width(sys.stderr if stderr else sys.stdout))
-
-
-def natural_width(console, renderable) -> int:
-    """The width ``renderable`` takes when nothing limits it (Measurement.get clamps to the width given)."""
-    from rich.measure import Measurement
-
-    return Measurement.get(console, console.options.update_width(10_000), renderable).maximum
-
-
-def widen_unless_terminal(console, renderable) -> bool:
-    """Lay a stdout ``console`` out as wide as ``renderable`` needs when stdout is a file or a pipe and
-    COLUMNS is unset (rich would assume 80), so a saved table keeps every column and every digit; a
-    terminal or COLUMNS keeps its width, and so does a console writing elsewhere. Returns whether it
-    widened (``renderable`` then fits)."""
-    import os
-    import sys
-
-    if console.file is sys.stdout and not os.environ.get("COLUMNS") and not sys.stdout.isatty():
-        console.width = max(console.width, natural_width(console, renderable))
-        return True
-    return False

@@ -41,12 +41,11 @@ def write(listing, fmt, directory) -> None:
         cells = []
         for row in listing.rows:
             metric = "-" if not row["metric"] else f"{SHORT.get(row['metric'], row['metric'])} {_value(row['value'])}"
-            time = "-" if row["wall_time"] is None else f"{float(row['wall_time']):.1f}"
+            time = "-" if row["wall_time"] is None else f"{float(row['wall_time']):.1f} s"
             cells.append([row["name"], row["status"], str(row["task"]), str(row["gap"]), str(row["model"]),
                           metric, _value(row["steps"], 9), time, _made(row["made"])])
         render(columns, cells, title=f"{directory}: {len(listing.rows)} run record(s)",
-               notes=["metric value: the held-out metric at the last evaluation (acc: accuracy); wall time in "
-                      "seconds; made: when the run started (UTC); --format json, jsonl or csv: the seed too, "
+               notes=["metric value: the held-out metric at the last evaluation (acc: accuracy); made: when the run started (UTC); --format json, jsonl or csv: the seed too, "
                       "and the time to the second"])
 
     write_rows(fmt, listing.rows, table, fields=FIELDS)

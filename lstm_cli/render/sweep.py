@@ -32,7 +32,7 @@ def _rate(row: dict) -> str:
 
 
 def _seconds(value) -> str:
-    return "-" if value is None else f"{float(value):.1f}"
+    return "-" if value is None else f"{float(value):.1f} s"
 
 
 # ---- plans ----
@@ -233,7 +233,7 @@ def write_runs(scenario, points, records, fmt) -> None:
                   f"{row['metric']} {_num(row['value'], 4)}", _seconds(row["wall_time"]),
                   sci(row["grad_first_step"]), _clipped(record)] for row, record in zip(rows, records)]
         notes = [f"{GRAD_NOTE}; steps: the training steps taken (of a diverged run, the last is the step that "
-                 f"diverged); wall time in seconds; clipped fraction: of the steps, those whose gradient norm "
+                 f"diverged); clipped fraction: of the steps, those whose gradient norm "
                  f"clipping scaled down (- with clip 0)"]
         render(columns, cells, title=f"{scenario.name}: training", notes=notes)
 
