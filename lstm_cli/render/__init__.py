@@ -1,5 +1,8 @@
 """Rendering: rich tables for people, JSON / JSONL / CSV for programs.
 
+Every table goes through ``render.table`` (one width rule, one look); every command that lists
+rows picks its writer with ``write_rows`` from ``config.Format``.
+
 The only package that imports rich. Machine formats are written to stdout
 with the standard library alone (no wrapping, no colour codes); everything
 meant for people besides the result (progress, notes, warnings) goes to stderr.

@@ -8,8 +8,8 @@ The contract, the same for every command:
   the same way (the terminal's width, or no limit).
 - **Narrow.** When the table is wider than the width, whole detail columns are hidden in the
   order their ``hide`` declares (1 first, then 2, ...), and a note under the table names them.
-  Then text that may break (``fold``: names, paths, sentences) breaks at a space or after ``/``,
-  ``,``, ``=`` or ``_``. A number is never cut and never replaced by an ellipsis: if the table
+  Then text that may break (``fold``: names, paths, sentences) breaks between words, and a word
+  too long for its column after ``-``, ``/``, ``,``, ``:``, ``=`` or ``_``. A number is never cut and never replaced by an ellipsis: if the table
   still does not fit, its lines are longer than the width and the terminal wraps them.
 - **Look.** One style: no outer border, a header, a rule under it, columns two spaces apart.
   No line ends with a space.
@@ -29,7 +29,7 @@ MIN_WIDTH = 20  # a COLUMNS below this is not a usable width (0, negative, nonse
 DEFAULT_WIDTH = 80  # for sentences when nothing says how wide the output is
 GAP = "  "  # between two columns
 _WORD = re.compile(r"(?<= )(?=\S)")  # text of a fold column breaks between words,
-_BREAK = re.compile(r"(?<=[-/,=_])")  # and a word too long for the column after one of these
+_BREAK = re.compile(r"(?<=[-/,:=_])")  # and a word too long for the column after one of these
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _text(cell):
 
 def _pieces(plain: str, width: int) -> list[str]:
     """``plain`` cut into the pieces a line may end after: words (with their space), and a word
-    longer than ``width`` also after a ``-``, ``/``, ``,``, ``=`` or ``_``."""
+    longer than ``width`` also after a ``-``, ``/``, ``,``, ``:``, ``=`` or ``_``."""
     pieces = []
     for word in _WORD.split(plain):
         pieces += _BREAK.split(word) if len(word.rstrip()) > width else [word]
