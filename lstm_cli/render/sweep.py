@@ -190,7 +190,7 @@ def write_summary(result, scenario, fmt) -> None:
             Column("median seconds\nto success", hide=1), Column(f"median final\n{metric}"),
             Column("median grad\nfirst step"), Column("diverged", hide=2), Column("failed", hide=2)]
         cells = [[*(str(row[a]) for a in result.axes), _rate(row), _num(row["median_steps_to_success"], 6),
-                  _seconds(row["median_seconds_to_success"]), _num(row["median_final_metric"]),
+                  _seconds(row["median_seconds_to_success"]), _num(row["median_final_metric"], 4),
                   sci(row["median_grad_first_step"]), str(row["diverged"]), str(row["failed"])] for row in rows]
         notes = [f"median: over the seeds of each row; steps and seconds to success: of the successful runs only; "
                  f"final {metric}: held-out, at the last evaluation; {GRAD_NOTE}; diverged: runs whose loss or "
