@@ -149,7 +149,7 @@ lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
 
 RUNS = """\
-List the run records under DIR: name, status, task, gap, model, metric, steps, time, when made.
+List the run records under DIR: name, status, task, gap, model, metric value, steps, wall time, made.
 
 Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
 directory that is not a readable run record is reported on stderr in one line, and the
