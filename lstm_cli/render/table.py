@@ -212,8 +212,13 @@ def say(console, text, style: str = "") -> None:
         console.print(line, soft_wrap=True)
 
 
+def _one_line(header: str) -> str:
+    """A header of several lines on one: a line broken after a break character joins without a space."""
+    return " ".join(re.sub(r"(?<=[-/,:=_])\n", "", header).split())
+
+
 def hidden_note(columns: Sequence[Column]) -> str:
-    names = ", ".join(dict.fromkeys(" ".join(f"{c.group or ''} {c.header}".split()) for c in columns))
+    names = ", ".join(dict.fromkeys(_one_line(f"{c.group or ''}\n{c.header}") for c in columns))
     return f"(narrow terminal: {names} hidden; widen it, or use --format json or csv for every column)"
 
 
