@@ -17,6 +17,24 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         _interrupted()
+    except SystemExit as stop:
+        if stop.code in (130, 143):  # interrupted (Ctrl-C) or terminated (SIGTERM), already said
+            _exit_as(stop.code)
+        raise
+
+
+def _exit_as(code: int) -> None:
+    """Exit with ``code`` itself. A KeyboardInterrupt that passed through code run by the
+    interpreter's own runner (and was caught here) leaves a flag that makes Python end the
+    process by SIGINT, whatever code it was asked to exit with (seen as -2 instead of 143)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(code)
 
 
 def _interrupted() -> None:

@@ -58,7 +58,6 @@ def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | No
     an argument that is not None overrides the run's setting. Returns (profile, settings)."""
     from lstm_cli import probes
     from lstm_cli.runs import inspect_checkpoint, load_checkpoint
-    from lstm_cli.seeds import stream
     from lstm_cli.tasks import check_gap, get_task
     from lstm_cli.train import TrainConfig
 
@@ -76,7 +75,7 @@ def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | No
     if params["weight_ih"].shape[1] != task_spec.input_size or params["head.weight"].shape[0] != task_spec.output_size:
         raise BadInput(f"the checkpoint in {run_dir} was not made for task {task_spec.name} "
                        "(input or output size differs)")
-    x, y = task_spec.generate(stream(seed, "probe"), batch, gap)
+    x, y = probes.probe_batch(task_spec, gap, batch, seed)
     profile = probes.probe(checkpoint.spec, params, task_spec, x, y, gap, label=checkpoint.spec.label())
     return profile, probes.batch_settings(task_spec, gap, batch, seed, source=str(run_dir))
 

@@ -60,18 +60,10 @@ class _Group(TyperGroup):
         except Exception as err:  # click's exceptions, known by their public interface
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
-            if hasattr(err, "ctx"):  # a usage error (bad option, value or command)
-                ctx = getattr(err, "ctx", None)
-                where = f"{ctx.command_path}: " if ctx is not None else "lstm-demo: "
-                _fail(where + "error: " + process.one_line(err.format_message()), 2)
+            if hasattr(err, "ctx"):  # a usage error (bad option, value or command): one prefix for all
+                _fail("lstm-demo: error: " + process.one_line(err.format_message()), 2)
             _fail("lstm-demo: error: " + process.one_line(err.format_message()), err.exit_code)
         sys.exit(code if isinstance(code, int) else 0)
-
-
-def _check_format(fmt: str, formats) -> None:
-    from lstm_cli.errors import BadInput
-    if fmt not in formats:
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(formats)}")
 
 
 def _fail(message: str, code: int) -> None:
@@ -135,7 +127,12 @@ ModelOpt = Annotated[Optional[list[str]], typer.Option("--model", "-m", metavar=
                                                      help=helptext.MODEL_OPTION)]
 GradientScaleOpt = Annotated[float, typer.Option("--recurrent-scale", help=helptext.GRADIENT_SCALE_OPTION)]
 RowsOpt = Annotated[str, typer.Option("--rows", help=helptext.ROWS_OPTION)]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table (for people), json or csv (for programs).")]
+def _format_option(text: str = config.FORMAT_HELP):
+    """--format: config.Format's choices, in --help and in shell completion (typer's Enum parameter)."""
+    return Annotated[config.Format, typer.Option("--format", "-f", help=text, case_sensitive=False)]
+
+
+FormatOpt = _format_option()
 # --plot FILE is checked as the options are read, before any work
 PlotOpt = Annotated[Optional[str], typer.Option("--plot", metavar="FILE", help=helptext.PLOT_OPTION,
                                                 callback=lambda path: api.prepare_plot(path) and path)]
@@ -166,13 +163,12 @@ def gradients(
     activation: ActivationOpt = "tanh",
     dtype: DtypeOpt = "float64",
     rows: RowsOpt = "default",
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = config.Format.table,
     plot: PlotOpt = None,
     from_dir: FromOpt = None,
 ) -> None:
     from lstm_cli.render import gradients as view
 
-    _check_format(fmt, view.FORMATS)
     if from_dir is not None:
         profile, settings = api.probe_checkpoint(from_dir, **_checkpoint_overrides(
             ctx, task=task, gap=gap, batch=batch, seed=seed))
@@ -223,12 +219,11 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=helptext.OVERWRI
 def scenarios_command(
     action: Annotated[Optional[str], typer.Argument(metavar="show", help=helptext.SCENARIOS_SHOW)] = None,
     name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, jsonl or csv.")] = "table",
+    fmt: FormatOpt = config.Format.table,
 ) -> None:
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
-    _check_format(fmt, view.SWEEP_FORMATS)
     if action is None:
         view.list_scenarios(api.list_scenarios(), fmt)
     elif action != "show" or name is None:
@@ -242,7 +237,7 @@ def run_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
     index: Annotated[Optional[int], typer.Option("--index", "-i", help=helptext.INDEX_OPTION)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")] = "table",
+    fmt: FormatOpt = config.Format.table,
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
     plot: PlotOpt = None,
@@ -251,7 +246,6 @@ def run_command(
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
-    _check_format(fmt, view.RUN_FORMATS)
     scenario = api.load_scenario(scenario_path, sets or [])
     if plot is not None and "train" not in scenario.parts:
         raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
@@ -264,13 +258,13 @@ def run_command(
         progress = view.Progress(len(points))
         sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done,
                                                      existing="overwrite" if overwrite else "refuse")
-        if fmt != "json" or len(scenario.parts) == 1:
+        if fmt is not config.Format.json or len(scenario.parts) == 1:  # json: one document of both parts
             view.write_runs(scenario, points, records, fmt)
         print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
         document["train"] = records[0] if len(records) == 1 else records
         if plot is not None:
             _wrote(api.plot_runs(scenario, points, records, plot))
-    if fmt == "json" and len(scenario.parts) == 2:
+    if fmt is config.Format.json and len(scenario.parts) == 2:
         from lstm_cli.render import write_json
 
         write_json(document)
@@ -285,7 +279,7 @@ def sweep_command(
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.SWEEP_FORMAT_OPTION)] = "table",
+    fmt: _format_option(helptext.SWEEP_FORMAT_OPTION) = config.Format.table,
     out: OutOpt = "runs",
     scheduler: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help=helptext.SCHEDULER)] = None,
     scheduler_file: Annotated[Optional[str], typer.Option(metavar="PATH", help=helptext.SCHEDULER_FILE)] = None,
@@ -295,7 +289,6 @@ def sweep_command(
     from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
-    _check_format(fmt, view.SWEEP_FORMATS)
     if jobs is not None and jobs < 1:
         raise BadInput(f"--jobs must be at least 1, got {jobs}")
     scenario = api.load_scenario(scenario_path, sets or [])
@@ -310,11 +303,11 @@ def sweep_command(
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
-                             run_lines=fmt == "jsonl", out=out)
+                             run_lines=fmt is config.Format.jsonl, out=out)
     try:
         result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
     except KeyboardInterrupt:
-        raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
+        raise Interrupted(f"sweep {process.interruption()} after {progress.finished} run(s); finish it with the same "
                           f"command and --resume") from None
     view.write_summary(result, scenario, fmt)
     if plot is not None:
@@ -351,7 +344,7 @@ def train_command(
     dtype: DtypeOpt = "float64",
     out: Annotated[str, typer.Option("--out", help="Directory of run records.")] = "runs",
     name: Annotated[Optional[str], typer.Option("--name", help=helptext.NAME_OPTION)] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.TRAIN_FORMAT_OPTION)] = "table",
+    fmt: _format_option(helptext.TRAIN_FORMAT_OPTION) = config.Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     plot: PlotOpt = None,
     overwrite: OverwriteOpt = False,
@@ -360,10 +353,8 @@ def train_command(
 
     from lstm_cli import runs
     from lstm_cli.errors import RunFailed
-    from lstm_cli.render import write_json
     from lstm_cli.render import train as view
 
-    _check_format(fmt, ("table", "json"))
     config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                     activation, dtype),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
@@ -372,10 +363,7 @@ def train_command(
     with view.TrainProgress(quiet=quiet) as progress:
         record = api.train_run(config, out, name=name, on_event=progress,
                                existing="overwrite" if overwrite else "refuse")
-    if fmt == "json":
-        write_json(record)
-    else:
-        view.render_result(record, runs.read_metrics(Path(record["run_dir"])))
+    view.write(record, fmt, lambda: runs.read_metrics(Path(record["run_dir"])))
     if plot is not None:
         _wrote(api.plot_run(record, plot))
     if record["status"] == "diverged":
@@ -385,7 +373,7 @@ def train_command(
 @app.command("runs", **helptext.command(helptext.RUNS))
 def runs_command(
     directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    fmt: FormatOpt = config.Format.table,
 ) -> None:
     from lstm_cli.render import records as view
 
@@ -399,12 +387,11 @@ def inspect_command(
     run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A training run's directory.")],
     index: Annotated[int, typer.Option("--index", "-i", help=helptext.INSPECT_INDEX_OPTION)] = 0,
     units: Annotated[int, typer.Option("--units", "-u", help=helptext.INSPECT_UNITS_OPTION)] = 4,
-    fmt: FormatOpt = "table",
+    fmt: FormatOpt = config.Format.table,
     plot: PlotOpt = None,
 ) -> None:
     from lstm_cli.render import inspect as view
 
-    _check_format(fmt, view.FORMATS)
     view.write(inspection := api.inspect_run(run_dir, index=index, units=units), fmt)
     if plot is not None:
         _wrote(api.plot_inspection(inspection, plot))

@@ -16,6 +16,7 @@ code); the cells that take it name it in their ``settings`` (``cells``).
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 from dataclasses import dataclass
@@ -32,6 +33,25 @@ DTYPES = ("float64", "float32")
 ACTIVATIONS = ("tanh", "relu")
 OPTIMIZERS = ("adam", "sgd", "momentum")
 DEFAULT_GAP = 50
+# The one probe: "the gradient at the first input" is measured on this many sequences of the seed's
+# "probe" stream, by `gradients` (gradients.batch), by train at every evaluation (train.probe_size),
+# and so by run and sweep; a scenario that gives one of the two keys gives both (scenario.grid).
+PROBE_BATCH = 64
+
+
+class Format(str, enum.Enum):
+    """The one output vocabulary of every command that lists rows (``--format``): a table for
+    people, or the same rows for programs. The command line offers these as its choices (in
+    ``--help`` and in shell completion) and the renderers dispatch on them."""
+
+    table = "table"  # a rich table on stdout (lstm_cli.render.table)
+    json = "json"  # one JSON document: the rows as a list, or the command's document
+    jsonl = "jsonl"  # one JSON object per row and line
+    csv = "csv"  # a header line, then one line per row
+
+
+FORMATS = tuple(f.value for f in Format)
+FORMAT_HELP = "table (for people), or json, jsonl or csv (for programs): the same rows, the same field names."
 
 
 def _tasks() -> tuple[str, ...]:
@@ -145,7 +165,8 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("model.forget_gate", "bool", "LSTM forget gate; false: c_t = c_{t-1} + i g (1997)", True),
     Field("model.dtype", "str", "float64 or float32", "float64", choices=DTYPES,
           option_help="float64 or float32."),
-    Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),
+    Field("gradients.batch", "int", "sequences in the gradient-probe batch (the one probe: as train.probe_size)",
+          PROBE_BATCH, minimum=1),
     Field("train.batch", "int", "sequences per batch", 64, minimum=1,
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
@@ -164,7 +185,8 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Steps between held-out evaluations and gradient probes (default 25)."),
     Field("train.eval_size", "int", "held-out sequences", 256, minimum=1,
           option_help="Held-out sequences (default 256)."),
-    Field("train.probe_size", "int", "sequences in the gradient-probe batch", 32, minimum=1),
+    Field("train.probe_size", "int", "sequences in the gradient-probe batch (the one probe: as gradients.batch)",
+          PROBE_BATCH, minimum=1),
 )}
 MODEL_FIELDS = {f.name: f for f in FIELDS.values() if f.key.startswith("model.") and f.name != "kind"}
 

@@ -31,20 +31,15 @@ import math
 
 from lstm_cli import cells
 from lstm_cli.printed import fixed, largest, rounded, significant
+from lstm_cli.printed import sci as printed_sci
 from lstm_cli.probes import VANISHING, GradientProfile
 
 OPEN_GATE = 0.9  # a gate is called open only when its mean is at least this
 
 
 def sci(value: float | None) -> str:
-    """Two significant digits in scientific notation; inf, nan and 0 spelled out."""
-    if value is None:
-        return ""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return "0" if value == 0 else f"{value:.1e}"
+    """Two significant digits in scientific notation (``printed.sci``); no value: empty."""
+    return "" if value is None else printed_sci(value)
 
 
 def decades(value: float) -> str:

@@ -151,7 +151,7 @@ lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
 
 RUNS = """\
-List the run records under DIR: name, status, task, gap, model, metric, steps, time, when made.
+List the run records under DIR: name, status, task, gap, model, metric value, steps, wall time, made.
 
 Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
 directory that is not a readable run record is reported on stderr in one line, and the
@@ -228,9 +228,11 @@ RESUME_OPTION = "Keep the runs whose record says they finished (with the same se
 LIST_RUNS_OPTION = "Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`."
 SCENARIO_OUT_OPTION = "Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/."
 RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list like 0,5,10)."
-SWEEP_FORMAT_OPTION = "table, jsonl (a line per run as it finishes, then the summary) or csv."
+SWEEP_FORMAT_OPTION = ("table (for people), or json, jsonl (a line per run as it finishes, then the summary) "
+                       "or csv (for programs).")
 NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
-TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
+TRAIN_FORMAT_OPTION = ("table (for people), or json (the result record), jsonl (the record on one line) or csv "
+                       "(its one-value fields, one row).")
 KINDS = ", ".join(config.KINDS[:-1]) + " or " + config.KINDS[-1]  # the registered cells (lstm_cli/cells)
 TRAIN_MODEL_OPTION = (f"{KINDS}, optionally with settings that override the options below, e.g. "
                       "lstm:forget_bias=0 or lstm:peephole=true.")

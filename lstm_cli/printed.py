@@ -26,6 +26,18 @@ def fixed(value: float, decimals: int = 1, signed: bool = False) -> str:
     return f"{0.0:.{decimals}f}" if float(text) == 0 else text
 
 
+def sci(value: float | None, digits: int = 2) -> str:
+    """The one style of a gradient norm or ratio in every table: ``digits`` significant digits in
+    scientific notation (``7.3e-01``), zero as ``0.0e+00`` (never ``-0.0e+00``), inf, -inf and nan
+    spelled out, None (no value) as ``-``."""
+    if value is None:
+        return "-"
+    value = float(value)
+    if not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return f"{value + 0.0:.{digits - 1}e}" if significant(value, digits) != 0 else f"{0.0:.{digits - 1}e}"
+
+
 def rounded(value: float, decimals: int) -> float:
     """``value`` as it prints with ``decimals`` decimals (0.0, never -0.0, for what prints as zero)."""
     if not math.isfinite(value):

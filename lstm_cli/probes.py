@@ -328,6 +328,15 @@ def summarise(profile: GradientProfile) -> dict:
     return summary
 
 
+def probe_batch(task: Task, gap: int, batch: int, seed: int):
+    """The one probe batch (x, y): ``batch`` sequences of ``task`` at ``gap`` from the seed's "probe"
+    stream. ``gradients``, ``train`` (at every evaluation), ``run``, ``sweep`` and ``gradients --from``
+    all measure on it, so one seed and one batch give one gradient at the first input."""
+    from lstm_cli.seeds import stream
+
+    return task.generate(stream(seed, "probe"), batch, gap)
+
+
 def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed: int,
                   label: str | None = None) -> GradientProfile:
     """Probe a freshly initialised model. The batch depends only on (task, gap, batch, seed),
@@ -338,7 +347,7 @@ def probe_at_init(spec: models.ModelSpec, task: Task, gap: int, batch: int, seed
     check_gap(task, gap)
     config.check_memory(config.probe_bytes(spec.kind, spec.hidden, batch, task.length(gap), task.input_size),
                  f"probing {spec.label()} at gap {gap} with batch {batch}")
-    x, y = task.generate(stream(seed, "probe"), batch, gap)
+    x, y = probe_batch(task, gap, batch, seed)
     params = models.init_params(spec, task.input_size, task.output_size, stream(seed, "params"))
     return probe(spec, params, task, x, y, gap, label=label)
 

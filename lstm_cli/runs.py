@@ -24,7 +24,8 @@ A record is the user's result, so it is never lost or mixed with another:
 - ``result.json`` is written at the start with ``status: "running"`` and
   rewritten at the end with "completed" (ran to the end of its budget or
   stopped early on success: see ``success``), "diverged" (the loss or the
-  gradient became NaN or inf; ``diverged_at`` names the step), "interrupted"
+  gradient became NaN or inf; ``diverged_at`` names the step, and ``steps``, the steps taken,
+  equals it: the last step taken is the one that diverged), "interrupted"
   (Ctrl-C) or "failed" (the run raised, e.g. the disk is full; ``error`` says
   why). Whole files are written atomically (a temporary file in the same
   directory, every byte of it checked, then ``os.replace``) with the mode the
@@ -48,7 +49,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from lstm_cli import __version__, models, provenance, train
+from lstm_cli import __version__, models, process, provenance, train
 from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exported)
     CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
@@ -282,7 +283,9 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
                 row["wall_time"] = time.perf_counter() - start
                 append_jsonl(run_dir / METRICS, row)
             elif isinstance(event, train.Diverged):
-                record.update(status="diverged", diverged_at=event.step, steps=event.step - 1,
+                # one step count everywhere: the steps taken, the last of which diverged (its update
+                # was not applied); tables, `runs` and result.json all show this number
+                record.update(status="diverged", diverged_at=event.step, steps=event.step,
                               diverged_loss=event.loss, diverged_grad_norm=event.grad_norm)
             elif isinstance(event, train.Finished):
                 save_checkpoint(run_dir / CHECKPOINT, cfg.model, event.params, cfg)
@@ -292,7 +295,7 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
     except KeyboardInterrupt:
         record.update(status="interrupted", steps=step)
         _finish_quietly(record, first, last, start, run_dir, clip_log)
-        raise Interrupted(f"interrupted at step {step}; partial record in {run_dir}") from None
+        raise Interrupted(f"{process.interruption()} at step {step}; partial record in {run_dir}") from None
     except Exception as err:  # noqa: BLE001 - any error ends this run, and its record must say so
         _fail(record, err, step, first, last, start, run_dir, clip_log)
     # outside the handlers above: an interrupt after the final result.json is written must not

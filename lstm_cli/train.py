@@ -326,7 +326,7 @@ class RunState:
         self.params = params
         self.batches = stream(cfg.seed, "train")
         self.x_held, self.y_held = self.task.generate(stream(cfg.seed, "heldout"), cfg.eval_size, cfg.gap)
-        self.x_probe, self.y_probe = self.task.generate(stream(cfg.seed, "probe"), cfg.probe_size, cfg.gap)
+        self.x_probe, self.y_probe = probes.probe_batch(self.task, cfg.gap, cfg.probe_size, cfg.seed)
         self.state = init_state(cfg.optimizer, params)
         self.since_eval: list[float] = []
         self.clip_log, self.window_start = ClipLog(cfg.clip), 0

@@ -137,7 +137,7 @@ def test_rows_choose_the_steps_of_the_table():
     (["--gap", "-1"], "gap: must be >= 1, got -1"),
     (["--gap", "abc"], "Invalid value for '--gap'"),
     (["--model", "gru2"], "model.kind: unknown value 'gru2'"),
-    (["--format", "xml"], "unknown format 'xml'"),
+    (["--format", "xml"], "'xml' is not one of 'table', 'json', 'jsonl', 'csv'"),
     (["--hidden", "0"], "model.hidden: must be >= 1, got 0"),
     (["--task", "kopy"], "task: unknown value 'kopy' (did you mean 'copy'?)"),
     (["--from", "no/such/run"], "no checkpoint at no/such/run"),

@@ -90,10 +90,10 @@ def test_clip_zero_never_clips_but_keeps_the_norms(tmp_path):
 def test_table_row_reads_the_numbers_of_the_record():
     clipping = {"clip": 1.0, "steps": 208, "clipped_steps": 52, "clipped_fraction": 0.25,
                 "grad_norm_median": 0.75, "grad_norm_max": 3.5e7}
-    assert view.clipping_text(clipping) == ("fired on 52 of 208 steps (25%) at clip 1; "
-                                            "pre-clip ||g|| median 0.75, max 3.50e+07")
+    assert view.clipping_text(clipping) == ("fired on 52 of 208 updates (25%) at clip 1; "
+                                            "pre-clip ||g|| median 7.5e-01, max 3.5e+07")  # norms: one sci style
     off = {**clipping, "clip": 0.0, "clipped_steps": 0, "clipped_fraction": 0.0}
-    assert view.clipping_text(off) == "off (clip 0); pre-clip ||g|| median 0.75, max 3.50e+07 over 208 steps"
+    assert view.clipping_text(off) == "off (clip 0); pre-clip ||g|| median 7.5e-01, max 3.5e+07 over 208 updates"
     assert view.clipping_text({**clipping, "steps": 0}) is None  # nothing trained: no row
     assert view.clipping_text(None) is None  # a record made before clipping was recorded
 
@@ -111,7 +111,7 @@ def test_run_exploding_reports_the_clipped_fraction(tmp_path):
     unclipped = runs.read_result(tmp_path / "exploding" / "clip=0")["clipping"]
     assert clipped["steps"] == 20 and clipped["clip"] == 1.0 and unclipped["clip"] == 0.0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip().startswith("clip=")}
-    header = next(line.split() for line in result.stdout.splitlines() if "grad first input" in line and "clipped" in line)
-    assert header[-1] == "clipped"
-    assert rows["clip=1"][-1] == f"{100 * clipped['clipped_fraction']:.3g}%"  # the fraction in the record
+    header = next(line.split() for line in result.stdout.splitlines() if "grad first" in line and "clipped" in line)
+    assert header[-1] == "clipped"  # over "fraction": the field clipped_fraction
+    assert float(rows["clip=1"][-1]) == pytest.approx(clipped["clipped_fraction"], abs=5e-4)  # as in the record
     assert rows["clip=0"][-1] == "-"  # clipping off

@@ -45,7 +45,8 @@ def test_gradients_to_a_file_holds_every_column_and_columns_80_hides_some(tmp_pa
     narrow = run(["gradients", "--gap", "50"], tmp_path, columns="80")
     assert narrow.returncode == 0, narrow.stderr
     assert ABSOLUTE_NORM not in next(line for line in narrow.stdout.splitlines() if line.lstrip().startswith("back"))
-    assert "(narrow terminal: some columns hidden" in narrow.stdout
+    note = " ".join(narrow.stdout[narrow.stdout.index("(narrow terminal:"):].split())
+    assert note.startswith("(narrow terminal: rnn ||dL/dh||, rnn bound,") and "lstm ||dL/dc||" in note  # named
     assert max(len(line.rstrip()) for line in narrow.stdout.splitlines()) <= 80
 
 
@@ -80,7 +81,8 @@ def test_a_scenario_without_a_model_axis_keeps_the_model_label(tmp_path):
 def test_scenarios_names_each_file_and_show_prints_it_from_the_checkout(tmp_path):
     listing = run(["scenarios"], tmp_path)
     assert listing.returncode == 0, listing.stderr
-    for line in listing.stdout.splitlines():
+    assert listing.stdout.splitlines()[0].split() == ["name", "description", "path"]
+    for line in listing.stdout.splitlines()[2:]:  # under the header and its rule
         name, path = line.split()[0], Path(line.split()[-1])
         assert path == ROOT / "scenarios" / f"{name}.yaml" and path.is_file()
     shown = run(["scenarios", "show", "remember-gap"], tmp_path)

@@ -201,7 +201,7 @@ def test_window_keeps_information_and_answer_steps():
     (["--index", "256"], "--index must be a held-out sequence of the run, 0 to 255"),
     (["--index", "-1"], "--index must be a held-out sequence"),
     (["--units", "0"], "--units must be an integer >= 1"),
-    (["--format", "yaml"], "unknown format 'yaml'"),
+    (["--format", "yaml"], "'yaml' is not one of 'table', 'json', 'jsonl', 'csv'"),
 ])
 def test_bad_input_is_one_line_exit_2(runs, args, words):
     result = CliRunner().invoke(app, ["inspect", str(runs[0]), *args])

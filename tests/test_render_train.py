@@ -40,7 +40,7 @@ def _diverged() -> dict:
     """The record of ``train --task adding --gap 50 --model rnn:recurrent_scale=3 --optimizer sgd
     --clip 0`` (seed 0), as result.json stores it: its tanh units saturated before it diverged."""
     result = _result([1.0] + [0.0] * 49)
-    result.update(status="diverged", steps=207, max_steps=500, diverged_at=208, diverged_loss="inf",
+    result.update(status="diverged", steps=208, max_steps=500, diverged_at=208, diverged_loss="inf",
                   evaluated_at=200, model="rnn:recurrent_scale=3")
     result["gradient"].update(
         dh_rel_before=[1.0, 1.3] + [2.6e6] * 48, dh_ratio_first_step_before=2.6e6, dh_ratio_first_step=0.0,

@@ -235,8 +235,9 @@ def test_bundled_scenarios_are_found_and_described():
 def test_scenarios_command_lists_every_bundled_one():
     result = runner.invoke(app, ["scenarios"])
     assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert len(lines) == 9
+    lines = result.stdout.splitlines()  # a header, its rule, then one line per scenario (a pipe: full width)
+    assert lines[0].split() == ["name", "description", "path"] and set(lines[1]) == {"─"}
+    assert len(lines) == 2 + 9
     assert lines[-2].split()[0] == "vanishing" and "gap 50" in lines[-2]
 
 

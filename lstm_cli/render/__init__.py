@@ -1,5 +1,8 @@
 """Rendering: rich tables for people, JSON / JSONL / CSV for programs.
 
+Every table goes through ``render.table`` (one width rule, one look); every command that lists
+rows picks its writer with ``write_rows`` from ``config.Format``.
+
 The only package that imports rich. Machine formats are written to stdout
 with the standard library alone (no wrapping, no colour codes); everything
 meant for people besides the result (progress, notes, warnings) goes to stderr.
@@ -10,9 +13,20 @@ Non-finite floats are written as "inf", "-inf" and "nan" (see ``lstm_cli.plain``
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, Callable, TextIO
 
 from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
+
+
+def write_rows(fmt, rows: list[dict], table: Callable[[], None], fields: list[str] | None = None,
+               document: Any = None, lines: list | None = None) -> None:
+    """The one dispatch from a ``config.Format`` to its writer: ``table()`` draws the table (through
+    ``render.table``), csv writes ``rows`` (with ``fields`` as its header), json writes ``document``
+    and jsonl ``lines`` (each the rows when None)."""
+    writers = {"table": table, "json": lambda: write_json(rows if document is None else document),
+               "jsonl": lambda: write_jsonl(rows if lines is None else lines),
+               "csv": lambda: write_csv(rows, fieldnames=fields)}
+    writers[getattr(fmt, "value", fmt)]()
 
 
 def unicode_ok(stream: TextIO | None = None) -> bool:
@@ -27,8 +41,12 @@ def unicode_ok(stream: TextIO | None = None) -> bool:
 
 
 def console(stderr: bool = False):
-    """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR."""
+    """A rich Console for stdout (results) or stderr (progress, notes); honours NO_COLOR. Its width
+    is ``table.text_width``: a valid COLUMNS, the terminal's, or 80 (never rich's guess from a
+    COLUMNS of 0 or less, which would print nothing)."""
     from rich.console import Console
+
+    from lstm_cli.render.table import text_width
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
@@ -37,38 +55,17 @@ def console(stderr: bool = False):
             self.quiet = True
             raise BrokenPipeError
 
-    return _Console(stderr=stderr, highlight=False, width=_width_when_columns_is_zero())
+        def print(self, *objects, **options) -> None:
+            """As rich prints, but a sentence wrapped at the width keeps no space at a line's end."""
+            from rich.text import Text
 
+            soft_wrap = bool(options.pop("soft_wrap", False))
+            if len(objects) == 1 and isinstance(objects[0], (str, Text)) and not soft_wrap:
+                text = objects[0] if isinstance(objects[0], Text) else Text(objects[0])
+                for line in text.wrap(self, self.width):
+                    line.rstrip()
+                    super().print(line, soft_wrap=True, **options)
+                return
+            super().print(*objects, soft_wrap=soft_wrap, **options)
 
-def _width_when_columns_is_zero() -> int | None:
-    """COLUMNS=0 (or 00) would make rich lay everything out in no columns at all, and print
-    nothing: the terminal's width (or 80) instead, as if COLUMNS were unset. None otherwise: rich
-    reads COLUMNS and the terminal itself."""
-    import os
-    import shutil
-
-    columns = os.environ.get("COLUMNS", "").strip()
-    if not (columns.isdigit() and int(columns) == 0):
-        return None
-    return shutil.get_terminal_size((80, 24)).columns or 80
-
-
-def natural_width(console, renderable) -> int:
-    """The width ``renderable`` takes when nothing limits it (Measurement.get clamps to the width given)."""
-    from rich.measure import Measurement
-
-    return Measurement.get(console, console.options.update_width(10_000), renderable).maximum
-
-
-def widen_unless_terminal(console, renderable) -> bool:
-    """Lay a stdout ``console`` out as wide as ``renderable`` needs when stdout is a file or a pipe and
-    COLUMNS is unset (rich would assume 80), so a saved table keeps every column and every digit; a
-    terminal or COLUMNS keeps its width, and so does a console writing elsewhere. Returns whether it
-    widened (``renderable`` then fits)."""
-    import os
-    import sys
-
-    if console.file is sys.stdout and not os.environ.get("COLUMNS") and not sys.stdout.isatty():
-        console.width = max(console.width, natural_width(console, renderable))
-        return True
-    return False
+    return _Console(stderr=stderr, highlight=False, width=text_width(sys.stderr if stderr else sys.stdout))

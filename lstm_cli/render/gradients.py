@@ -23,9 +23,7 @@ from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
 from lstm_cli.printed import fixed
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
-from lstm_cli.render import unicode_ok, write_csv, write_json
-
-FORMATS = ("table", "json", "csv")
+from lstm_cli.render import unicode_ok
 BAR_WIDTH = 12  # characters of a log-scale bar
 MIN_DECADES = 10  # a bar always spans at least this many orders of magnitude
 _BLOCKS = " ▏▎▍▌▋▊▉█"  # eighths of a character cell
@@ -217,29 +215,27 @@ def wrap_label(label: str, width: int = 10) -> list[str]:
     return lines
 
 
-def _build_table(profiles, steps, low, high, level, width):
-    from rich import box
-    from rich.table import Table
+def table_columns(profiles, steps, low, high):
+    """The table's columns and rows for the table layer: every model's columns at level 0, each
+    hidden on a narrow terminal at the level ``_columns`` drops it (the declared order: norms,
+    then bound/gates/prod z, then bars and the split)."""
+    from lstm_cli.render.table import Column
 
-    labels = [wrap_label(p.label) for p in profiles]
-    depth = max(len(lines) for lines in labels)  # header lines above the column names
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 0, 0, 1), pad_edge=False, show_edge=False)
-    table.add_column("\n" * (depth - 1) + "steps\nback", justify="right", no_wrap=True)
+    columns = [Column("steps\nback")]
     cells = [[str(k)] for k in steps]
-    for profile, lines in zip(profiles, labels):
-        for n, (header, values) in enumerate(_columns(profile, level)):
-            above = lines if n == 0 else []
-            title = "\n".join([""] * (depth - len(above)) + above + [header])
+    for profile in profiles:
+        group = "\n".join(wrap_label(profile.label))
+        kept = [{header for header, _ in _columns(profile, level)} for level in range(4)]
+        for header, values in _columns(profile, 0):
+            hide = next((level for level in (1, 2, 3) if header not in kept[level]), 0)
             if values is None:
-                table.add_column(title, justify="left", no_wrap=True, min_width=width, max_width=width)
-                values = [log_bar(float(v), low, high, width) for v in profile.carrier_rel]
+                columns.append(Column(header, justify="left", hide=hide, group=group, width=BAR_WIDTH))
+                values = [log_bar(float(v), low, high, BAR_WIDTH) for v in profile.carrier_rel]
             else:
-                table.add_column(title, justify="right", no_wrap=True)
+                columns.append(Column(header, hide=hide, group=group))
             for row, k in zip(cells, steps):
                 row.append(values[k])
-    for row in cells:
-        table.add_row(*row)
-    return table
+    return columns, cells
 
 
 def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], title: str, console,
@@ -247,33 +243,23 @@ def render_table(profiles: Sequence[GradientProfile], steps: Sequence[int], titl
     """The table, then one summary line per model, then the explanation, on ``console``."""
     from rich.text import Text
 
-    from lstm_cli.render import natural_width, widen_unless_terminal
+    from lstm_cli.render.table import render, say
 
     low, high = bar_scale([float(v) for p in profiles for v in p.carrier_rel])
-    level, table = 0, _build_table(profiles, steps, low, high, 0, BAR_WIDTH)
-    # widened for a file or a pipe, it fits by construction (measured once)
-    fits = widen_unless_terminal(console, table) or natural_width(console, table) <= console.width
-    console.print(Text(title, style="bold"))
-    # drop detail columns (not rows, not verdicts) until the table fits the terminal
-    for level, width in ((0, 10), (1, 10), (2, 10), (2, 6), (3, 0)) if not fits else ():
-        table = _build_table(profiles, steps, low, high, level, width)
-        if natural_width(console, table) <= console.width:
-            break
-    console.print(table)
-    for line in legend(profiles, low, high, level):
-        console.print(Text(line, style="dim"))
-    if level > 0:
-        console.print(Text("(narrow terminal: some columns hidden; widen it, or use --format json)", style="dim"))
+    columns, cells = table_columns(profiles, steps, low, high)
+    layout = render(columns, cells, console, title=title)
+    for line in legend(profiles, low, high, layout.level):
+        say(console, line, "dim")
     styles = {"vanishing": "bold yellow", "exploding": "bold red", "overflow": "bold red",
               "nan": "bold red", "stable": "bold green"}
     console.print()
     for profile in profiles:
         line = Text(summary_line(profile, trained))
         line.highlight_words([profile.summary["verdict"].upper()], styles.get(profile.summary["verdict"], ""))
-        console.print(line)
+        say(console, line)
     console.print()
     for profile in profiles:
-        console.print(Text(explanation(profile, trained)))
+        say(console, explanation(profile, trained))
 
 
 def legend(profiles: Sequence[GradientProfile], low: int, high: int, level: int = 0) -> list[str]:
@@ -322,15 +308,16 @@ def plot_title(settings: dict) -> str:
             f"batch {settings['batch']}, seed {settings['seed']}")
 
 
-def write(profiles: Sequence[GradientProfile], settings: dict, fmt: str, rows: str = "default") -> None:
-    """Write the result in ``fmt`` to stdout."""
-    if fmt == "json":
-        write_json(json_document(profiles, settings))
-    elif fmt == "csv":
-        write_csv(csv_rows(profiles), fieldnames=CSV_FIELDS)
-    else:
+def write(profiles: Sequence[GradientProfile], settings: dict, fmt, rows: str = "default") -> None:
+    """Write the result in ``fmt`` (a ``config.Format``) to stdout: json the document, jsonl and csv
+    one row per (model, step back), table the rows ``rows`` picks."""
+    from lstm_cli.render import write_rows
+
+    def table() -> None:
         from lstm_cli.render import console
 
         farthest = int(profiles[0].steps_back[-1])
         render_table(profiles, parse_rows(rows, farthest), table_title(settings), console(),
                      trained=bool(settings.get("from")))
+
+    write_rows(fmt, csv_rows(profiles), table, fields=CSV_FIELDS, document=json_document(profiles, settings))

@@ -11,15 +11,14 @@ collapse into "…"; in a pipe or a file every step is written.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from lstm_cli.inspect import QUANTITY_NAMES, Inspection
-from lstm_cli.render import console as make_console, natural_width, unicode_ok, write_csv, write_json
+from lstm_cli.render import console as make_console, unicode_ok, write_rows
+from lstm_cli.render.table import Column, render as render_table, requested_width, say
 
-FORMATS = ("table", "json", "csv")
 RAMP_UNICODE = " ▁▂▃▄▅▆▇█"
 RAMP_ASCII = " .:-=+*#%@"
 SIGNED = {"c", "h", "pre"}
@@ -29,13 +28,10 @@ COLOURS = {"i": "green", "f": "yellow", "o": "magenta", "c": "cyan", "h": "blue"
            "pre": "cyan", "slope": "yellow"}
 
 
-def write(inspection: Inspection, fmt: str) -> None:
-    if fmt == "json":
-        write_json(inspection.to_dict())
-    elif fmt == "csv":
-        write_csv(csv_rows(inspection))
-    else:
-        render(inspection)
+def write(inspection: Inspection, fmt) -> None:
+    """``fmt`` a ``config.Format``: the terminal view, the whole inspection (json), or a row per
+    unit and step (jsonl, csv)."""
+    write_rows(fmt, csv_rows(inspection), lambda: render(inspection), document=inspection.to_dict())
 
 
 def csv_rows(inspection: Inspection) -> list[dict]:
@@ -141,21 +137,14 @@ def heatmap_lines(inspection: Inspection, width: int | None, ascii_only: bool):
     return rows, label_width, any(t is None for t in shown)
 
 
-def key_table(inspection: Inspection):
+def key_table(inspection: Inspection, console) -> None:
     """The numbers the sentences use: one row per number, one column per unit."""
-    from rich import box
-    from rich.table import Table
-
     names: list[str] = []
     for unit in inspection.units:
         names.extend(n for n in unit.facts if n not in names)
-    table = Table(box=box.SIMPLE_HEAD, title="the numbers in the sentences", title_justify="left")
-    table.add_column("number")
-    for unit in inspection.units:
-        table.add_column(f"unit {unit.unit}", justify="right")
-    for name in names:
-        table.add_row(name, *(unit.facts.get(name, "-") for unit in inspection.units))
-    return table
+    columns = [Column("number", justify="left"), *(Column(f"unit {unit.unit}") for unit in inspection.units)]
+    rows = [[name, *(unit.facts.get(name, "-") for unit in inspection.units)] for name in names]
+    render_table(columns, rows, console=console, title="the numbers in the sentences")
 
 
 def render(inspection: Inspection, console=None) -> None:
@@ -163,7 +152,7 @@ def render(inspection: Inspection, console=None) -> None:
 
     console = console or make_console()
     ascii_only = not unicode_ok(console.file)
-    to_pipe = console.file is sys.stdout and not os.environ.get("COLUMNS") and not sys.stdout.isatty()
+    to_pipe = console.file is sys.stdout and requested_width() is None  # a pipe or a file: every step
     rows, label_width, cut = heatmap_lines(inspection, None if to_pipe else console.width, ascii_only)
     if to_pipe:
         console.width = max(console.width, label_width + len(rows[0][1]))
@@ -184,12 +173,9 @@ def render(inspection: Inspection, console=None) -> None:
                   f"to +scale \"{ramp[-1]}\" (h's scale is 1, the others' in their label)"
                   + ("; \"…\" steps left out: widen the terminal, or pipe for every step" if cut else ""),
                   style="dim", soft_wrap=to_pipe, markup=False)
-    table = key_table(inspection)
-    if to_pipe:
-        console.width = max(console.width, natural_width(console, table))
-    console.print(table)
+    key_table(inspection, console)
     for sentence in [inspection.selection, *inspection.sentences]:
-        console.print(sentence, soft_wrap=to_pipe, markup=False)
+        console.print(sentence, soft_wrap=True, markup=False) if to_pipe else say(console, sentence)
 
 
 def _value(value) -> str:

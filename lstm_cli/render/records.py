@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import sys
 
-from lstm_cli.render import write_csv, write_json
-
-FORMATS = ("table", "json", "csv")
 SHORT = {"accuracy": "acc"}  # metric names in the table
 
 
@@ -48,96 +45,30 @@ def _made(text) -> str:
     return "-" if not text else str(text).replace("T", " ")[:16]
 
 
-def write(listing, fmt: str, directory) -> None:
-    """The rows on stdout in ``fmt``; every problem on stderr, one line each."""
-    if fmt not in FORMATS:
-        from lstm_cli.errors import BadInput
+def write(listing, fmt, directory) -> None:
+    """The rows on stdout in ``fmt`` (a ``config.Format``); every problem on stderr, one line each."""
+    from lstm_cli.records import FIELDS
+    from lstm_cli.render import write_rows
 
-        raise BadInput(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     for problem in listing.problems:
         print(f"lstm-demo: {shown(directory)}/{shown(problem)}", file=sys.stderr)
-    if fmt == "json":
-        write_json(listing.rows)
-    elif fmt == "csv":
-        from lstm_cli.records import FIELDS
 
-        write_csv(listing.rows, fieldnames=FIELDS)
-    else:
-        _table(listing, directory)
+    def table() -> None:
+        from lstm_cli.render.table import Column, render
 
+        # a narrow terminal hides made and wall time, then model, then task; name and model may break
+        columns = [Column("name", justify="left", fold=True), Column("status", justify="left"),
+                   Column("task", justify="left", hide=3), Column("gap"),
+                   Column("model", justify="left", fold=True, hide=2), Column("metric value", justify="left"),
+                   Column("steps"), Column("wall time", hide=1), Column("made", justify="left", hide=1)]
+        cells = []
+        for row in listing.rows:
+            metric = "-" if not row["metric"] else f"{SHORT.get(row['metric'], row['metric'])} {_value(row['value'])}"
+            row_cells = (row["name"], row["status"], row["task"], row["gap"], row["model"], metric,
+                         _value(row["steps"], 9), _seconds(row["wall_time"]), _made(row["made"]))
+            cells.append([shown(cell).strip() for cell in row_cells])  # a foreign record cannot drive the terminal
+        render(columns, cells, title=f"{shown(directory)}: {len(listing.rows)} run record(s)",
+               notes=["metric value: the held-out metric at the last evaluation (acc: accuracy); made: when the run started (UTC); --format json, jsonl or csv: the seed too, "
+                      "and the time to the second"])
 
-COLUMNS = ("name", "status", "task", "gap", "model", "metric", "steps", "time", "made")
-RIGHT = ("gap", "steps", "time")
-FOLDS = ("name", "model", "metric", "made")  # on a narrow terminal these fold; the rest keep their width
-NOTE = ("metric: the held-out metric at the last evaluation (acc: accuracy); made: when the run started (UTC); "
-        "--format json or csv: the seed too, and the time to the second")
-
-
-def _cells(row) -> tuple[str, ...]:
-    metric = "-" if not row["metric"] else f"{SHORT.get(row['metric'], row['metric'])} {_value(row['value'])}"
-    cells = (row["name"], row["status"], row["task"], row["gap"], row["model"], metric,
-             _value(row["steps"], 9), _seconds(row["wall_time"]), _made(row["made"]))
-    return tuple(shown(cell).strip() for cell in cells)  # rich trims a cell's ends when it lays it out
-
-
-def _table(listing, directory) -> None:
-    from lstm_cli.render import console
-
-    title = f"{shown(directory)}: {len(listing.rows)} run record(s)"
-    rows = [_cells(row) for row in listing.rows]
-    out = console()
-    if not out.is_terminal:  # a pipe or a file: one line per run, however wide
-        lines = plain_table(title, rows) if (out.encoding or "").lower().startswith("utf") else None
-        if lines is not None:  # rich's layout, written directly: 5,000 rows in a fraction of rich's time
-            out.width = max(out.width, len(lines[1]))  # the blank second line: the width in cells
-            sys.stdout.write("\n".join(lines) + "\n")
-            out.print(NOTE)
-            return
-    table = rich_table(title, rows)
-    if not out.is_terminal:
-        out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
-    out.print(table)
-    out.print(NOTE)
-
-
-def rich_table(title: str, rows):
-    """The table as rich lays it out (and folds it on a narrow terminal)."""
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
-    for column in COLUMNS:
-        table.add_column(column, justify="right" if column in RIGHT else "left", no_wrap=column not in FOLDS,
-                         overflow="fold", min_width=6 if column in FOLDS else None)
-    for cells in rows:
-        table.add_row(*(Text(cell) for cell in cells))  # Text: no rich markup in a field
-    return table
-
-
-def plain_table(title: str, rows) -> list[str] | None:
-    """The lines ``rich_table`` gives at its natural width (nothing folds) on a UTF-8 stream,
-    made by string formatting; None where that layout is not simply columns (no rows, a title
-    wider than the table), which rich then lays out itself."""
-    from rich.cells import cell_len
-
-    if not rows:
-        return None
-    widths = [max(6 if column in FOLDS else 0, cell_len(column)) for column in COLUMNS]
-    lengths = [[cell_len(cell) for cell in cells] for cells in rows]
-    for row in lengths:
-        widths = [max(w, n) for w, n in zip(widths, row)]
-    total = 2 + sum(widths) + 2 * (len(widths) - 1)
-    if cell_len(title) > total:
-        return None
-
-    def line(cells, sizes) -> str:
-        parts = [" " * (w - n) + c if column in RIGHT else c + " " * (w - n)
-                 for column, c, n, w in zip(COLUMNS, cells, sizes, widths)]
-        return " " + "  ".join(parts) + " "
-
-    rule = "\u2500"
-    return [title + " " * (total - cell_len(title)), " " * total,
-            line(COLUMNS, [cell_len(c) for c in COLUMNS]), " " + rule * (total - 2) + " ",
-            *(line(cells, sizes) for cells, sizes in zip(rows, lengths)), " " * total]
+    write_rows(fmt, listing.rows, table, fields=FIELDS)

@@ -10,20 +10,17 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from lstm_cli.render import jsonable, write_csv, write_json, write_jsonl
+from lstm_cli.printed import sci
+from lstm_cli.render import jsonable, write_json, write_jsonl, write_rows
+from lstm_cli.render.table import Column, render
 
-SWEEP_FORMATS = ("table", "jsonl", "csv")
-RUN_FORMATS = ("table", "json", "jsonl", "csv")
+# A table's column is named by its field in json, jsonl and csv, words apart: median_grad_first_step
+# is "median grad first step" (one header line per word or two). A cell that shows two fields names
+# both: "succeeded/runs".
 
-def _sci(value) -> str:
-    if value is None:
-        return "-"
-    value = float(value)
-    if value != value:
-        return "nan"
-    if value in (float("inf"), float("-inf")):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.1e}" if value != 0 else "0"
+GRAD_NOTE = ("grad first step: the carrier's gradient norm at the first input (the most steps back) relative "
+             "to the answer step (0 steps back), at initialisation, on the probe batch of `lstm-demo gradients` "
+             "with the same seed (||dL/dc|| for the LSTM, ||dL/dh|| for the other cells)")
 
 
 def _num(value, digits: int = 3) -> str:
@@ -32,6 +29,10 @@ def _num(value, digits: int = 3) -> str:
 
 def _rate(row: dict) -> str:
     return f"{row['succeeded']}/{row['runs']}"
+
+
+def _seconds(value) -> str:
+    return "-" if value is None else f"{float(value):.1f} s"
 
 
 # ---- plans ----
@@ -57,25 +58,18 @@ def plan_rows(points, sweep_dir=None, kept: Sequence[int] = ()) -> list[dict]:
     return rows
 
 
-def write_plan(scenario, points, fmt: str, sweep_dir=None, kept: Sequence[int] = ()) -> None:
+def write_plan(scenario, points, fmt, sweep_dir=None, kept: Sequence[int] = ()) -> None:
     rows = plan_rows(points, sweep_dir, kept)
-    if fmt == "jsonl":
-        write_jsonl(rows)
-    elif fmt == "csv":
-        write_csv(rows)
-    else:
-        from rich.table import Table
 
-        from lstm_cli.render import console
-
+    def table() -> None:
         title = f"{scenario.name}: {len(points)} run(s)" + (f", {len(points) - len(kept)} to run"
                                                            if sweep_dir is not None else "")
-        table = Table(title=title, title_justify="left")
-        for column in ("index", "key", *(["state"] if sweep_dir is not None else [])):
-            table.add_column(column)
-        for row in rows:
-            table.add_row(str(row["index"]), row["key"], *([row["state"]] if sweep_dir is not None else []))
-        console().print(table)
+        columns = [Column("index"), Column("key", justify="left", fold=True)]
+        columns += [Column("state", justify="left")] if sweep_dir is not None else []
+        render(columns, [[str(r["index"]), r["key"], *([r["state"]] if sweep_dir is not None else [])]
+                         for r in rows], title=title)
+
+    write_rows(fmt, rows, table)
 
 
 # ---- progress ----
@@ -150,21 +144,23 @@ class Progress:
                       f"{_num(record.get(metric), 4)} ({record.get('wall_time', 0):.1f} s)")
 
 
-def write_gradient_groups(groups, fmt: str, rows: str, alone: bool):
-    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s)."""
+def write_gradient_groups(groups, fmt, rows: str, alone: bool):
+    """Render a scenario's probe groups as `lstm-demo gradients` does; returns the JSON document(s).
+    With a train: section too (not ``alone``) only the table is drawn here: the command writes the
+    machine formats of both parts."""
     from lstm_cli.render import gradients as gradient_view
 
     documents = [gradient_view.json_document(profiles, settings) for profiles, settings in groups]
-    for profiles, settings in groups:
-        if fmt == "jsonl" and alone:
-            write_jsonl(gradient_view.csv_rows(profiles))
-        elif fmt == "csv" and alone:
-            gradient_view.write(profiles, settings, "csv", rows)
-        elif fmt == "table":
-            gradient_view.write(profiles, settings, "table", rows)
-    if fmt == "json" and alone:
-        write_json(documents[0] if len(documents) == 1 else documents)
-    return documents[0] if len(documents) == 1 else documents
+    document = documents[0] if len(documents) == 1 else documents
+
+    name = getattr(fmt, "value", fmt)
+    if name == "json":  # one document for every group
+        if alone:
+            write_json(document)
+    elif alone or name == "table":
+        for profiles, settings in groups:
+            gradient_view.write(profiles, settings, fmt, rows)
+    return document
 
 
 # ---- the summary ----
@@ -211,43 +207,22 @@ def write_summary(result, scenario, fmt: str) -> None:
 
 def _write_summary(result, scenario, fmt: str) -> None:
     rows = result.summary
-    if fmt == "jsonl":
-        write_jsonl([{"type": "summary", **row} for row in rows])
-    elif fmt == "csv":
-        write_csv(rows)
-    else:
-        from rich.table import Table
 
-        from rich import box
-        from rich.text import Text
-
-        from lstm_cli.render import console, widen_unless_terminal
-
+    def table() -> None:
         metric = next((r["metric"] for r in rows if r.get("metric")), "metric")
-        title = Text(summary_title(result, scenario))
-        table = Table(box=box.SIMPLE_HEAD,
-                      collapse_padding=True, pad_edge=False,
-                      caption=f"medians over seeds: steps and time to success (successful runs only), "
-                              f"final held-out {metric}; grad first input: ||dl/dc|| (LSTM) or ||dl/dh|| (the other cells) at "
-                              f"the first input (the most steps back) relative to the answer step (0 steps back), "
-                              f"at initialisation; div, fail: runs that diverged (NaN loss), failed to run",
-                      caption_justify="left")
-        for axis in result.axes:
-            table.add_column(axis, no_wrap=True)
-        for heading in ("success", "steps", "time", metric, "grad first input", "div", "fail"):
-            table.add_column(heading, justify="right", no_wrap=True)
-        for row in rows:
-            table.add_row(*(str(row[a]) for a in result.axes), _rate(row),
-                          _num(row["median_steps_to_success"], 6),
-                          "-" if row["median_seconds_to_success"] is None
-                          else f"{row['median_seconds_to_success']:.1f} s",
-                          _num(row["median_final_metric"]), _sci(row["median_grad_first_step"]),
-                          str(row["diverged"]), str(row["failed"]))
-        out = console()
-        widen_unless_terminal(out, table)  # to a file or a pipe, every column whole
-        widen_unless_terminal(out, title)  # and the title on one line
-        out.print(title)
-        out.print(table)
+        columns = [Column(axis, justify="left") for axis in result.axes] + [
+            Column("succeeded/\nruns"), Column("median steps\nto success", hide=3),
+            Column("median seconds\nto success", hide=1), Column(f"median final\n{metric}"),
+            Column("median grad\nfirst step"), Column("diverged", hide=2), Column("failed", hide=2)]
+        cells = [[*(str(row[a]) for a in result.axes), _rate(row), _num(row["median_steps_to_success"], 6),
+                  _seconds(row["median_seconds_to_success"]), _num(row["median_final_metric"], 4),
+                  sci(row["median_grad_first_step"]), str(row["diverged"]), str(row["failed"])] for row in rows]
+        notes = [f"median: over the seeds of each row; steps and seconds to success: of the successful runs only; "
+                 f"final {metric}: held-out, at the last evaluation; {GRAD_NOTE}; diverged: runs whose loss or "
+                 f"gradient became NaN or inf; failed: runs that did not finish"]
+        render(columns, cells, title=summary_title(result, scenario), notes=notes)
+
+    write_rows(fmt, rows, table, lines=[{"type": "summary", **row} for row in rows])
 
 
 # ---- lstm-demo run: the runs of a scenario ----
@@ -270,58 +245,49 @@ def run_rows(points, records) -> list[dict]:
     return rows
 
 
-def write_runs(scenario, points, records, fmt: str) -> None:
-    """The training results of ``lstm-demo run``: a table, or the result records themselves."""
-    if fmt == "json":
-        write_json(records[0] if len(records) == 1 else records)
-    elif fmt == "jsonl":
-        write_jsonl(records)
-    elif fmt == "csv":
-        write_csv(run_rows(points, records), fieldnames=RUN_FIELDS)
-    else:
-        from rich.table import Table
+def write_runs(scenario, points, records, fmt) -> None:
+    """The training results of ``lstm-demo run``: a table and csv of ``RUN_FIELDS``, or the result
+    records themselves (json, jsonl)."""
+    rows = run_rows(points, records)
 
-        from lstm_cli.render import console
+    def table() -> None:
+        columns = [Column("key", justify="left", fold=True), Column("status", justify="left", hide=3),
+                   Column("success", justify="left"), Column("steps"), Column("metric value", justify="left"),
+                   Column("wall time", hide=1), Column("grad first\nstep"), Column("clipped\nfraction", hide=2)]
+        cells = [[row["key"], row["status"], _yes(row["success"]), str(row["steps"]),
+                  f"{row['metric']} {_num(row['value'], 4)}", _seconds(row["wall_time"]),
+                  sci(row["grad_first_step"]), _clipped(record)] for row, record in zip(rows, records)]
+        notes = [f"{GRAD_NOTE}; steps: the training steps taken (of a diverged run, the last is the step that "
+                 f"diverged); clipped fraction: of the steps, those whose gradient norm "
+                 f"clipping scaled down (- with clip 0)"]
+        render(columns, cells, title=f"{scenario.name}: training", notes=notes)
 
-        from rich import box
+    write_rows(fmt, rows, table, fields=RUN_FIELDS, document=records[0] if len(records) == 1 else records,
+               lines=records)
 
-        table = Table(title=f"{scenario.name}: training", title_justify="left", box=box.SIMPLE_HEAD,
-                      caption="grad first input: the gradient at the first input (the most steps back) relative "
-                              "to the answer step (0 steps back), at initialisation (||dl/dc|| for the LSTM, "
-                              "||dl/dh|| for the other cells); steps of a diverged run: the step at which it diverged; "
-                              "clipped: the fraction of steps whose gradient norm clipping scaled down (- with clip 0)",
-                      caption_justify="left")
-        for column in ("run", "success", "steps", "held-out", "time", "grad first input", "clipped"):
-            table.add_column(column, justify="left" if column == "run" else "right", no_wrap=True)
-        for row, record in zip(run_rows(points, records), records):
-            outcome = ("yes" if row["success"] else "no") if row["status"] == "completed" else row["status"]
-            steps = record.get("diverged_at") if row["status"] == "diverged" else row["steps"]
-            table.add_row(row["key"], outcome, str(steps), f"{row['metric']} {_num(row['value'], 4)}",
-                          f"{row['wall_time']:.1f} s", _sci(row["grad_first_step"]), _clipped(record))
-        console().print(table)
+
+def _yes(success) -> str:
+    return "-" if success is None else ("yes" if success else "no")
 
 
 def _clipped(record: dict) -> str:
-    """The fraction of steps clipped, as a percentage; "-" when clipping was off or no step was taken."""
+    """The fraction of steps clipped (3 digits); "-" when clipping was off or no step was taken."""
     clipping = record.get("clipping") or {}
     if not clipping.get("steps") or not float(clipping.get("clip") or 0) > 0:
         return "-"
-    return f"{100 * float(clipping['clipped_fraction']):.3g}%"
+    return _num(clipping["clipped_fraction"])
 
 
-def list_scenarios(entries, fmt: str = "table") -> None:
+def list_scenarios(entries, fmt="table") -> None:
     """``lstm-demo scenarios``: name, one-line description, path."""
     rows = [{"name": name, "description": description, "path": str(path)} for name, path, description in entries]
-    if fmt == "jsonl":
-        write_jsonl(rows)
-    elif fmt == "csv":
-        write_csv(rows)
-    else:
-        name_width = max((len(r["name"]) for r in rows), default=0)
-        text_width = max((len(r["description"]) for r in rows), default=0)
-        for row in rows:
-            sys.stdout.write(f"{row['name']:<{name_width}}  {row['description']:<{text_width}}  {row['path']}\n")
-        sys.stdout.flush()
+
+    def table() -> None:
+        columns = [Column("name", justify="left"), Column("description", justify="left", fold=True),
+                   Column("path", justify="left", hide=1, fold=True)]
+        render(columns, [[r["name"], r["description"], r["path"]] for r in rows])
+
+    write_rows(fmt, rows, table)
 
 
 def show_scenario(text: str) -> None:

@@ -11,16 +11,15 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from rich import box
 from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 from rich.text import Text
-from lstm_cli.render import unicode_ok
 
 from lstm_cli import cells
 from lstm_cli.explain import training_sentence
-from lstm_cli.printed import significant
+from lstm_cli.printed import sci, significant
+from lstm_cli.render import unicode_ok
+from lstm_cli.render.table import Column
 from lstm_cli.probes import VANISHING
 
 # log10 of a relative gradient norm -> colour, from vanished (dark) to exploding (pale)
@@ -107,8 +106,12 @@ def _decade(k: float) -> str:
     return f"{10.0 ** k:g}" if -3 < k < 3 else f"1e{k:g}"
 
 
-def outcome_table(result: dict) -> Table:
-    """Outcome against chance and the success criterion, and the gradient at the first step."""
+OUTCOME_COLUMNS = [Column("", justify="left"), Column("", justify="left", fold=True)]
+
+
+def outcome_table(result: dict) -> tuple[str, list[list]]:
+    """(title, rows) of the outcome against chance and the success criterion, and the gradient at
+    the first input, for the table layer with ``OUTCOME_COLUMNS``."""
     metric = result["metric"]
     value = result.get(metric)
     if result["status"] == "diverged":
@@ -119,48 +122,50 @@ def outcome_table(result: dict) -> Table:
         verdict = Text(f"SUCCESS: {result['criterion']} reached", style="bold green")
     else:
         verdict = Text(f"FAILED: {result['criterion']} not reached", style="bold red")
-    table = Table(title=f"train {result['task']} gap {result['gap']}, {result['model']}, seed {result['seed']}",
-                  show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("outcome", verdict)
+    title = f"train {result['task']} gap {result['gap']}, {result['model']}, seed {result['seed']}"
+    rows: list[list] = []
+
+    def add(label: str, value) -> None:
+        rows.append([Text(label, style="bold"), value])
+
+    add("outcome", verdict)
     better = "higher" if metric == "accuracy" else "lower"
-    table.add_row(f"held-out {metric}", f"{fmt(value, 4)}  (chance {fmt(result['chance'], 3)}, "
+    add(f"held-out {metric}", f"{fmt(value, 4)}  (chance {fmt(result['chance'], 3)}, "
                                         f"success {result['criterion']}; {better} is better)")
-    table.add_row("held-out loss", fmt(result.get("heldout_loss"), 4))
-    if result["status"] == "diverged":  # the step count that stderr and the outcome say too
-        steps = f"{result.get('diverged_at')} of {result['max_steps']}  (diverged at this step)"
+    add("held-out loss", fmt(result.get("heldout_loss"), 4))
+    if result["status"] == "diverged":  # one step count: result.json's steps (= diverged_at)
+        steps = f"{result['steps']} of {result['max_steps']}  (diverged at this step)"
     else:
         steps = f"{result['steps']} of {result['max_steps']}" + (
             "  (stopped early on success)" if result["success"] and result["steps"] < result["max_steps"] else "")
-    table.add_row("steps", steps)
-    table.add_row("wall time", f"{_num(result['wall_time']):.1f} s")
+    add("steps", steps)
+    add("wall time", f"{_num(result['wall_time']):.1f} s")
     grad = result.get("gradient")
     if grad:
         k = grad["steps_back_first_step"]
-        table.add_row(f"||dL/dh|| {k} steps back", f"{fmt(grad['dh_ratio_first_step_before'])} at init -> "
-                      f"{fmt(grad['dh_ratio_first_step'])} at step {result['evaluated_at']} (relative to the answer step)")
+        add(f"||dL/dh|| {k} steps back", f"{sci(grad['dh_ratio_first_step_before'])} at init -> "
+                      f"{sci(grad['dh_ratio_first_step'])} at step {result['evaluated_at']} (relative to the answer step)")
         if grad.get("dc_ratio_first_step") is not None:
-            table.add_row(f"||dL/dc|| {k} steps back", f"{fmt(grad['dc_ratio_first_step_before'])} at init -> "
-                          f"{fmt(grad['dc_ratio_first_step'])} at step {result['evaluated_at']}")
+            add(f"||dL/dc|| {k} steps back", f"{sci(grad['dc_ratio_first_step_before'])} at init -> "
+                          f"{sci(grad['dc_ratio_first_step'])} at step {result['evaluated_at']}")
     clipping = clipping_text(result.get("clipping"))
     if clipping:
-        table.add_row("gradient clipping", clipping)
+        add("gradient clipping", clipping)
     why = explanation(result)
     if why:
-        table.add_row("why", why)
-    table.add_row("run record", result["run_dir"])
-    return table
+        add("why", why)
+    add("run record", result["run_dir"])
+    return title, rows
 
 
 def clipping_text(clipping: dict | None) -> str | None:
     """How often clipping fired and the pre-clip global gradient norms (Pascanu et al. 2013)."""
     if not clipping or not clipping.get("steps"):
         return None
-    norms = f"pre-clip ||g|| median {fmt(clipping['grad_norm_median'])}, max {fmt(clipping['grad_norm_max'])}"
+    norms = f"pre-clip ||g|| median {sci(clipping['grad_norm_median'])}, max {sci(clipping['grad_norm_max'])}"
     if not _num(clipping["clip"]) > 0:
-        return f"off (clip 0); {norms} over {clipping['steps']} steps"
-    return (f"fired on {clipping['clipped_steps']} of {clipping['steps']} steps "
+        return f"off (clip 0); {norms} over {clipping['steps']} updates"
+    return (f"fired on {clipping['clipped_steps']} of {clipping['steps']} updates "
             f"({100 * _num(clipping['clipped_fraction']):.3g}%) at clip {fmt(clipping['clip'])}; {norms}")
 
 
@@ -175,15 +180,15 @@ def explanation(result: dict) -> str | None:
     ratio = _num(grad[f"{carrier}_ratio_first_step"])
     name = "||dL/dc||" if carrier == "dc" else "||dL/dh||"
     k = grad["steps_back_first_step"]
-    shown = significant(ratio, 3)  # as fmt prints it: a word changes only with a printed digit
+    shown = significant(ratio, 2)  # as sci prints it: a word changes only with a printed digit
     if shown < VANISHING:
         return " ".join(filter(None, [
-            f"{name} {k} steps back is {fmt(ratio)} of its size at the answer step: the gradient does not reach "
+            f"{name} {k} steps back is {sci(ratio)} of its size at the answer step: the gradient does not reach "
             f"the first input, so the long dependency is not learned (Bengio et al. 1994); compare --model lstm.",
             collapse_note(result)]))
     if shown > 1e3 or not math.isfinite(ratio):
-        return f"{name} {k} steps back is {fmt(ratio)} times its size at the answer step: exploding gradients"
-    return (f"the gradient still reaches the first step ({name} ratio {fmt(ratio)}); "
+        return f"{name} {k} steps back is {sci(ratio)} times its size at the answer step: exploding gradients"
+    return (f"the gradient still reaches the first step ({name} ratio {sci(ratio)}); "
             f"the budget of {result['max_steps']} steps may be too short: try --steps")
 
 
@@ -191,7 +196,7 @@ def collapse_note(result: dict) -> str | None:
     """Why a trained RNN's gradient at the first input is what it is: the split of its last probe
     next to the one at init (saturation shows as the activation's share), when it vanished."""
     grad = result.get("gradient") or {}
-    if grad.get("decades") is None or not significant(_num(grad.get("dh_ratio_first_step")), 3) < VANISHING:
+    if grad.get("decades") is None or not significant(_num(grad.get("dh_ratio_first_step")), 2) < VANISHING:
         return None
     activation = result["model"].partition("activation=")[2].split(",")[0] or "tanh"
     recurrent = cells.get(result["model"].partition(":")[0]).split_names[1]
@@ -233,27 +238,31 @@ def bar_ceiling(values: Sequence[Any]) -> float:
     return 10.0 ** max(0, math.ceil(math.log10(max(finite)))) if finite else 1.0
 
 
-def profile_table(result: dict) -> Table | None:
-    """Relative ||dL/dh_t|| (and ||dL/dc_t||) per step back, at init and at the end, side by side."""
+def profile_table(result: dict) -> tuple[list[Column], list[list]] | None:
+    """Relative ||dL/dh_t|| (and ||dL/dc_t||) per step back, at init and at the end, side by side:
+    (columns, rows) for the table layer. A narrow terminal hides the bars first, then the values
+    at init; the values at the end always show."""
     grad = result.get("gradient")
     if not grad:
         return None
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("steps\nback", justify="right", no_wrap=True)
+    columns = [Column("steps\nback")]
     names = [("dh", "||dL/dh||")] + ([("dc", "||dL/dc||")] if grad.get("dc_rel") else [])
+    whens = (("_before", "at init", 2), ("", f"at step {result['evaluated_at']}", 0))
     for _, label in names:
-        table.add_column(f"{label}\nat init", justify="right", no_wrap=True)
-        table.add_column(f"{label}\nat step {result['evaluated_at']}", justify="right", no_wrap=True)
+        for _, when, hide in whens:
+            columns += [Column("log", justify="left", hide=1, group=f"{label}\n{when}"),
+                        Column("rel", hide=hide, group=f"{label}\n{when}")]
     steps_back = grad["steps_back"]
     ceiling = profile_ceiling(grad)
+    rows = []
     for i in _rows_to_show(len(steps_back)):
         cells: list[Any] = [str(steps_back[i])]
         for key, _ in names:
-            for when in ("_before", ""):
+            for when, _, _ in whens:
                 value = grad[f"{key}_rel{when}"][i]
-                cells.append(Text.assemble(_bar(value, ceiling=ceiling), " ", fmt(value).rjust(8)))
-        table.add_row(*cells)
-    return table
+                cells += [_bar(value, ceiling=ceiling), sci(value)]
+        rows.append(cells)
+    return columns, rows
 
 
 def profile_ceiling(grad: dict) -> float:
@@ -310,24 +319,36 @@ def divergence_note(result: dict) -> str:
 
 
 def render_result(result: dict, evaluations: Sequence[dict], console: Console | None = None) -> None:
-    """The table for people: outcome, profiles before and after, heatmap."""
-    from lstm_cli.render import console as make_console, widen_unless_terminal
+    """The tables for people (through the table layer): outcome, profiles before and after, heatmap."""
+    from lstm_cli.render import console as make_console
+    from lstm_cli.render.table import render
 
     out = console or make_console()
-    out.print(outcome_table(result))
+    title, rows = outcome_table(result)
+    render(OUTCOME_COLUMNS, rows, out, title=title)
     table = profile_table(result)
     if table is not None:
-        widen_unless_terminal(out, table)  # to a file or a pipe, every digit of the profiles
         ceiling = profile_ceiling(result["gradient"])
-        out.print(Text(f"Gradient reaching each step back, relative to the answer step, before and after "
-                       f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:g}"
-                       + (f", 1 at {math.log10(1 / BAR_FLOOR) / math.log10(ceiling / BAR_FLOOR):.0%} of the bar"
-                          if ceiling > 1 else "")
-                       + ")", style="bold"))
-        out.print(table)
+        heading = (f"Gradient reaching each step back, relative to the answer step, before and after "
+                   f"training (bars: log scale, empty at {BAR_FLOOR:.0e}, full at {ceiling:g}"
+                   + (f", 1 at {math.log10(1 / BAR_FLOOR) / math.log10(ceiling / BAR_FLOOR):.0%} of the bar"
+                      if ceiling > 1 else "") + ")")
+        out.print()
+        out.print(Text(heading, style="bold"))
+        render(*table, out)
     hm = heatmap(result, evaluations, colour=out.color_system in COLOUR_SYSTEMS)
-    if hm is not None:
-        out.print(hm)
+    for line in hm.renderables if hm is not None else ():
+        out.print(line)
+
+
+def write(result: dict, fmt, evaluations) -> None:
+    """``lstm-demo train``'s output in ``fmt`` (a ``config.Format``): the table, the result record
+    (json; jsonl on one line) or its one-value fields as one csv row; ``evaluations()`` reads the
+    evaluations the table's heatmap needs."""
+    from lstm_cli.render import write_rows
+
+    row = {key: value for key, value in result.items() if not isinstance(value, (dict, list))}
+    write_rows(fmt, [row], lambda: render_result(result, evaluations()), document=result, lines=[result])
 
 
 class TrainProgress:

@@ -52,6 +52,7 @@ class RunPoint:
         from lstm_cli.train import TrainConfig
 
         given = {k.split(".", 1)[1]: v for k, v in self.settings.items() if k.startswith("train.")}
+        given["probe_size"] = self.gradients_batch()  # the one probe (config.PROBE_BATCH)
         if given.get("steps") is None:
             given.pop("steps", None)
         if given.get("lr") is None:
@@ -59,10 +60,16 @@ class RunPoint:
         return TrainConfig(task=self.task, gap=self.gap, model=self.model_spec(), seed=self.seed, **given)
 
     def gradients_batch(self) -> int:
-        return self.settings.get("gradients.batch", GRADIENTS_BATCH)
+        """The probe batch of the gradients part and of training: gradients.batch or train.probe_size,
+        which name one probe (config.PROBE_BATCH): a scenario that gives both must give one value."""
+        given = {k: self.settings[k] for k in ("gradients.batch", "train.probe_size") if k in self.settings}
+        if len(set(given.values())) > 1:
+            raise BadInput(f"gradients.batch ({given['gradients.batch']}) and train.probe_size "
+                           f"({given['train.probe_size']}) name the one probe batch: give one, or the same value")
+        return next(iter(given.values()), GRADIENTS_BATCH)
 
 
-GRADIENTS_BATCH = 64  # as `lstm-demo gradients --batch`
+GRADIENTS_BATCH = config.PROBE_BATCH  # as `lstm-demo gradients --batch` and train's probe
 
 
 def _train_default(name: str):
