@@ -152,7 +152,7 @@ def outcome_table(result: dict) -> Table:
 
 
 def clipping_text(clipping: dict | None) -> str | None:
-    """How often clipping fired and the pre-clip global gradient norms (Pascanu et al. 2013)."""
+    """How often clipping (Pascanu et al. 2013) fired and the pre-clip global gradient norms."""
     if not clipping or not clipping.get("steps"):
         return None
     norms = f"pre-clip ||g|| median {fmt(clipping['grad_norm_median'])}, max {fmt(clipping['grad_norm_max'])}"
