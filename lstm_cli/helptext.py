@@ -20,7 +20,8 @@ below 1e-3 vanishing, above 1e3 exploding, in between stable. The horizon is the
 step back where it falls below 1e-3.
 
 The LSTM's default forget bias is 3 (gate sigmoid(3) = 0.95 open at init); PyTorch's
-default, about 0, closes it and the LSTM vanishes too: see the second example.
+default, about 0, leaves the gate near 0.5 and the LSTM's dL/dc vanishes too: see the
+second example and its belt and gates columns.
 
 Examples:
 

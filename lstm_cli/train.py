@@ -11,9 +11,12 @@ Every ``eval_every`` steps (and at step 0 and the last step) the loop measures
 the task's metric on a fixed held-out set and records the gradient profile
 (``probes.probe``) on a fixed probe batch; it stops early as soon as the
 held-out metric meets the task's success criterion. Each evaluation also
-carries Pascanu et al.'s clipping numbers over the steps since the one before:
-the median and maximum pre-clip ||g|| and the fraction of steps where clipping
-fired (``ClipLog``).
+carries the clipping numbers over the steps since the one before: the median
+and maximum pre-clip ||g|| and the fraction of steps where clipping fired
+(``ClipLog``). Pascanu et al. 2013 (section 3.2) set the threshold from the
+average norm over a large number of updates; the pre-clip norms are what that
+heuristic looks at. How often clipping fires is this tool's record, not a
+number the paper reports.
 
 Randomness comes only from named seed streams (``seeds.stream``): "params"
 for the initial weights (so ``gradients --seed S`` probes exactly the model
@@ -229,8 +232,9 @@ class Step:
 
 
 class ClipLog:
-    """The pre-clip global gradient norms of the steps taken and whether clipping fired
-    (Pascanu et al. 2013 report how often it does); ``summary`` over all of them or the last ones."""
+    """The pre-clip global gradient norms of the steps taken and whether clipping fired; the
+    norms are what the threshold heuristic of Pascanu et al. 2013 (section 3.2: the average norm
+    over many updates) looks at. ``summary`` over all of them or the last ones."""
 
     def __init__(self, max_norm: float) -> None:
         self.max_norm = max_norm  # the clipping threshold (0: clipping disabled)

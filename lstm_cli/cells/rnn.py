@@ -256,7 +256,8 @@ def cause_sentence(profile, cause: str, lost: bool, trained: bool) -> str:
     if act == "tanh":
         why = (f"each unit passes the gradient times tanh' = 1 - h^2, the less the closer it saturates "
                f"(|h| near 1; here mean |h| {mean_h:.2f}, mean tanh' {slope:.2f})")
-        article = f' This is the "tanh multiplied repeatedly" of the article ({ARTICLE}).' if lost else ""
+        article = (f' This is the case that study notes of the article ({ARTICLE}) call "tanh multiplied '
+                   f'repeatedly"; the article itself does not say it.' if lost else "")
     else:
         why = f"each unit that is off (h = 0) passes no gradient (mean {act}' {slope:.2f})"
         article = ""

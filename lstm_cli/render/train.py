@@ -159,7 +159,7 @@ def outcome_table(result: dict) -> tuple[str, list[list]]:
 
 
 def clipping_text(clipping: dict | None) -> str | None:
-    """How often clipping fired and the pre-clip global gradient norms (Pascanu et al. 2013)."""
+    """How often clipping (Pascanu et al. 2013) fired and the pre-clip global gradient norms."""
     if not clipping or not clipping.get("steps"):
         return None
     norms = f"pre-clip ||g|| median {sci(clipping['grad_norm_median'])}, max {sci(clipping['grad_norm_max'])}"
