@@ -162,15 +162,44 @@ def model_label(point) -> str:
     return run_key(axes) if axes and not whole else point.model_spec().label()
 
 
-def scenario_training(scenario, points, out: str | Path = "runs",
-                      on_done: Callable[[Any, dict, Any], None] | None = None,
-                      existing: str = "refuse") -> tuple[Path, list[dict]]:
-    """Train every run in this process (records under OUT/<scenario>/<key>/); (sweep_dir, records).
-    ``existing``: what to do with a record already there (``runs.run_training``)."""
+def sweep_name(scenario, out: str | Path = "runs", name: str | None = None, existing: str = "refuse",
+               points=None) -> str:
+    """The directory under ``out`` that a scenario's runs (``points``, default all) go to: ``name``
+    when given; the scenario's name to resume or overwrite; else the first of <scenario>,
+    <scenario>-run2, ... where none of them has a record yet (``sweep.new_sweep_name``), so the
+    same command can be run again."""
+    from lstm_cli import sweep as sweeping
+
+    if name is not None:
+        sweeping.sweep_dir_of(scenario, Path(out), name)  # a plain directory name
+        return name
+    return scenario.name if existing != "refuse" else sweeping.new_sweep_name(scenario, Path(out), points)
+
+
+def check_scenario_free(scenario, points, out: str | Path = "runs", name: str | None = None,
+                        existing: str = "refuse") -> None:
+    """BadInput before any work when a run of ``points`` would be refused (``runs.check_free``)."""
     from lstm_cli import runs
     from lstm_cli.sweep import sweep_dir_of
 
-    sweep_dir = sweep_dir_of(scenario, Path(out))
+    if existing not in runs.EXISTING:
+        raise ValueError(f"existing must be one of {runs.EXISTING}, got {existing!r}")
+    sweep_dir = sweep_dir_of(scenario, Path(out), name)
+    for point in points:
+        runs.check_free(sweep_dir / point.key, existing)
+
+
+def scenario_training(scenario, points, out: str | Path = "runs",
+                      on_done: Callable[[Any, dict, Any], None] | None = None,
+                      existing: str = "refuse", name: str | None = None) -> tuple[Path, list[dict]]:
+    """Train every run in this process (records under OUT/NAME/<key>/, NAME the scenario's name by
+    default, see ``sweep_name``); (sweep_dir, records). ``existing``: what to do with a record
+    already there (``runs.run_training``)."""
+    from lstm_cli import runs
+    from lstm_cli.sweep import sweep_dir_of
+
+    check_scenario_free(scenario, points, out, name, existing)
+    sweep_dir = sweep_dir_of(scenario, Path(out), name)
     records = []
     for point in points:
         record = runs.run_training(point.train_config(), sweep_dir, name=point.key, existing=existing)
@@ -180,24 +209,33 @@ def scenario_training(scenario, points, out: str | Path = "runs",
     return sweep_dir, records
 
 
-def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse") -> dict:
+def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse",
+                 name: str | None = None) -> dict:
     """Run a scenario (every point of its grid, or only the ``index``-th): its gradients probe
-    and/or its training. Returns {"points", "gradients": [(profiles, settings)], "records"}."""
+    and/or its training, into OUT/``sweep_name(...)``. Returns {"points", "gradients":
+    [(profiles, settings)], "sweep_dir", "records"}; a refusal comes before any work."""
     points = scenario.points() if index is None else [scenario.point(index)]
     result: dict = {"points": points}
+    if "train" in scenario.parts:
+        name = sweep_name(scenario, out, name, existing, points)
+        check_scenario_free(scenario, points, out, name, existing)
     if "gradients" in scenario.parts:
         result["gradients"] = scenario_gradients(points)
     if "train" in scenario.parts:
-        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing)
+        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing,
+                                                                   name=name)
     return result
 
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
           on_plan: Callable | None = None, on_done: Callable | None = None,
-          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True):
+          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True,
+          name: str | None = None):
     """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
     scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With
-    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
+    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``).
+    The records go to OUT/``sweep_name(scenario, out, name, ...)``: without a name or ``resume``,
+    a new directory."""
     from lstm_cli import pool, sweep as sweeping
 
     if jobs is not None and jobs < 1:
@@ -209,8 +247,9 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
         from lstm_cli.pool_dask import local_workers
 
         jobs = local_workers(scheduler)
+    name = sweep_name(scenario, out, name, "resume" if resume else "refuse")
     return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done,
-                              executor=executor, stack=stack)
+                              executor=executor, stack=stack, name=name)
 
 
 def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | None):

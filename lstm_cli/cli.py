@@ -222,6 +222,17 @@ ScenarioArg = Annotated[str, typer.Argument(
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help=helptext.SET_OPTION)]
 OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=helptext.OVERWRITE_OPTION)]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)]
+SweepNameOpt = Annotated[Optional[str], typer.Option("--name", help=helptext.SWEEP_NAME_OPTION)]
+
+
+def _existing(resume: bool, overwrite: bool) -> str:
+    """What to do with a record already there: runs.EXISTING's word for --resume / --overwrite."""
+    from lstm_cli.errors import BadInput
+
+    if resume and overwrite:
+        raise BadInput("--resume keeps the finished records and --overwrite replaces them: give one of them")
+    return "resume" if resume else "overwrite" if overwrite else "refuse"
 
 
 @app.command("scenarios", **helptext.command(helptext.SCENARIOS))
@@ -251,16 +262,22 @@ def run_command(
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
     plot: PlotOpt = None,
+    resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    name: SweepNameOpt = None,
 ) -> None:
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     _check_format(fmt, view.RUN_FORMATS)
+    existing = _existing(resume, overwrite)
     scenario = api.load_scenario(scenario_path, sets or [])
     if plot is not None and "train" not in scenario.parts:
         raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
     points = scenario.points() if index is None else [scenario.point(index)]
+    if "train" in scenario.parts:  # a refusal comes before any work
+        name = api.sweep_name(scenario, out, name, existing, points)
+        api.check_scenario_free(scenario, points, out, name, existing)
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
         groups = api.scenario_gradients(points)
@@ -268,7 +285,7 @@ def run_command(
     if "train" in scenario.parts:
         progress = view.Progress(len(points))
         sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done,
-                                                     existing="overwrite" if overwrite else "refuse")
+                                                     existing=existing, name=name)
         if fmt != "json" or len(scenario.parts) == 1:
             view.write_runs(scenario, points, records, fmt)
         print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
@@ -286,7 +303,8 @@ def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)] = False,
+    resume: ResumeOpt = False,
+    name: SweepNameOpt = None,
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
@@ -312,17 +330,20 @@ def sweep_command(
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep; "
                        f"use: lstm-demo run {scenario_path}")
-    if dry_run:
-        sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True)
+    if dry_run:  # what --resume would keep
+        sweep_dir, points, todo, kept = sweeping.plan(scenario, Path(out), resume=True, name=name)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
+    name = api.sweep_name(scenario, out, name, "resume" if resume else "refuse")
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
                              run_lines=fmt == "jsonl")
     try:
-        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack,
+                           name=name)
     except KeyboardInterrupt:
+        again = "--resume" if name == scenario.name else f"--resume --name {name}"
         raise Interrupted(f"sweep interrupted after {progress.finished} run(s); finish it with the same "
-                          f"command and --resume") from None
+                          f"command and {again}") from None
     view.write_summary(result, scenario, fmt)
     if plot is not None:
         _wrote(api.plot_sweep(result, scenario, plot))
@@ -361,6 +382,7 @@ def train_command(
     fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.TRAIN_FORMAT_OPTION)] = "table",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     plot: PlotOpt = None,
+    resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     from pathlib import Path
@@ -371,14 +393,16 @@ def train_command(
     from lstm_cli.render import train as view
 
     _check_format(fmt, ("table", "json"))
+    existing = _existing(resume, overwrite)
     config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                     activation, dtype),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
                               momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
                               eval_size=eval_size)
+    if name is not None:  # a refusal comes before any work (a run given no name gets a new directory)
+        runs.check_free(Path(out) / name, existing)
     with view.TrainProgress(quiet=quiet) as progress:
-        record = api.train_run(config, out, name=name, on_event=progress,
-                               existing="overwrite" if overwrite else "refuse")
+        record = api.train_run(config, out, name=name, on_event=progress, existing=existing)
     if fmt == "json":
         write_json(record)
     else:

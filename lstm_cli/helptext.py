@@ -176,12 +176,17 @@ INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `
 JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
 STACK_OPTION = ("Train the runs that differ only in their seed together, as one stack (default); each run's "
                 "record is the one it writes alone. --no-stack trains every run by itself.")
-RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."
+RESUME_OPTION = ("Keep the runs whose record says they finished (with the same settings); run the rest. "
+                 "Without it (and without a name), the runs go to a new directory.")
 LIST_RUNS_OPTION = "Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`."
 SCENARIO_OUT_OPTION = "Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/."
 RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list like 0,5,10)."
 SWEEP_FORMAT_OPTION = "table, jsonl (a line per run as it finishes, then the summary) or csv."
-NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
+NAME_OPTION = ("Run directory name, used exactly (refused when it holds a record, unless --overwrite or --resume). "
+               "Default: <task>-gap<gap>-<model>-seed<seed>, or -run2, -run3, ... after it when that is taken.")
+SWEEP_NAME_OPTION = ("The directory under OUT, used exactly (refused when it holds records of these runs, "
+                     "unless --resume). Default: the scenario's name, or -run2, -run3, ... after it when that "
+                     "holds records; with --resume (or --overwrite), the scenario's name.")
 TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
 TRAIN_MODEL_OPTION = ("rnn, lstm or gru, optionally with settings that override the options below, e.g. "
                       "lstm:forget_bias=0 or lstm:peephole=true.")
@@ -201,7 +206,7 @@ FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead
 
 SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
 OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused without it, so that no "
-                    "result is lost).")
+                    "result is lost; without a name the run goes to a new directory instead).")
 
 
 def command(text: str) -> dict:
