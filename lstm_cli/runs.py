@@ -223,7 +223,7 @@ def refusal(run_dir: Path) -> str:
 def check_free(run_dir: Path, existing: str) -> None:
     """BadInput (``refusal``) when ``existing`` is "refuse" and ``run_dir`` holds a record: the check a
     command makes before any work, so that it does not compute what it would then refuse to keep."""
-    if existing == "refuse" and has_record(run_dir):
+    if existing == "refuse" and has_record(run_dir) and not is_locked(run_dir):  # locked: Busy says who has it
         raise BadInput(refusal(run_dir))
 
 
