@@ -265,11 +265,31 @@ def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | 
     return pool_dask.executor(scheduler, scheduler_file)
 
 
-def list_runs(directory: str | Path = "runs"):
-    """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words)."""
-    from lstm_cli import records
+def list_runs(directory: str | Path = "runs", where: Sequence[str] = (), sort: str | None = None):
+    """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words), its
+    rows filtered by every ``KEY=VALUE`` of ``where`` and sorted by ``sort`` (a field; ``-field``
+    descending; default the name), numbers in names as numbers (``listing``)."""
+    from lstm_cli import listing, records
 
-    return records.list_records(Path(directory))
+    found = records.list_records(Path(directory))
+    found.rows = listing.sort_rows(listing.select(found.rows, list(where)), sort)
+    return found
+
+
+def show_run(run: str | Path, directory: str | Path = "runs") -> dict:
+    """One run record (a path, or a name below ``directory``): its settings, outcome, provenance and
+    gradient summary, each a flat mapping (``listing.show``)."""
+    from lstm_cli import listing
+
+    return listing.show(run, directory)
+
+
+def compare_runs(runs_given: Sequence[str], directory: str | Path = "runs") -> dict:
+    """Two or more run records side by side: the settings that differ, outcomes and gradient
+    summaries (``listing.compare``)."""
+    from lstm_cli import listing
+
+    return listing.compare(list(runs_given), directory)
 
 
 def prepare_plot(path: str | Path | None) -> Path | None:

@@ -415,10 +415,29 @@ def train_command(
 
 @app.command("runs", **helptext.command(helptext.RUNS))
 def runs_command(
-    directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    arguments: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[DIR] | show RUN | compare RUN RUN...", help=helptext.RUNS_ARGUMENTS)] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table, json, jsonl or csv.")] = "table",
+    where: Annotated[Optional[list[str]], typer.Option("--where", "-w", metavar="KEY=VALUE",
+                                                       help=helptext.WHERE_OPTION)] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="KEY", help=helptext.SORT_OPTION)] = None,
+    directory: Annotated[str, typer.Option("--dir", metavar="DIR", help=helptext.RUNS_DIR_OPTION)] = "runs",
 ) -> None:
+    from lstm_cli.errors import BadInput
     from lstm_cli.render import records as view
 
-    view.write(api.list_runs(directory), fmt, directory)
-
+    _check_format(fmt, view.FORMATS)
+    action, *rest = arguments or [directory]
+    if action in ("show", "compare"):
+        if where or sort:
+            raise BadInput(f"--where and --sort choose rows of the listing; runs {action} takes run names")
+        if action == "show":
+            if len(rest) != 1:
+                raise BadInput(f"usage: lstm-demo runs show RUN, got {len(rest)} run(s)")
+            view.write_show(api.show_run(rest[0], directory), fmt)
+        else:
+            view.write_compare(api.compare_runs(rest, directory), fmt)
+        return
+    if rest:
+        raise BadInput(f"usage: lstm-demo runs [DIR] | show RUN | compare RUN RUN...; got {' '.join(arguments)!r}")
+    view.write(api.list_runs(action, where or [], sort), fmt, action)

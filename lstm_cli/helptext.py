@@ -149,21 +149,43 @@ lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
 
 RUNS = """\
-List the run records under DIR: name, status, task, gap, model, metric, steps, time, when made.
+List the run records under DIR: name, status, success, task, gap, model, metric, steps, time, when made.
 
-Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
-directory that is not a readable run record is reported on stderr in one line, and the
-listing goes on. Status: completed, diverged, interrupted, failed, running, abandoned
-(says running, but its process on this host is gone) or "no result".
+Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike, sorted by
+name with the numbers in names as numbers (gap=10 before gap=20 before gap=100). A directory
+that is not a readable run record is reported on stderr in one line, and the listing goes on.
+Status: completed, diverged, interrupted, failed, running, abandoned (says running, but its
+process on this host is gone) or "no result". Success: the task's success criterion held at
+the last evaluation of a completed run (result.json's success), so a completed run at chance
+level says no.
+
+`runs show RUN` prints one record: its settings, outcome, provenance and gradient summary.
+`runs compare RUN RUN...` prints the settings that differ and the outcomes side by side. RUN
+is a run directory, or its name as the listing shows it (below --dir).
 
 Examples:
 
 lstm-demo runs
 
+lstm-demo runs --where status=completed --where success=no
+
+lstm-demo runs --sort -value --where task=remember
+
 lstm-demo runs runs/remember-gap --format csv > runs.csv
+
+lstm-demo runs show remember-gap50-lstm-seed0
+
+lstm-demo runs compare exploding/clip=0 exploding/clip=1
 
 lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
 """
+
+RUNS_ARGUMENTS = ("DIR: where the records are (default runs); show RUN: one record; compare RUN RUN...: "
+                  "several side by side.")
+WHERE_OPTION = ("Only the runs whose field KEY is VALUE (keys: the listing's fields; numbers as numbers, "
+                "success=yes/no, * and ? as in the shell); repeatable, all must hold.")
+SORT_OPTION = "Sort by a field of the listing (-KEY: descending); numbers as numbers, missing values last."
+RUNS_DIR_OPTION = "Where show and compare look for a RUN given by name (default runs)."
 
 VERBOSE = ("With --version: also the platform that decides the float64 bits (BLAS and its CPU core type, "
            "numpy's SIMD features).")
