@@ -73,8 +73,9 @@ def write_show(shown: dict, fmt: str) -> None:
     elif fmt == "csv":
         write_csv(lines, fieldnames=["section", "key", "value"])
     else:
+        print(f"run record {shown['run_dir']}")
         for section in SECTIONS:
-            table = _section_table(f"{shown['run_dir']}: {section}", ["key", "value"])
+            table = _section_table(section, ["key", "value"])
             for key, value in shown[section].items():
                 table.add_row(key, _cell(value))
             _print_wide(table)
