@@ -24,7 +24,7 @@ from typing import Any
 from lstm_cli import records, runs
 from lstm_cli.errors import BadInput
 
-SECTIONS = ("settings", "outcome", "provenance", "gradient")
+SECTIONS = ("outcome", "settings", "gradient", "provenance")  # what happened first
 # config.yaml's keys that are not settings: the record's own name and what describes where it was made
 NOT_SETTINGS = ("name", "version", "numpy_version", "provenance", "sequence_length", "criterion", "chance")
 OUTCOME = ("status", "success", "metric", "value", "criterion", "chance", "steps", "max_steps", "evaluated_at",
