@@ -30,8 +30,10 @@ def _success(value) -> str:
     return "-" if value is None else "yes" if value is True else "no" if value is False else str(value)
 
 
-def _cell(value) -> str:
+def _cell(value, key: str = "") -> str:
     """A value of ``runs show`` / ``compare`` in a table (JSON and CSV hold it in full)."""
+    if key.endswith("wall_time") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{float(value):.1f} s"
     if isinstance(value, bool) or value is None:
         return _success(value)
     if isinstance(value, float):
@@ -77,7 +79,7 @@ def write_show(shown: dict, fmt: str) -> None:
         for section in SECTIONS:
             table = _section_table(section, ["key", "value"])
             for key, value in shown[section].items():
-                table.add_row(key, _cell(value))
+                table.add_row(key, _cell(value, key))
             _print_wide(table)
 
 
@@ -104,7 +106,7 @@ def write_compare(compared: dict, fmt: str) -> None:
                 continue
             table = _section_table(title, ["key", *names])
             for key, values in compared[section].items():
-                table.add_row(key, *(_cell(v) for v in values))
+                table.add_row(key, *(_cell(v, key) for v in values))
             _print_wide(table)
         same = compared["same_settings"]
         print(f"settings alike in every run: {', '.join(same) if same else 'none'}")
@@ -150,6 +152,5 @@ def write(listing, fmt: str, directory) -> None:
         if not out.is_terminal:  # a pipe or a file: one line per run, however wide
             out.width = max(out.width, out.measure(table, options=out.options.update_width(10_000)).maximum)
         out.print(table)
-        out.print("success: the task's criterion held at the last evaluation of a completed run (result.json's "
-                  "success); metric: the held-out metric then (acc: accuracy); made: when the run started (UTC); "
-                  "--format json, jsonl or csv: the seed too, and the time to the second")
+        out.print("success: the task's criterion met at the last evaluation of a completed run; metric: the "
+                  "held-out metric then (acc: accuracy); made: start time, UTC")
