@@ -78,7 +78,7 @@ lstm-demo run forget-gate --set train.steps=300
 
 lstm-demo run remember-gap --index 7 --format json
 
-lstm-demo run my-experiment.yaml --set model=rnn,lstm --set seed=0..2
+lstm-demo run my-sweep.yaml --set model=rnn,lstm --set seed=0..2
 """
 
 SWEEP = """\
@@ -175,7 +175,7 @@ lstm-demo runs runs/remember-gap --format csv > runs.csv
 
 lstm-demo runs show remember-gap50-lstm-seed0
 
-lstm-demo runs compare exploding/clip=0 exploding/clip=1
+lstm-demo runs compare forget-gate/forget_bias=0 forget-gate/forget_bias=3
 
 lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
 """

@@ -42,6 +42,7 @@ before and after it as it had) and lists the blocks it changed.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import re
@@ -299,6 +300,95 @@ def _simple(lines: list[str]) -> bool:
     shell = re.compile(r"^\s*(for|while|until|if|then|else|elif|fi|do|done|case|esac|cd|export|function)\b|"
                        r"^\s*\w+=|\\$|[{}]\s*$|<<")
     return not any(shell.search(line) for line in lines if not line.lstrip().startswith("#"))
+
+
+# ---- every --help example, twice in a row ----
+
+# in the order a user meets them, so that an example can use what an earlier one made
+# (scenarios show ... > my-sweep.yaml before run my-sweep.yaml; train before gradients --from)
+HELP_ORDER = ("SCENARIOS", "TRAIN", "RUN", "SWEEP", "GRADIENTS", "RUNS")
+
+
+def help_examples() -> list[str]:
+    from lstm_cli import helptext
+
+    examples = []
+    for name in HELP_ORDER:
+        text = getattr(helptext, name).split("Examples:", 1)[1]
+        examples += [line.strip() for line in text.splitlines() if line.strip().startswith("lstm-demo ")]
+    return examples
+
+
+def test_every_command_help_example_is_in_the_list():
+    from lstm_cli import helptext
+
+    commands = [value for name, value in vars(helptext).items() if name.isupper() and isinstance(value, str)
+                and "\nExamples:\n" in value]
+    assert len(commands) == len(HELP_ORDER), "a command's help with examples is missing from HELP_ORDER"
+
+
+def _serial(units, workers, run, on_start=None, on_done=None):
+    """``pool.run_jobs``' interface, in this process (so the small budget below holds in the runs)."""
+    outcomes = {}
+    for unit in units:
+        if on_start:
+            on_start(unit)
+        try:
+            record, error = run(unit), None
+        except Exception as err:  # noqa: BLE001 - the pool reports a run's failure the same way
+            record, error = None, f"{type(err).__name__}: {err}"
+        outcomes[unit.index] = (record, error)
+        if on_done:
+            on_done(unit, record, error)
+    return outcomes
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    """Every training run a few steps on small batches; sweeps in this process (Dask's too): what the
+    examples print is not checked here, only that each runs, and runs again."""
+    from lstm_cli import api, pool, train
+    from lstm_cli.scenario.grid import Scenario
+
+    resolved = train.TrainConfig.resolved
+
+    def small(self):
+        full = resolved(self)
+        return dataclasses.replace(full, steps=min(full.steps, 4), eval_every=2, batch=min(full.batch, 8),
+                                   eval_size=min(full.eval_size, 8), probe_size=min(full.probe_size, 2))
+
+    monkeypatch.setattr(train.TrainConfig, "resolved", small)
+    grid = Scenario.points
+    monkeypatch.setattr(Scenario, "points", lambda self: grid(self)[:8])  # a grid's first 8 runs (--index 7)
+    monkeypatch.setattr(pool, "run_jobs", _serial)
+    monkeypatch.setattr(api, "executor_for", lambda jobs, scheduler, scheduler_file: _serial if (
+        scheduler or scheduler_file) else None)
+
+
+def test_every_help_example_runs_twice_in_a_row(tmp_path, monkeypatch, small_budget):
+    """Each example of each command's --help, twice, in one directory: the second exits 0 as the
+    first (a run given no name goes to a new directory). The lstm-demo part of a pipe runs; a
+    ``> FILE`` gets its output."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    runner = CliRunner()
+    for example in help_examples():
+        command = example.split("|")[0]
+        command, _, target = command.partition(">")
+        args = shlex.split(command)[1:]
+        if "--plot" in args and importlib.util.find_spec("matplotlib") is None:
+            continue
+        for attempt in ("first", "second"):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, f"`{example}` ({attempt} time) exited {result.exit_code}: {result.stderr}"
+            if target.strip():
+                (tmp_path / target.strip()).write_text(result.stdout, encoding="utf-8")
 
 
 README_PYTHON = [b for b in blocks(("python",)) if b.page.name == "README.md"]
