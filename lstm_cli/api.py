@@ -176,6 +176,21 @@ def sweep_name(scenario, out: str | Path = "runs", name: str | None = None, exis
     return scenario.name if existing != "refuse" else sweeping.new_sweep_name(scenario, Path(out), points)
 
 
+def existing(resume: bool = False, overwrite: bool = False) -> str:
+    """What to do with a record already there (``runs.EXISTING``) for ``--resume`` / ``--overwrite``."""
+    if resume and overwrite:
+        raise BadInput("--resume keeps the finished records and --overwrite replaces them: give one of them")
+    return "resume" if resume else "overwrite" if overwrite else "refuse"
+
+
+def claim_sweep(scenario, points, out: str | Path = "runs", name: str | None = None, existing: str = "refuse") -> str:
+    """``sweep_name`` for ``points``, then ``check_scenario_free``: the directory's name, or the
+    refusal before any work."""
+    name = sweep_name(scenario, out, name, existing, points)
+    check_scenario_free(scenario, points, out, name, existing)
+    return name
+
+
 def check_scenario_free(scenario, points, out: str | Path = "runs", name: str | None = None,
                         existing: str = "refuse") -> None:
     """BadInput before any work when a run of ``points`` would be refused (``runs.check_free``)."""
@@ -217,8 +232,7 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", e
     points = scenario.points() if index is None else [scenario.point(index)]
     result: dict = {"points": points}
     if "train" in scenario.parts:
-        name = sweep_name(scenario, out, name, existing, points)
-        check_scenario_free(scenario, points, out, name, existing)
+        name = claim_sweep(scenario, points, out, name, existing)
     if "gradients" in scenario.parts:
         result["gradients"] = scenario_gradients(points)
     if "train" in scenario.parts:
@@ -274,6 +288,22 @@ def list_runs(directory: str | Path = "runs", where: Sequence[str] = (), sort: s
     found = records.list_records(Path(directory))
     found.rows = listing.sort_rows(listing.select(found.rows, list(where)), sort)
     return found
+
+
+def runs_request(arguments: Sequence[str], directory: str | Path = "runs", where: Sequence[str] = (),
+                 sort: str | None = None) -> tuple[str, Any]:
+    """``lstm-demo runs``' arguments: ``[DIR]``, ``show RUN`` or ``compare RUN RUN...`` ->
+    ("list", ``list_runs``), ("show", ``show_run``) or ("compare", ``compare_runs``)."""
+    action, *rest = list(arguments) or [str(directory)]
+    if action in ("show", "compare"):
+        if where or sort:
+            raise BadInput(f"--where and --sort choose rows of the listing; runs {action} takes run names")
+        if action == "show" and len(rest) != 1:
+            raise BadInput(f"usage: lstm-demo runs show RUN, got {len(rest)} run(s)")
+        return action, show_run(rest[0], directory) if action == "show" else compare_runs(rest, directory)
+    if rest:
+        raise BadInput(f"usage: lstm-demo runs [DIR] | show RUN | compare RUN RUN...; got {' '.join(arguments)!r}")
+    return "list", list_runs(action, where, sort)
 
 
 def show_run(run: str | Path, directory: str | Path = "runs") -> dict:

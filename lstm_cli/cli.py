@@ -226,14 +226,6 @@ ResumeOpt = Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION
 SweepNameOpt = Annotated[Optional[str], typer.Option("--name", help=helptext.SWEEP_NAME_OPTION)]
 
 
-def _existing(resume: bool, overwrite: bool) -> str:
-    """What to do with a record already there: runs.EXISTING's word for --resume / --overwrite."""
-    from lstm_cli.errors import BadInput
-
-    if resume and overwrite:
-        raise BadInput("--resume keeps the finished records and --overwrite replaces them: give one of them")
-    return "resume" if resume else "overwrite" if overwrite else "refuse"
-
 
 @app.command("scenarios", **helptext.command(helptext.SCENARIOS))
 def scenarios_command(
@@ -270,14 +262,13 @@ def run_command(
     from lstm_cli.render import sweep as view
 
     _check_format(fmt, view.RUN_FORMATS)
-    existing = _existing(resume, overwrite)
+    existing = api.existing(resume, overwrite)
     scenario = api.load_scenario(scenario_path, sets or [])
     if plot is not None and "train" not in scenario.parts:
         raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
     points = scenario.points() if index is None else [scenario.point(index)]
     if "train" in scenario.parts:  # a refusal comes before any work
-        name = api.sweep_name(scenario, out, name, existing, points)
-        api.check_scenario_free(scenario, points, out, name, existing)
+        name = api.claim_sweep(scenario, points, out, name, existing)
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
         groups = api.scenario_gradients(points)
@@ -393,7 +384,7 @@ def train_command(
     from lstm_cli.render import train as view
 
     _check_format(fmt, ("table", "json"))
-    existing = _existing(resume, overwrite)
+    existing = api.existing(resume, overwrite)
     config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                     activation, dtype),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
@@ -423,21 +414,11 @@ def runs_command(
     sort: Annotated[Optional[str], typer.Option("--sort", metavar="KEY", help=helptext.SORT_OPTION)] = None,
     directory: Annotated[str, typer.Option("--dir", metavar="DIR", help=helptext.RUNS_DIR_OPTION)] = "runs",
 ) -> None:
-    from lstm_cli.errors import BadInput
     from lstm_cli.render import records as view
 
     _check_format(fmt, view.FORMATS)
-    action, *rest = arguments or [directory]
-    if action in ("show", "compare"):
-        if where or sort:
-            raise BadInput(f"--where and --sort choose rows of the listing; runs {action} takes run names")
-        if action == "show":
-            if len(rest) != 1:
-                raise BadInput(f"usage: lstm-demo runs show RUN, got {len(rest)} run(s)")
-            view.write_show(api.show_run(rest[0], directory), fmt)
-        else:
-            view.write_compare(api.compare_runs(rest, directory), fmt)
-        return
-    if rest:
-        raise BadInput(f"usage: lstm-demo runs [DIR] | show RUN | compare RUN RUN...; got {' '.join(arguments)!r}")
-    view.write(api.list_runs(action, where or [], sort), fmt, action)
+    kind, found = api.runs_request(arguments or [], directory, where or [], sort)
+    if kind == "list":
+        view.write(found, fmt, (arguments or [directory])[0])
+    else:
+        (view.write_show if kind == "show" else view.write_compare)(found, fmt)

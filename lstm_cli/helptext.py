@@ -60,7 +60,10 @@ A scenario with a sweep runs every point of its grid here, one after the other (
 `lstm-demo sweep` for worker processes and a summary over seeds), or only the I-th
 with --index (for Slurm job arrays and GNU parallel). Training records go to
 OUT/<scenario>/<run key>/, the same place `lstm-demo sweep` keeps them, so
-`lstm-demo sweep SCENARIO --resume` afterwards aggregates them.
+`lstm-demo sweep SCENARIO --resume` afterwards aggregates them. When those runs are
+already there, the same command goes to OUT/<scenario>-run2/ (then -run3, ...): it can
+always be run again; --resume keeps the finished runs, --overwrite replaces them, and
+--name NAME is used exactly (refused, before any work, when it holds these runs).
 
 A diverged run (NaN loss) is a result here, not an error: exit code 1 only when a
 run fails to run.
@@ -91,7 +94,8 @@ At the end, one row per setting (over the seeds): success rate, median steps and
 time to success, median final metric, and the median gradient at the first step
 relative to the answer step at initialisation; also written to summary.csv and
 summary.jsonl in the sweep directory. An interrupted sweep completes by running the
-same command with --resume.
+same command with --resume; without --resume (or --name), a sweep whose runs are already
+in OUT/<scenario>/ goes to a new OUT/<scenario>-run2/ (then -run3, ...).
 
 --format jsonl streams: a {"type": "run", ...} line per run as it finishes (the runs kept
 by --resume first, "kept": true), then a {"type": "summary", ...} line per setting.
@@ -127,7 +131,8 @@ against chance and the criterion, the profile before and after training side by 
 and a heatmap (steps back x training step, log colour scale) of how the flow changed.
 
 The record goes to OUT/NAME/: config.yaml, metrics.jsonl, result.json, checkpoint.npz
-(PyTorch parameter names). Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
+(PyTorch parameter names). Without --name, NAME is <task>-gap<gap>-<model>-seed<seed>, or
+-run2, -run3, ... after it when that is taken, so the same command can be run again. Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
 
 --plot FILE draws the same as a figure: the heatmap of ||dL/dh|| (RNN) or the cell state's
 ||dL/dc|| (LSTM), the profiles at init and at the end beside it, and beneath it the held-out
@@ -208,7 +213,7 @@ NAME_OPTION = ("Run directory name, used exactly (refused when it holds a record
                "Default: <task>-gap<gap>-<model>-seed<seed>, or -run2, -run3, ... after it when that is taken.")
 SWEEP_NAME_OPTION = ("The directory under OUT, used exactly (refused when it holds records of these runs, "
                      "unless --resume). Default: the scenario's name, or -run2, -run3, ... after it when that "
-                     "holds records; with --resume (or --overwrite), the scenario's name.")
+                     "holds records; with --resume or --overwrite, the scenario's name.")
 TRAIN_FORMAT_OPTION = "table (for people) or json (the result record)."
 TRAIN_MODEL_OPTION = ("rnn, lstm or gru, optionally with settings that override the options below, e.g. "
                       "lstm:forget_bias=0 or lstm:peephole=true.")
