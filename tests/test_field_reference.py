@@ -171,6 +171,13 @@ def test_show_sections_reference(results):
     assert set(shown) == documented("records.md", "Show fields")
 
 
+def test_compare_reference(results):
+    out, _ = results
+    compared = json.loads(invoke(["runs", "compare", str(out / "completed"), str(out / "diverged"), "-f", "json"]))
+    assert set(compared) == documented("records.md", "Compare fields")
+    assert set(compared["runs"][0]) == {"name", "run_dir"}
+
+
 def test_provenance_reference(results):
     """The provenance keys of config.yaml are the table's, and the page's example holds exactly them."""
     out, _ = results
