@@ -281,12 +281,13 @@ def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | 
 
 def list_runs(directory: str | Path = "runs", where: Sequence[str] = (), sort: str | None = None):
     """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words), its
-    rows filtered by every ``KEY=VALUE`` of ``where`` and sorted by ``sort`` (a field; ``-field``
-    descending; default the name), numbers in names as numbers (``listing``)."""
+    rows filtered by every ``KEY=VALUE`` of ``where`` and sorted by ``sort`` (a field, or a setting
+    such as ``model.forget_bias``; ``-key`` descending; default the name), numbers in names as
+    numbers (``listing``)."""
     from lstm_cli import listing, records
 
     found = records.list_records(Path(directory))
-    found.rows = listing.sort_rows(listing.select(found.rows, list(where)), sort)
+    found.rows = listing.sort_rows(listing.select(found.rows, list(where), directory), sort, directory)
     return found
 
 

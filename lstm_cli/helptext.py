@@ -187,9 +187,11 @@ lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .na
 
 RUNS_ARGUMENTS = ("DIR: where the records are (default runs); show RUN: one record; compare RUN RUN...: "
                   "several side by side.")
-WHERE_OPTION = ("Only the runs whose field KEY is VALUE (keys: the listing's fields; numbers as numbers, "
-                "success=yes/no, * and ? as in the shell); repeatable, all must hold.")
-SORT_OPTION = "Sort by a field of the listing (-KEY: descending); numbers as numbers, missing values last."
+WHERE_OPTION = ("Only the runs whose KEY is VALUE (a field of the listing, or a setting as runs show names it: "
+                "model.forget_bias, lr; numbers as numbers, success=yes/no, * and ? as in the shell); repeatable, "
+                "all must hold.")
+SORT_OPTION = ("Sort by a field of the listing or a setting (-KEY: descending); numbers as numbers, missing "
+               "values last.")
 RUNS_DIR_OPTION = "Where show and compare look for a RUN given by name (default runs)."
 
 VERBOSE = ("With --version: also the platform that decides the float64 bits (BLAS and its CPU core type, "

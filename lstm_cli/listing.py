@@ -4,8 +4,9 @@
 - ``natural_key``: names sort with their numbers as numbers (gap=10 < gap=20 < gap=100,
   seed0-run2 < seed0-run10), as ``records`` lists them.
 - ``select``: ``KEY=VALUE`` filters, all of which must hold; KEY is a field of the listing
-  (``records.FIELDS``); a number matches as a number (gap=50 matches 50.0), ``success``
-  takes yes/no, and a VALUE with ``*``, ``?`` or ``[`` is a shell pattern (name=exploding/*).
+  (``records.FIELDS``) or a setting of config.yaml (``setting_keys``: model.forget_bias, lr);
+  a number matches as a number (gap=50 matches 50.0), ``success`` takes yes/no, and a VALUE
+  with ``*``, ``?`` or ``[`` is a shell pattern (name=exploding/*).
 - ``sort_rows``: by one field (``-KEY``: descending), naturally, missing values last.
 - ``show``: one record in four sections: settings (config.yaml), outcome (result.json),
   provenance (where, when and with what it was made) and the gradient summary.
@@ -44,16 +45,46 @@ def natural_key(value: Any) -> tuple:
     return tuple(part_key(part) for part in str(value).split("/"))
 
 
+def setting_keys() -> list[str]:
+    """The settings of config.yaml that ``--where`` and ``--sort`` take beside the listing's fields, as
+    ``runs show`` names them (dotted: ``model.forget_bias``); a name the listing has is the listing's
+    (``steps``: the steps taken, not the budget)."""
+    from lstm_cli.train import TrainConfig
+
+    flat = _flat({k: v for k, v in TrainConfig().resolved().to_dict().items() if k not in NOT_SETTINGS})
+    return [key for key in flat if key not in records.FIELDS]
+
+
+def _keys_text() -> str:
+    return f"{', '.join(records.FIELDS)}; or a setting: {', '.join(setting_keys())}"
+
+
 def _parse(expression: str, what: str) -> tuple[str, str]:
     key, sep, value = expression.partition("=")
     if not sep or not key.strip():
-        raise BadInput(f"{what} {expression!r}: write KEY=VALUE (keys: {', '.join(records.FIELDS)})")
+        raise BadInput(f"{what} {expression!r}: write KEY=VALUE (keys: {_keys_text()})")
     return key.strip(), value.strip()
 
 
 def _check_key(key: str, what: str) -> None:
-    if key not in records.FIELDS:
-        raise BadInput(f"{what}: unknown key {key!r}; keys: {', '.join(records.FIELDS)}")
+    if key not in records.FIELDS and key not in setting_keys():
+        raise BadInput(f"{what}: unknown key {key!r}; keys: {_keys_text()}")
+
+
+def _getter(root: Path | None):
+    """``get(row, key)``: a field of the row, or a setting read from the run's config.yaml (once per row)."""
+    settings: dict[int, dict] = {}
+
+    def get(row: dict, key: str) -> Any:
+        if key in records.FIELDS or root is None:
+            return row.get(key)
+        if id(row) not in settings:
+            run_dir = Path(root) if runs.has_record(Path(root)) else Path(root) / row["name"]
+            config = runs.read_config(run_dir) or {}
+            settings[id(row)] = _flat({k: v for k, v in config.items() if k not in NOT_SETTINGS})
+        return settings[id(row)].get(key)
+
+    return get
 
 
 def _matches(actual: Any, wanted: str) -> bool:
@@ -70,33 +101,34 @@ def _matches(actual: Any, wanted: str) -> bool:
     return str(actual) == wanted
 
 
-def select(rows: list[dict], filters: list[str]) -> list[dict]:
-    """The rows for which every ``KEY=VALUE`` of ``filters`` holds (BadInput naming the valid keys)."""
+def select(rows: list[dict], filters: list[str], root: str | Path | None = None) -> list[dict]:
+    """The rows for which every ``KEY=VALUE`` of ``filters`` holds (BadInput naming the valid keys); a
+    setting key is read from each run's config.yaml under ``root`` (the listed directory)."""
     parsed = [_parse(f, "--where") for f in filters]
     for key, _ in parsed:
         _check_key(key, "--where")
-    return [row for row in rows if all(_matches(row.get(key), value) for key, value in parsed)]
+    get = _getter(root)
+    return [row for row in rows if all(_matches(get(row, key), value) for key, value in parsed)]
 
 
-def sort_rows(rows: list[dict], key: str | None) -> list[dict]:
+def sort_rows(rows: list[dict], key: str | None, root: str | Path | None = None) -> list[dict]:
     """``rows`` by ``key`` (``-key``: descending), naturally; rows without a value last; ties by name."""
+    by_name = sorted(rows, key=lambda row: natural_key(row["name"]))
     if not key:
-        return sorted(rows, key=lambda row: natural_key(row["name"]))
+        return by_name
     descending = key.startswith("-")
     field = key.lstrip("-")
     _check_key(field, "--sort")
+    get = _getter(root)
 
     def value_key(row: dict) -> tuple:
-        value = row.get(field)
-        if isinstance(value, bool):
-            return (0, float(value), ())
+        value = get(row, field)
         if isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value)):
-            return (0, float(value), ())
+            return (0, float(value), ())  # a bool too: no < yes
         return (0, 0.0, natural_key(value))
 
-    by_name = sorted(rows, key=lambda row: natural_key(row["name"]))
-    present = sorted((row for row in by_name if row.get(field) is not None), key=value_key, reverse=descending)
-    return present + [row for row in by_name if row.get(field) is None]  # sorted() is stable: ties by name
+    present = sorted((row for row in by_name if get(row, field) is not None), key=value_key, reverse=descending)
+    return present + [row for row in by_name if get(row, field) is None]  # sorted() is stable: ties by name
 
 
 def locate(run: str | Path, directory: str | Path = "runs") -> Path:

@@ -165,3 +165,17 @@ def test_compare_shows_the_settings_that_differ_and_outcomes_side_by_side(out):
 def test_show_and_compare_refuse_bad_input_in_one_line(out, args, words):
     code, stdout, stderr = invoke("runs", *args, "--dir", str(out))
     assert code == 2 and stdout == "" and len(stderr.splitlines()) == 1 and words in stderr, stderr
+
+
+def test_where_and_sort_take_a_setting_from_config_yaml(tmp_path):
+    import dataclasses
+
+    for clip in (1.0, 0.0, 0.5):
+        runs.run_training(dataclasses.replace(tiny(3), clip=clip), tmp_path, name=f"clip{clip}")
+    assert [row["name"] for row in rows(tmp_path, "--where", "clip=0")] == ["clip0.0"]
+    assert [row["name"] for row in rows(tmp_path, "--where", "model.hidden=4", "--sort", "-clip")] == \
+        ["clip1.0", "clip0.5", "clip0.0"]
+    assert rows(tmp_path, "--where", "model.forget_bias=0") == []
+    assert "clip" not in rows(tmp_path)[0]  # a setting filters and sorts; the rows stay the listing's
+    code, _, stderr = invoke("runs", str(tmp_path), "--where", "model.size=4")
+    assert code == 2 and "unknown key 'model.size'" in stderr and "or a setting: model.kind" in stderr
