@@ -18,7 +18,10 @@ def main() -> None:
     except KeyboardInterrupt:
         _interrupted()
     except SystemExit as stop:
-        if stop.code in (130, 143):  # interrupted (Ctrl-C) or terminated (SIGTERM), already said
+        # interrupted (Ctrl-C) or terminated (SIGTERM), already said; a process that used
+        # multiprocessing (a sweep) exits the ordinary way, so that its finalizers release the
+        # pool's semaphores
+        if stop.code in (130, 143) and "multiprocessing" not in sys.modules:
             _exit_as(stop.code)
         raise
 

@@ -166,16 +166,60 @@ def model_label(point) -> str:
     return run_key(axes) if axes and not whole else point.model_spec().label()
 
 
+def sweep_name(scenario, out: str | Path = "runs", name: str | None = None, existing: str = "refuse",
+               points=None) -> str:
+    """The directory under ``out`` that a scenario's runs (``points``, default all) go to: ``name``
+    when given; the scenario's name to resume or overwrite; else the first of <scenario>,
+    <scenario>-run2, ... where none of them has a record yet (``sweep.new_sweep_name``), so the
+    same command can be run again."""
+    from lstm_cli import sweep as sweeping
+
+    if name is not None:
+        sweeping.sweep_dir_of(scenario, Path(out), name)  # a plain directory name
+        return name
+    return scenario.name if existing != "refuse" else sweeping.new_sweep_name(scenario, Path(out), points)
+
+
+def existing(resume: bool = False, overwrite: bool = False) -> str:
+    """What to do with a record already there (``runs.EXISTING``) for ``--resume`` / ``--overwrite``."""
+    if resume and overwrite:
+        raise BadInput("--resume keeps the finished records and --overwrite replaces them: give one of them")
+    return "resume" if resume else "overwrite" if overwrite else "refuse"
+
+
+def claim_sweep(scenario, points, out: str | Path = "runs", name: str | None = None, existing: str = "refuse") -> str:
+    """``sweep_name`` for ``points``, then ``check_scenario_free``: the directory's name, or the
+    refusal before any work."""
+    name = sweep_name(scenario, out, name, existing, points)
+    check_scenario_free(scenario, points, out, name, existing)
+    return name
+
+
+def check_scenario_free(scenario, points, out: str | Path = "runs", name: str | None = None,
+                        existing: str = "refuse") -> None:
+    """BadInput before any work when a run of ``points`` would be refused (``runs.check_free``)."""
+    from lstm_cli import runs
+    from lstm_cli.sweep import sweep_dir_of
+
+    if existing not in runs.EXISTING:
+        raise ValueError(f"existing must be one of {runs.EXISTING}, got {existing!r}")
+    sweep_dir = sweep_dir_of(scenario, Path(out), name)
+    for point in points:
+        runs.check_free(sweep_dir / point.key, existing)
+
+
 def scenario_training(scenario, points, out: str | Path = "runs",
                       on_done: Callable[[Any, dict, Any], None] | None = None,
-                      existing: str = "refuse") -> tuple[Path, list[dict]]:
-    """Train every run in this process (records under OUT/<scenario>/<key>/); (sweep_dir, records).
-    ``existing``: what to do with a record already there (``runs.run_training``)."""
+                      existing: str = "refuse", name: str | None = None) -> tuple[Path, list[dict]]:
+    """Train every run in this process (records under OUT/NAME/<key>/, NAME the scenario's name by
+    default, see ``sweep_name``); (sweep_dir, records). ``existing``: what to do with a record
+    already there (``runs.run_training``)."""
     from lstm_cli import runs
     from lstm_cli.sweep import sweep_dir_of
 
     runs.check_out(out)
-    sweep_dir = sweep_dir_of(scenario, Path(out))
+    check_scenario_free(scenario, points, out, name, existing)
+    sweep_dir = sweep_dir_of(scenario, Path(out), name)
     # as a sweep does: a scenario directory that is a link (out of --out) is refused, not written through
     runs.make_directory(sweep_dir, "scenario directory")
     records = []
@@ -187,24 +231,32 @@ def scenario_training(scenario, points, out: str | Path = "runs",
     return sweep_dir, records
 
 
-def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse") -> dict:
+def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse",
+                 name: str | None = None) -> dict:
     """Run a scenario (every point of its grid, or only the ``index``-th): its gradients probe
-    and/or its training. Returns {"points", "gradients": [(profiles, settings)], "records"}."""
+    and/or its training, into OUT/``sweep_name(...)``. Returns {"points", "gradients":
+    [(profiles, settings)], "sweep_dir", "records"}; a refusal comes before any work."""
     points = scenario.points() if index is None else [scenario.point(index)]
     result: dict = {"points": points}
+    if "train" in scenario.parts:
+        name = claim_sweep(scenario, points, out, name, existing)
     if "gradients" in scenario.parts:
         result["gradients"] = scenario_gradients(points)
     if "train" in scenario.parts:
-        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing)
+        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing,
+                                                                   name=name)
     return result
 
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
           on_plan: Callable | None = None, on_done: Callable | None = None,
-          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True):
+          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True,
+          name: str | None = None):
     """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
     scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With
-    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
+    ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``).
+    The records go to OUT/``sweep_name(scenario, out, name, ...)``: without a name or ``resume``,
+    a new directory."""
     from lstm_cli import pool, sweep as sweeping
 
     from lstm_cli.files import check_out
@@ -219,8 +271,9 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
         from lstm_cli.pool_dask import local_workers
 
         jobs = local_workers(scheduler)
+    name = sweep_name(scenario, out, name, "resume" if resume else "refuse")
     return sweeping.run_sweep(scenario, Path(out), jobs=jobs, resume=resume, on_plan=on_plan, on_done=on_done,
-                              executor=executor, stack=stack)
+                              executor=executor, stack=stack, name=name)
 
 
 def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | None):
@@ -236,11 +289,48 @@ def executor_for(jobs: int | None, scheduler: str | None, scheduler_file: str | 
     return pool_dask.executor(scheduler, scheduler_file)
 
 
-def list_runs(directory: str | Path = "runs"):
-    """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words)."""
-    from lstm_cli import records
+def list_runs(directory: str | Path = "runs", where: Sequence[str] = (), sort: str | None = None):
+    """The run records under ``directory``: a ``records.Listing`` (rows, and problems in words), its
+    rows filtered by every ``KEY=VALUE`` of ``where`` and sorted by ``sort`` (a field, or a setting
+    such as ``model.forget_bias``; ``-key`` descending; default the name), numbers in names as
+    numbers (``listing``)."""
+    from lstm_cli import listing, records
 
-    return records.list_records(Path(directory))
+    found = records.list_records(Path(directory))
+    found.rows = listing.sort_rows(listing.select(found.rows, list(where), directory), sort, directory)
+    return found
+
+
+def runs_request(arguments: Sequence[str], directory: str | Path = "runs", where: Sequence[str] = (),
+                 sort: str | None = None) -> tuple[str, Any]:
+    """``lstm-demo runs``' arguments: ``[DIR]``, ``show RUN`` or ``compare RUN RUN...`` ->
+    ("list", ``list_runs``), ("show", ``show_run``) or ("compare", ``compare_runs``)."""
+    action, *rest = list(arguments) or [str(directory)]
+    if action in ("show", "compare"):
+        if where or sort:
+            raise BadInput(f"--where and --sort choose rows of the listing; runs {action} takes run names")
+        if action == "show" and len(rest) != 1:
+            raise BadInput(f"usage: lstm-demo runs show RUN, got {len(rest)} run(s)")
+        return action, show_run(rest[0], directory) if action == "show" else compare_runs(rest, directory)
+    if rest:
+        raise BadInput(f"usage: lstm-demo runs [DIR] | show RUN | compare RUN RUN...; got {' '.join(arguments)!r}")
+    return "list", list_runs(action, where, sort)
+
+
+def show_run(run: str | Path, directory: str | Path = "runs") -> dict:
+    """One run record (a path, or a name below ``directory``): its settings, outcome, provenance and
+    gradient summary, each a flat mapping (``listing.show``)."""
+    from lstm_cli import listing
+
+    return listing.show(run, directory)
+
+
+def compare_runs(runs_given: Sequence[str], directory: str | Path = "runs") -> dict:
+    """Two or more run records side by side: the settings that differ, outcomes and gradient
+    summaries (``listing.compare``)."""
+    from lstm_cli import listing
+
+    return listing.compare(list(runs_given), directory)
 
 
 def prepare_plot(path: str | Path | None) -> Path | None:

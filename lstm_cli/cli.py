@@ -213,6 +213,9 @@ ScenarioArg = Annotated[str, typer.Argument(
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help=helptext.SET_OPTION)]
 OutOpt = Annotated[str, typer.Option("--out", help=helptext.SCENARIO_OUT_OPTION)]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help=helptext.OVERWRITE_OPTION)]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)]
+SweepNameOpt = Annotated[Optional[str], typer.Option("--name", help=helptext.SWEEP_NAME_OPTION)]
+
 
 
 @app.command("scenarios", **helptext.command(helptext.SCENARIOS))
@@ -241,15 +244,20 @@ def run_command(
     out: OutOpt = "runs",
     rows: Annotated[str, typer.Option("--rows", help=helptext.RUN_ROWS_OPTION)] = "default",
     plot: PlotOpt = None,
+    resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    name: SweepNameOpt = None,
 ) -> None:
     from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
+    existing = api.existing(resume, overwrite)
     scenario = api.load_scenario(scenario_path, sets or [])
     if plot is not None and "train" not in scenario.parts:
         raise BadInput(f"--plot draws training runs, and {scenario.name} has no train: section")
     points = scenario.points() if index is None else [scenario.point(index)]
+    if "train" in scenario.parts:  # a refusal comes before any work
+        name = api.claim_sweep(scenario, points, out, name, existing)
     document: dict = {"scenario": scenario.name}
     if "gradients" in scenario.parts:
         groups = api.scenario_gradients(points)
@@ -257,7 +265,7 @@ def run_command(
     if "train" in scenario.parts:
         progress = view.Progress(len(points))
         sweep_dir, records = api.scenario_training(scenario, points, out, on_done=progress.done,
-                                                     existing="overwrite" if overwrite else "refuse")
+                                                     existing=existing, name=name)
         if fmt is not config.Format.json or len(scenario.parts) == 1:  # json: one document of both parts
             view.write_runs(scenario, points, records, fmt)
         print(f"lstm-demo: run records in {sweep_dir}/", file=sys.stderr)
@@ -275,7 +283,8 @@ def sweep_command(
     scenario_path: ScenarioArg,
     sets: SetOpt = None,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help=helptext.RESUME_OPTION)] = False,
+    resume: ResumeOpt = False,
+    name: SweepNameOpt = None,
     stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
@@ -298,17 +307,20 @@ def sweep_command(
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section, so there is nothing to sweep; "
                        f"use: lstm-demo run {scenario_path}")
-    if dry_run:
-        sweep_dir, points, todo, kept = sweeping.plan(scenario, out, resume=True)
+    if dry_run:  # what --resume would keep
+        sweep_dir, points, todo, kept = sweeping.plan(scenario, out, resume=True, name=name)
         view.write_plan(scenario, points, fmt, sweep_dir, kept)
         return
+    name = api.sweep_name(scenario, out, name, "resume" if resume else "refuse")
     progress = view.Progress(0, scenario=scenario, jobs=jobs, scheduler=scheduler or scheduler_file,
                              run_lines=fmt is config.Format.jsonl, out=out)
     try:
-        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack)
+        result = api.sweep(scenario, out, jobs, resume, progress.plan, progress.done, scheduler, scheduler_file, stack,
+                           name=name)
     except KeyboardInterrupt:
+        again = "--resume" if name == scenario.name else f"--resume --name {name}"
         raise Interrupted(f"sweep {process.interruption()} after {progress.finished} run(s); finish it with the same "
-                          f"command and --resume") from None
+                          f"command and {again}") from None
     view.write_summary(result, scenario, fmt)
     if plot is not None:
         _wrote(api.plot_sweep(result, scenario, plot))
@@ -347,6 +359,7 @@ def train_command(
     fmt: _format_option(helptext.TRAIN_FORMAT_OPTION) = config.Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     plot: PlotOpt = None,
+    resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
 ) -> None:
     from pathlib import Path
@@ -355,14 +368,16 @@ def train_command(
     from lstm_cli.errors import RunFailed
     from lstm_cli.render import train as view
 
+    existing = api.existing(resume, overwrite)
     config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
                                                     activation, dtype),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
                               momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
                               eval_size=eval_size)
+    if name is not None:  # a refusal comes before any work (a run given no name gets a new directory)
+        runs.check_free(Path(out) / name, existing)
     with view.TrainProgress(quiet=quiet) as progress:
-        record = api.train_run(config, out, name=name, on_event=progress,
-                               existing="overwrite" if overwrite else "refuse")
+        record = api.train_run(config, out, name=name, on_event=progress, existing=existing)
     view.write(record, fmt, lambda: runs.read_metrics(Path(record["run_dir"])))
     if plot is not None:
         _wrote(api.plot_run(record, plot))
@@ -372,12 +387,21 @@ def train_command(
 
 @app.command("runs", **helptext.command(helptext.RUNS))
 def runs_command(
-    directory: Annotated[str, typer.Argument(metavar="[DIR]", help="Where the records are.")] = "runs",
+    arguments: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[DIR] | show RUN | compare RUN RUN...", help=helptext.RUNS_ARGUMENTS)] = None,
     fmt: FormatOpt = config.Format.table,
+    where: Annotated[Optional[list[str]], typer.Option("--where", "-w", metavar="KEY=VALUE",
+                                                       help=helptext.WHERE_OPTION)] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="KEY", help=helptext.SORT_OPTION)] = None,
+    directory: Annotated[str, typer.Option("--dir", metavar="DIR", help=helptext.RUNS_DIR_OPTION)] = "runs",
 ) -> None:
     from lstm_cli.render import records as view
 
-    view.write(api.list_runs(directory), fmt, directory)
+    kind, found = api.runs_request(arguments or [], directory, where or [], sort)
+    if kind == "list":
+        view.write(found, fmt, (arguments or [directory])[0])
+    else:
+        (view.write_show if kind == "show" else view.write_compare)(found, fmt)
 
 
 # ---- lstm-demo inspect ----

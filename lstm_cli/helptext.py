@@ -63,7 +63,10 @@ A scenario with a sweep runs every point of its grid here, one after the other (
 `lstm-demo sweep` for worker processes and a summary over seeds), or only the I-th
 with --index (for Slurm job arrays and GNU parallel). Training records go to
 OUT/<scenario>/<run key>/, the same place `lstm-demo sweep` keeps them, so
-`lstm-demo sweep SCENARIO --resume` afterwards aggregates them.
+`lstm-demo sweep SCENARIO --resume` afterwards aggregates them. When those runs are
+already there, the same command goes to OUT/<scenario>-run2/ (then -run3, ...): it can
+always be run again; --resume keeps the finished runs, --overwrite replaces them, and
+--name NAME is used exactly (refused, before any work, when it holds these runs).
 
 A diverged run (NaN loss) is a result here, not an error: exit code 1 only when a
 run fails to run.
@@ -81,7 +84,7 @@ lstm-demo run forget-gate --set train.steps=300
 
 lstm-demo run remember-gap --index 7 --format json
 
-lstm-demo run my-experiment.yaml --set model=rnn,lstm --set seed=0..2
+lstm-demo run my-sweep.yaml --set model=rnn,lstm --set seed=0..2
 """
 
 SWEEP = """\
@@ -94,7 +97,8 @@ At the end, one row per setting (over the seeds): success rate, median steps and
 time to success, median final metric, and the median gradient at the first step
 relative to the answer step at initialisation; also written to summary.csv and
 summary.jsonl in the sweep directory. An interrupted sweep completes by running the
-same command with --resume.
+same command with --resume; without --resume (or --name), a sweep whose runs are already
+in OUT/<scenario>/ goes to a new OUT/<scenario>-run2/ (then -run3, ...).
 
 --format jsonl streams: a {"type": "run", ...} line per run as it finishes (the runs kept
 by --resume first, "kept": true), then a {"type": "summary", ...} line per setting.
@@ -130,7 +134,8 @@ against chance and the criterion, the profile before and after training side by 
 and a heatmap (steps back x training step, log colour scale) of how the flow changed.
 
 The record goes to OUT/NAME/: config.yaml, metrics.jsonl, result.json, checkpoint.npz
-(PyTorch parameter names). Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
+(PyTorch parameter names). Without --name, NAME is <task>-gap<gap>-<model>-seed<seed>, or
+-run2, -run3, ... after it when that is taken, so the same command can be run again. Exit 1 if the loss becomes NaN or inf (diverged), 130 on Ctrl-C.
 
 --plot FILE draws the same as a figure: the heatmap of ||dL/dh|| (RNN) or the cell state's
 ||dL/dc|| (LSTM), the profiles at init and at the end beside it, and beneath it the held-out
@@ -152,21 +157,45 @@ lstm-demo gradients --from runs/remember-gap50-lstm-seed0
 """
 
 RUNS = """\
-List the run records under DIR: name, status, task, gap, model, metric value, steps, wall time, made.
+List the run records under DIR: name, status, success, task, gap, model, metric value, steps, wall time, made.
 
-Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike. A
-directory that is not a readable run record is reported on stderr in one line, and the
-listing goes on. Status: completed, diverged, interrupted, failed, running, abandoned
-(says running, but its process on this host is gone) or "no result".
+Ad-hoc `lstm-demo train` runs and a sweep's runs (DIR/<scenario>/<run key>) alike, sorted by
+name with the numbers in names as numbers (gap=10 before gap=20 before gap=100). A directory
+that is not a readable run record is reported on stderr in one line, and the listing goes on.
+Status: completed, diverged, interrupted, failed, running, abandoned (says running, but its
+process on this host is gone) or "no result". Success: the task's success criterion held at
+the last evaluation of a completed run (result.json's success), so a completed run at chance
+level says no.
+
+`runs show RUN` prints one record: its settings, outcome, provenance and gradient summary.
+`runs compare RUN RUN...` prints the settings that differ and the outcomes side by side. RUN
+is a run directory, or its name as the listing shows it (below --dir).
 
 Examples:
 
 lstm-demo runs
 
+lstm-demo runs --where status=completed --where success=no
+
+lstm-demo runs --sort -value --where task=remember
+
 lstm-demo runs runs/remember-gap --format csv > runs.csv
+
+lstm-demo runs show remember-gap50-lstm-seed0
+
+lstm-demo runs compare forget-gate/forget_bias=0 forget-gate/forget_bias=3
 
 lstm-demo runs --format json | jq -r '.[] | select(.status == "completed") | .name'
 """
+
+RUNS_ARGUMENTS = ("DIR: where the records are (default runs); show RUN: one record; compare RUN RUN...: "
+                  "several side by side.")
+WHERE_OPTION = ("Only the runs whose KEY is VALUE (a field of the listing, or a setting as runs show names it: "
+                "model.forget_bias, lr; numbers as numbers, success=yes/no, * and ? as in the shell); repeatable, "
+                "all must hold.")
+SORT_OPTION = ("Sort by a field of the listing or a setting (-KEY: descending); numbers as numbers, missing "
+               "values last.")
+RUNS_DIR_OPTION = "Where show and compare look for a RUN given by name (default runs)."
 
 VERBOSE = ("With --version: also the platform that decides the float64 bits (BLAS and its CPU core type, "
            "numpy's SIMD features).")
@@ -187,13 +216,13 @@ did not learn.
 
 Examples:
 
-lstm-demo train --task remember --gap 50 --seed 0 --name remember-lstm
+lstm-demo train --task remember --gap 50 --seed 0
 
-lstm-demo inspect runs/remember-lstm --index 3
+lstm-demo inspect runs/remember-gap50-lstm-seed0 --index 3
 
-lstm-demo inspect runs/remember-lstm --units 2 --plot inspect.png
+lstm-demo inspect runs/remember-gap50-lstm-seed0 --units 2 --plot inspect.png
 
-lstm-demo inspect runs/remember-lstm --format json | jq -r '.units[].sentence'
+lstm-demo inspect runs/remember-gap50-lstm-seed0 --format json | jq -r '.units[].sentence'
 """
 
 INSPECT_INDEX_OPTION = "Which held-out sequence of the run (0-based, below the run's train.eval_size)."
@@ -225,13 +254,18 @@ INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `
 JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
 STACK_OPTION = ("Train the runs that differ only in their seed together, as one stack (default); each run's "
                 "record is the one it writes alone. --no-stack trains every run by itself.")
-RESUME_OPTION = "Keep the runs whose record says they finished (with the same settings); run the rest."
+RESUME_OPTION = ("Keep the runs whose record says they finished (with the same settings); run the rest. "
+                 "Without it (and without a name), the runs go to a new directory.")
 LIST_RUNS_OPTION = "Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`."
 SCENARIO_OUT_OPTION = "Directory of run records; a scenario's runs go to OUT/<scenario>/<run key>/."
 RUN_ROWS_OPTION = "Gradient table: steps back shown (default, all, or a list like 0,5,10)."
 SWEEP_FORMAT_OPTION = ("table (for people), or json, jsonl (a line per run as it finishes, then the summary) "
                        "or csv (for programs).")
-NAME_OPTION = "Run directory name (default: <task>-gap<gap>-<model>-seed<seed>)."
+NAME_OPTION = ("Run directory name, used exactly (refused when it holds a record, unless --overwrite or --resume). "
+               "Default: <task>-gap<gap>-<model>-seed<seed>, or -run2, -run3, ... after it when that is taken.")
+SWEEP_NAME_OPTION = ("The directory under OUT, used exactly (refused when it holds records of these runs, "
+                     "unless --resume). Default: the scenario's name, or -run2, -run3, ... after it when that "
+                     "holds records; with --resume or --overwrite, the scenario's name.")
 TRAIN_FORMAT_OPTION = ("table (for people), or json (the result record), jsonl (the record on one line) or csv "
                        "(its one-value fields, one row).")
 KINDS = ", ".join(config.KINDS[:-1]) + " or " + config.KINDS[-1]  # the registered cells (lstm_cli/cells)
@@ -253,7 +287,7 @@ FROM_OPTION = ("Probe the checkpoint of a training run (lstm-demo train) instead
 
 SCENARIOS_SHOW = "show NAME: print the scenario file NAME (a bundled name), comments included."
 OVERWRITE_OPTION = ("Replace an existing run record of the same name (refused without it, so that no "
-                    "result is lost).")
+                    "result is lost; without a name the run goes to a new directory instead).")
 
 
 def command(text: str) -> dict:

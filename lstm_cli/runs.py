@@ -12,6 +12,9 @@ A record is the user's result, so it is never lost or mixed with another:
 - An existing record is refused (``BadInput``) unless the caller asks to
   replace it (``existing="overwrite"``) or to keep it when it finished with
   the same settings (``existing="resume"``, what a resumed sweep does).
+  A run given no name takes the first free one of ``default_name``,
+  ``<default>-run2``, ``-run3``, ... (``unique_names``), so the same command
+  can be run again; a name given is used exactly, and refused when taken.
 - One writer at a time: the writer holds an exclusive ``fcntl.flock`` on
   ``.<name>.lock`` beside the run directory for the whole run. The kernel releases it when the process ends,
   even under SIGKILL. A second writer either waits for it (``wait=True``) or
@@ -71,6 +74,53 @@ def default_name(config: TrainConfig) -> str:
     """``<task>-gap<gap>-<model label>-seed<seed>``, made safe for a directory name."""
     label = config.model.label().replace(":", "-").replace(",", "-").replace("=", "")
     return f"{config.task}-gap{config.gap}-{label}-seed{config.seed}"
+
+
+MAX_RUNS_OF_A_NAME = 9999
+
+
+def unique_names(base: str):
+    """``base``, then ``base-run2``, ``base-run3``, ...: the names a run given no name tries in turn.
+
+    A counter rather than a timestamp (Hydra) or a random word (W&B): the first run keeps the
+    plain name that the docs show and that ``gradients --from`` examples name; the next ones
+    sort after it (natural sort: -run2 < -run10), say how many came before, and are the same
+    on every machine, so a pasted transcript holds."""
+    yield base
+    for count in range(2, MAX_RUNS_OF_A_NAME + 1):
+        yield f"{base}-run{count}"
+    raise BadInput(f"{base}: {MAX_RUNS_OF_A_NAME} runs of this name already; give --name or --out")
+
+
+def _taken(run_dir: Path) -> bool:
+    """Whether a run given no name must not use ``run_dir``: a record is there, or its writer's lock is held."""
+    return has_record(run_dir) or is_locked(run_dir)
+
+
+@contextlib.contextmanager
+def _claimed(out_dir: Path, name: str, unique: bool, wait: bool):
+    """The run directory ``out_dir/name`` (``unique``: the first free of ``unique_names(name)``),
+    created and locked for the ``with`` block."""
+    for candidate in unique_names(name) if unique else (name,):
+        run_dir = Path(out_dir) / candidate
+        if unique and _taken(run_dir):
+            continue
+        check_name(candidate)
+        make_directory(run_dir, "run directory")
+        try:
+            lock = locked(run_dir, wait=wait and not unique)
+            lock.__enter__()
+        except Busy:
+            if not unique:
+                raise
+            continue  # another process took it between the look and the lock
+        try:
+            if unique and has_record(run_dir):
+                continue
+            yield run_dir
+            return
+        finally:
+            lock.__exit__(None, None, None)
 
 
 # ---- reading ----
@@ -189,6 +239,19 @@ def check_memory(config: TrainConfig) -> None:
                        f"eval size {config.eval_size})")
 
 
+def refusal(run_dir: Path) -> str:
+    """The one line that refuses to write over the record in ``run_dir``."""
+    return (f"{run_dir} already holds a run record; pass --overwrite to replace it, --resume to keep it "
+            f"when it finished with the same settings, or leave out --name for a new directory")
+
+
+def check_free(run_dir: Path, existing: str) -> None:
+    """BadInput (``refusal``) when ``existing`` is "refuse" and ``run_dir`` holds a record: the check a
+    command makes before any work, so that it does not compute what it would then refuse to keep."""
+    if existing == "refuse" and has_record(run_dir) and not is_locked(run_dir):  # locked: Busy says who has it
+        raise BadInput(refusal(run_dir))
+
+
 class KeptRecord(dict):
     """result.json of a run that ``run_training(existing="resume")`` found finished with the
     same settings and kept instead of running again (equal to the file; ``kept`` tells)."""
@@ -222,20 +285,19 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
     if existing not in EXISTING:
         raise ValueError(f"existing must be one of {EXISTING}, got {existing!r}")
     cfg = config.resolved()
+    unique = name is None and existing == "refuse"
     name = name or default_name(cfg)
     check_name(name)
     check_memory(cfg)
-    run_dir = Path(out_dir) / name
-    make_directory(run_dir, "run directory")
-    with locked(run_dir, wait=wait):
+    with _claimed(Path(out_dir), name, unique, wait) as run_dir:
+        name = run_dir.name
         if existing == "resume":
             kept = finished_record(run_dir, cfg.to_dict())
             if kept is not None:
                 remove_stray_temporaries(run_dir)
                 return KeptRecord(kept)
         elif existing == "refuse" and has_record(run_dir):
-            raise BadInput(f"{run_dir} already holds a run record; pass --overwrite to replace it "
-                           f"(or choose another name)")
+            raise BadInput(refusal(run_dir))
         remove_stray_temporaries(run_dir)
         task = get_task(cfg.task)
         record: dict[str, Any] = {

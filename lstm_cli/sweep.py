@@ -99,26 +99,45 @@ def train_job(job: Job) -> dict:
 
 # ---- a sweep of a scenario ----
 
-def sweep_dir_of(scenario, out: Path) -> Path:
-    """OUT/<scenario name>; the name must be one plain directory name (no "..", no "/"), and OUT
+def sweep_dir_of(scenario, out: Path, name: str | None = None) -> Path:
+    """OUT/NAME, by default OUT/<scenario name>; one plain directory name (no "..", no "/"), and OUT
     not empty (``Path("")`` would be the current directory)."""
     from lstm_cli.files import check_name, check_out
 
     check_out(out)
-    check_name(scenario.name, "scenario name")
-    return Path(out) / scenario.name
+    check_name(scenario.name if name is None else name, "scenario name" if name is None else "sweep name")
+    return Path(out) / (scenario.name if name is None else name)
 
 
-def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict[int, dict]]:
+def new_sweep_name(scenario, out: Path, points=None) -> str:
+    """The first of ``runs.unique_names(<scenario name>)`` under ``out`` where none of ``points`` (default:
+    every point of the scenario) holds a record or is being written: where a sweep or a run given
+    neither a name nor --resume goes. Per point, so that the runs of one grid started apart
+    (``run --index I`` in a job array) share the scenario's directory."""
+    from lstm_cli import runs
+
+    sweep_dir_of(scenario, out)
+    keys = [point.key for point in (scenario.points() if points is None else points)]
+    for candidate in runs.unique_names(scenario.name):
+        path = Path(out) / candidate
+        if path.exists() and not path.is_dir() and not path.is_symlink():  # a link is refused where it is, never passed over
+            continue
+        if not any(runs.has_record(path / key) or runs.is_locked(path / key) for key in keys):
+            return candidate
+    raise AssertionError("unreachable: unique_names ends with BadInput")
+
+
+def plan(scenario, out: Path, resume: bool, name: str | None = None) -> tuple[Path, list, list[Job], dict[int, dict]]:
     """(sweep dir, points, jobs to run, {index: kept result}) without running anything.
 
     Every run must be possible (its memory within the limit) before any starts. A record
     that another process is writing now (its lock is held) is neither kept nor stale: its
-    job waits for that writer (``train_job``)."""
+    job waits for that writer (``train_job``). ``name``: the sweep directory's (default:
+    the scenario's)."""
     from lstm_cli import runs
 
     points = scenario.points()
-    sweep_dir = sweep_dir_of(scenario, out)
+    sweep_dir = sweep_dir_of(scenario, out, name)
     configs = {}
     for point in points:
         config = point.train_config().resolved()
@@ -143,15 +162,17 @@ def plan(scenario, out: Path, resume: bool) -> tuple[Path, list, list[Job], dict
                        + "; choose another --out (or remove those runs to make them again)")
     if (kept or stale) and not resume:
         raise BadInput(f"{sweep_dir} already holds {len(kept) + len(stale)} run record(s) of this sweep; "
-                       f"pass --resume to keep the finished ones, or choose another --out")
+                       f"pass --resume to keep the finished ones, or leave out --name for a new directory")
     jobs = [Job(p.index, p.key, configs[p.index], str(sweep_dir)) for p in points if p.index not in kept]
     return sweep_dir, points, jobs, kept
 
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = True) -> SweepResult:
-    """Run every point of ``scenario`` not already finished; write and return the summary.
+              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = True,
+              name: str | None = None) -> SweepResult:
+    """Run every point of ``scenario`` not already finished into OUT/NAME (default: the scenario's
+    name); write and return the summary.
 
     ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
     any function with its signature can take its place (see pool.py). With ``stack`` and the
@@ -162,7 +183,7 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
         raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
                        f"(use `lstm-demo run {scenario.name}` for a gradients-only scenario)")
     start = time.perf_counter()
-    sweep_dir, points, todo, kept = plan(scenario, out, resume)
+    sweep_dir, points, todo, kept = plan(scenario, out, resume, name)
     runs.make_directory(sweep_dir, "sweep directory")
     earlier = earlier_runs(sweep_dir, points)
     write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points, earlier), indent=2))

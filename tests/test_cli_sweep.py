@@ -117,9 +117,16 @@ def test_sweep_summary_records_and_formats(tmp_path):
     assert [json.loads(line) for line in (sweep_dir / "summary.jsonl").read_text().splitlines()] == rows
     assert (sweep_dir / "summary.csv").read_text().splitlines()[0].startswith("model,runs,succeeded,success_rate")
     assert "[4/4]" in result.stderr
-    # the same command again refuses to overwrite; --resume keeps everything
-    again = runner.invoke(app, ["sweep", str(path), "--out", str(out)])
-    assert again.exit_code == 2 and "pass --resume" in again.stderr
+    # the same command again runs into a new directory, leaving the first alone; an explicit --name
+    # that holds the runs is refused before any work; --resume keeps everything
+    before = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*")}
+    again = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--format", "csv"])
+    assert again.exit_code == 0, again.stderr
+    assert "summary.jsonl in " + str(out / "small-run2") in again.stderr
+    assert runs.read_result(out / "small-run2" / "model=lstm,seed=1")["status"] == "completed"
+    assert {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*")} == before
+    third = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--name", "small"])
+    assert third.exit_code == 2 and "pass --resume" in third.stderr and "run(s) to do" not in third.stderr
     resumed = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "--format", "csv"])
     assert resumed.exit_code == 0 and "0 run(s) to do, 4 kept" in resumed.stderr
 

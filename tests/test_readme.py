@@ -7,7 +7,7 @@ The block declares the width it was captured at with ``COLUMNS=N`` on the
 command line; without it the command writes to a pipe and prints its full
 width. Commands run in order, in one fresh directory per page (so a later
 block can read the records an earlier one wrote), with NO_COLOR=1 and
-TERM=dumb. Times (``1.2 s``, ``35 ms``) are masked. A line ``...`` in a block
+TERM=dumb. Times (``1.2 s``, ``35 ms``) and dates (``2026-12-07 10:04``) are masked. A line ``...`` in a block
 stands for any number of lines the page leaves out; no other line may
 differ in its words, and its numbers are compared as numbers (``numeric_text``:
 full-precision floats to a relative 1e-9, short printed ones exactly unless they
@@ -28,6 +28,13 @@ Blocks that need a tool this machine may lack (a batch scheduler, GNU
 parallel, jq) are listed by name in EXTERNAL_TOOLS and run only where the tool
 is on PATH; a test checks that no other block is left out.
 
+Every example can be run twice in a row: a command (or bash block) that changed its
+directory (wrote a record, a file) runs a second time in a copy of the directory as the
+first left it, must exit as the first did, and must print what the page shows, its new
+run directory's ``-runN`` suffix aside (a run given no name takes the next free one). A
+command that changed nothing would see the same files again and is not run twice. Bash
+blocks run with ``pipefail``, so ``lstm-demo ... | jq`` fails when lstm-demo does.
+
 ``python tests/test_readme.py --update [PAGE.md ...]`` re-pastes every console
 block from the commands' real output (a block with one ``...`` keeps as many lines
 before and after it as it had) and lists the blocks it changed.
@@ -35,6 +42,7 @@ before and after it as it had) and lists the blocks it changed.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import re
@@ -60,12 +68,14 @@ EXTERNAL_TOOLS = {
     "gnu-parallel": "parallel",
     "jq-examples": "jq",
     "jq-loop": "jq",
+    "jq-sweep-lines": "jq",
 }
 # the quick start's set-up: run by .ci/run, not here
 SETUP_COMMANDS = ("python3 -m venv", "pip install", "python -m pytest")
 
-# a time and the padding around it (a table cell's padding depends on the time's width)
+# a time and the padding around it (a table cell's padding depends on the time's width); a date
 TIME = re.compile(r" *\b\d+(?:\.\d+)?(?: ?)(?:ms|s|min)\b *")
+DATE = re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d(?::\d\d(?:\+00:00)?)?")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -127,7 +137,7 @@ CHECKOUT = "/path/to/lstm-demo"
 
 
 def masked(line: str) -> str:
-    return TIME.sub(" <time> ", line.rstrip())
+    return TIME.sub(" <time> ", DATE.sub("<date>", line.rstrip()))
 
 
 def output_lines(done: subprocess.CompletedProcess) -> list[str]:
@@ -190,16 +200,62 @@ def test_block(block, workdirs):
         bash_block_runs(block, workdirs)
 
 
+def state(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``directory`` with its size and modification time: what a command changed."""
+    found = {}
+    for path in directory.rglob("*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        found[str(path.relative_to(directory))] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+RUN_SUFFIX = re.compile(r"-run\d+( *)")
+
+
+def without_run_suffix(line: str) -> str:
+    """A second run's line as the first printed it: ``runs/x-run2/`` -> ``runs/x/``, the suffix's width
+    given back to a table cell's padding."""
+    return RUN_SUFFIX.sub(lambda m: " " * (len(m.group(0)) if m.group(1) else 0), line)
+
+
+def again_in_a_copy(command: str, cwd: Path, before: dict) -> subprocess.CompletedProcess | None:
+    """``command`` run a second time in a copy of ``cwd`` as the first run left it; None when the
+    first run changed nothing there (the second would see the same files, and print the same)."""
+    if state(cwd) == before:
+        return None
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="again-"))
+    try:
+        copy = scratch / cwd.name
+        shutil.copytree(cwd, copy, symlinks=True)
+        return run(command, copy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def console_block_prints_what_the_page_shows(block, workdirs):
     steps = transcript(block)
     assert steps, f"{block.id}: a console block with no '$ ' command"
     for command, expected in steps:
-        done = run(command, workdirs(block.page))
+        cwd = workdirs(block.page)
+        before = state(cwd)
+        done = run(command, cwd)
         assert done.returncode == 0, f"{block.id}: `{command}` exited {done.returncode}:\n{done.stderr}"
         actual = output_lines(done)
         assert matches(expected, actual), (
             f"{block.id}: `{command}` prints something else than the page shows.\n"
             f"--- page\n" + "\n".join(expected) + "\n--- actual\n" + "\n".join(actual))
+        again = again_in_a_copy(command, cwd, before)
+        if again is not None:
+            assert again.returncode == 0, f"{block.id}: `{command}` run twice exited {again.returncode}:\n{again.stderr}"
+            second = [without_run_suffix(line) for line in output_lines(again)]
+            assert matches(expected, second), (
+                f"{block.id}: `{command}` run a second time prints something else than the page shows.\n"
+                f"--- page\n" + "\n".join(expected) + "\n--- second run\n" + "\n".join(second))
 
 
 def _setup_only(block: Block) -> bool:
@@ -224,8 +280,118 @@ def bash_block_runs(block, workdirs):
             return
     if importlib.util.find_spec("matplotlib") is None:  # the plot extra is optional: without it, the rest runs
         lines = [line for line in lines if "--plot" not in line]
-    done = run("set -e\n" + "\n".join(lines), workdirs(block.page))
-    assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    cwd = workdirs(block.page)
+    # a block of independent one-line commands runs line by line, so that only the lines that wrote
+    # something run twice; any other block (a loop, a variable, a continued line) as one script
+    for script in [line for line in lines if line.strip() and not line.lstrip().startswith("#")] \
+            if _simple(lines) else ["\n".join(lines)]:
+        script = "set -e -o pipefail\n" + script
+        before = state(cwd)
+        done = run(script, cwd)
+        assert done.returncode == 0, f"{block.id} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        again = again_in_a_copy(script, cwd, before)
+        assert again is None or again.returncode == 0, \
+            f"{block.id} run twice exited {again.returncode}:\n{again.stdout}\n{again.stderr}"
+
+
+def _simple(lines: list[str]) -> bool:
+    """Whether every line of a bash block is a command of its own (no loop, no variable, no cd, no
+    continued line), so that running them one by one is running the block."""
+    shell = re.compile(r"^\s*(for|while|until|if|then|else|elif|fi|do|done|case|esac|cd|export|function)\b|"
+                       r"^\s*\w+=|\\$|[{}]\s*$|<<")
+    return not any(shell.search(line) for line in lines if not line.lstrip().startswith("#"))
+
+
+# ---- every --help example, twice in a row ----
+
+# in the order a user meets them, so that an example can use what an earlier one made
+# (scenarios show ... > my-sweep.yaml before run my-sweep.yaml; train before gradients --from)
+HELP_ORDER = ("SCENARIOS", "TRAIN", "RUN", "SWEEP", "GRADIENTS", "RUNS", "INSPECT", "REPORT")
+
+
+def help_examples() -> list[str]:
+    from lstm_cli import helptext
+
+    examples = []
+    for name in HELP_ORDER:
+        text = getattr(helptext, name).split("Examples:", 1)[1]
+        examples += [line.strip() for line in text.splitlines() if line.strip().startswith("lstm-demo ")]
+    return examples
+
+
+def test_every_command_help_example_is_in_the_list():
+    from lstm_cli import helptext
+
+    commands = [value for name, value in vars(helptext).items() if name.isupper() and isinstance(value, str)
+                and "\nExamples:\n" in value]
+    assert len(commands) == len(HELP_ORDER), "a command's help with examples is missing from HELP_ORDER"
+
+
+def _serial(units, workers, run, on_start=None, on_done=None):
+    """``pool.run_jobs``' interface, in this process (so the small budget below holds in the runs)."""
+    outcomes = {}
+    for unit in units:
+        if on_start:
+            on_start(unit)
+        try:
+            record, error = run(unit), None
+        except Exception as err:  # noqa: BLE001 - the pool reports a run's failure the same way
+            record, error = None, f"{type(err).__name__}: {err}"
+        outcomes[unit.index] = (record, error)
+        if on_done:
+            on_done(unit, record, error)
+    return outcomes
+
+
+@pytest.fixture
+def small_budget(monkeypatch):
+    """Every training run a few steps on small batches; sweeps in this process (Dask's too): what the
+    examples print is not checked here, only that each runs, and runs again."""
+    from lstm_cli import api, pool, train
+    from lstm_cli.scenario.grid import Scenario
+
+    resolved = train.TrainConfig.resolved
+
+    def small(self):
+        full = resolved(self)
+        return dataclasses.replace(full, steps=min(full.steps, 4), eval_every=2, batch=min(full.batch, 8),
+                                   eval_size=min(full.eval_size, 8), probe_size=min(full.probe_size, 2))
+
+    monkeypatch.setattr(train.TrainConfig, "resolved", small)
+    grid = Scenario.points
+    monkeypatch.setattr(Scenario, "points", lambda self: grid(self)[:8])  # a grid's first 8 runs (--index 7)
+    monkeypatch.setattr(pool, "run_jobs", _serial)
+    monkeypatch.setattr(api, "executor_for", lambda jobs, scheduler, scheduler_file: _serial if (
+        scheduler or scheduler_file) else None)
+
+
+def test_every_help_example_runs_twice_in_a_row(tmp_path, monkeypatch, small_budget):
+    """Each example of each command's --help, twice, in one directory: the second exits 0 as the
+    first (a run given no name goes to a new directory); as for the pages, an example that changed
+    nothing runs once. The lstm-demo part of a pipe runs; a ``> FILE`` gets its output."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    runner = CliRunner()
+    for example in help_examples():
+        command = example.split("|")[0]
+        command, _, target = command.partition(">")
+        args = shlex.split(command)[1:]
+        if "--plot" in args and importlib.util.find_spec("matplotlib") is None:
+            continue
+        for attempt in ("first", "second"):
+            before = state(tmp_path)
+            result = runner.invoke(app, args)
+            assert result.exit_code == 0, f"`{example}` ({attempt} time) exited {result.exit_code}: {result.stderr}"
+            if target.strip():
+                (tmp_path / target.strip()).write_text(result.stdout, encoding="utf-8")
+            if state(tmp_path) == before:  # it changed nothing: a second time would see the same files
+                break
 
 
 README_PYTHON = [b for b in blocks(("python",)) if b.page.name == "README.md"]
@@ -275,6 +441,13 @@ def test_the_readme_is_a_front_door():
         assert not re.search(r"DESIGN\.md|STYLE\.md|\bagents?\b", text), page.name
     for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", readme):
         assert (ROOT / link).exists(), f"README links to {link}, which is not in the repository"
+
+
+def test_a_second_run_is_compared_without_its_run_suffix():
+    assert without_run_suffix("│ run record  │ runs/remember-gap50-lstm-seed0-run2     │") == \
+        "│ run record  │ runs/remember-gap50-lstm-seed0          │"
+    assert without_run_suffix("records in runs/remember-gap-run12/") == "records in runs/remember-gap/"
+    assert not matches(["records in runs/a/"], [without_run_suffix("records in runs/b-run2/")])
 
 
 def test_the_matcher_can_fail():
