@@ -126,12 +126,15 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
            f"{cell.belt_rest} {sci(gates)}: {carrier}."]
     mean = s.get("belt_factor_mean")
     if gate is not None and mean is not None:
+        product = ("" if profile.forget_product is None else
+                   f" The product of {factor} over the {far} steps back averages "
+                   f"{sci(float(profile.forget_product[-1]))}.")
         if rounded(mean, 2) >= OPEN_GATE:  # as printed
-            out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).")
+            out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).{product}")
         else:
             advice = "" if trained else cell.belt_advice(profile)
             out.append(f"The {gate}s are not open (mean {factor} = {mean:.2f} < {OPEN_GATE:g}), so the direct "
-                       f"path shrinks at every step back.{advice}")
+                       f"path shrinks at every step back.{product}{advice}")
     return out
 
 
