@@ -94,6 +94,13 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
         return [f"{profile.label}: the split of the gradient into {names['activation']} and {names['recurrent']} is not "
                 f"defined here (a norm is not finite)."]
     shares = {"activation": d["activation"], "recurrent": d["recurrent"]}
+    if rounded(total, 1) == 0:  # a total that prints as 0.0 has no direction, and no cause
+        parts = [f"{decades(v)} from {names[k]}" if rounded(v, 1) == 0 else
+                 (f"{names[k]} takes {decades(v)} off" if v < 0 else f"{names[k]} adds {decades(v)}")
+                 for k, v in shares.items()]
+        cancel = ", which cancel as printed" if all(rounded(v, 1) != 0 for v in shares.values()) else ""
+        return [f"{profile.label}: per sequence, 0.0 decades net on average over {steps} steps back: "
+                f"{' and '.join(parts)} ({about['activation']}; {about['recurrent']}){cancel}."]
     cause = main_cause(shares, total)
     other = "recurrent" if cause == "activation" else "activation"
     lost = shrinks(total)
@@ -106,7 +113,12 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     head = (f"{profile.label}: per sequence, {decades(total)} decades {'lost' if lost else 'gained'} on "
             f"average over {steps} steps back: {decades(shares[cause])} from {names[cause]} "
             f"({about[cause]}), {second}.")
-    return [head, cell.explain_cause(profile, cause, lost, trained)]
+    out = [head]
+    if math.isinf(total) and lost:  # the mean of log10 norms per sequence: one dead sequence makes it -inf
+        out.append(f"At least one sequence's gradient is exactly 0 at the first input (infinitely many decades "
+                   f"lost), which makes the average per sequence infinite whatever the others do; the verdict "
+                   f"below reads the mean norm over sequences instead.")
+    return out + [cell.explain_cause(profile, cause, lost, trained)]
 
 
 def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
