@@ -190,6 +190,9 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
     before = ("" if decades_before is None else
               f"; at init {said(decades_before['total'])}: {said(decades_before['activation'])} from {act}, "
               f"{said(decades_before['recurrent'])} from {recurrent}")
+    if rounded(t, 1) == 0:  # a total that prints as 0.0: no loss, no growth, nothing carries it
+        return (f"At training step {step} the gradient at the first input is {total} per sequence, no net "
+                f"change ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     out = (f"At training step {step}, {cause} carries the {'loss' if lost else 'growth'}: the gradient at the "
            f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     if cause == act and lost and None not in (slope_before, slope_after) and \

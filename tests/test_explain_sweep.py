@@ -270,3 +270,38 @@ def test_the_sweep_reaches_every_advice():
     """The sweep is no sweep of the easy cases: each kind's advice appears somewhere in it."""
     advised = {d["model"]["kind"] for output in OUTPUTS.values() for d, text in output if proposals(text)}
     assert {"rnn", "indrnn", "lstm"} <= advised, advised
+
+
+@pytest.mark.parametrize("total", [0.0, 0.04, -0.04, -1e-15])
+def test_a_training_total_that_prints_as_zero_names_no_cause(total):
+    from lstm_cli import explain
+
+    text = explain.training_sentence("tanh", 100, None, {"activation": -2.2 + total, "recurrent": 2.2, "total": total},
+                                     0.5, 0.4)
+    assert "carries" not in text and "no net change" in text and "0.0 decades" in text and "-0.0" not in text, text
+
+
+def test_labels_are_unique_whatever_the_labels_given():
+    from lstm_cli.models import unique_labels
+
+    for labels in (["a", "a", "a"], ["a", "a", "a (2)"], ["a (2)", "a", "a"], ["b", "a", "b", "a (2)", "a"]):
+        out = unique_labels(labels)
+        assert len(set(out)) == len(out) and [o.split(" (")[0] for o in out] == [l.split(" (")[0] for l in labels], out
+        assert out[0] == labels[0]
+
+
+def test_the_same_model_twice_on_the_command_line_gets_two_labels():
+    from typer.testing import CliRunner
+
+    from lstm_cli.cli import app
+
+    result = CliRunner().invoke(app, ["gradients", "--gap", "5", "--hidden", "4", "--batch", "2", "--recurrent-scale",
+                                      "3", "-m", "rnn", "-m", "rnn:init=orthogonal", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    labels = [m["label"] for m in json.loads(result.stdout)["models"]]
+    assert len(set(labels)) == 2 and labels[0] == "rnn:hidden=4,recurrent_scale=3", labels
+
+
+def test_labels_of_settings_that_differ_below_six_digits_differ():
+    a, b = parse_model("rnn:recurrent_scale=1.0000001"), parse_model("rnn:recurrent_scale=1.0000002")
+    assert a.label() != b.label()
