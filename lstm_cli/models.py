@@ -113,6 +113,27 @@ class _Spec:
         return self.kind + (":" + ",".join(parts) if parts else "")
 
 
+_ALWAYS_SAID = ("hidden", "recurrent_scale")
+
+
+def model_text(model: dict, **changes) -> str:
+    """A ``--model`` text for ``model`` (a ``ModelSpec.describe()``) with ``changes`` made: every
+    changed setting, and every other setting that differs from its default (as in ``label``), so
+    the text builds this model but for the changes whatever options it is given beside (the
+    text's keys win over ``--hidden``, ``--recurrent-scale``, ...). The hidden size and recurrent
+    scale are always said: a task has its own hidden size, and the default pair keeps the LSTM at
+    scale 1 whatever ``--recurrent-scale`` says, so the options alone may not rebuild them."""
+    settings = {key: value for key, value in model.items() if key != "kind"}
+    settings.update(changes)
+    spec = ModelSpec(kind=model["kind"], **settings)
+    default = ModelSpec(kind=spec.kind, recurrent_scale=spec.recurrent_scale)
+    parts = [f"{key}={exact(value)}" if isinstance(value, float) else
+             f"{key}={str(value).lower()}" if isinstance(value, bool) else f"{key}={value}"
+             for key, value in spec.describe().items()
+             if key != "kind" and (key in changes or key in _ALWAYS_SAID or value != getattr(default, key))]
+    return spec.kind + (":" + ",".join(parts) if parts else "")
+
+
 def unique_labels(labels: Sequence[str]) -> list[str]:
     """``labels`` with each repeat marked by its rank among equals (``rnn:recurrent_scale=3 (2)``):
     two models in one output never share a label, even when they are the same model (``rnn`` and

@@ -235,22 +235,6 @@ def bad_init(cell: Cell, init: str) -> BadInput:
     return BadInput(f"model.init: {init!r} does not apply to the {cell.name}")
 
 
-def model_text(model: dict, **changes) -> str:
-    """The ``--model`` text of ``model`` (a profile's ``model``, ``ModelSpec.describe()``) with
-    ``changes`` made and every other setting kept, so a command given in advice builds the same
-    model but for what the advice changes; a change to None drops that setting."""
-    settings = {key: value for key, value in model.items() if key != "kind"}
-    settings.update(changes)
-
-    def said(value) -> str:
-        if isinstance(value, bool):
-            return str(value).lower()
-        return exact(value) if isinstance(value, float) else str(value)
-
-    return model["kind"] + ":" + ",".join(f"{key}={said(value)}" for key, value in settings.items()
-                                          if value is not None)
-
-
 def changed(model: dict, **changes) -> list[str]:
     """The ``key=value`` of each of ``changes`` that differs from ``model`` (what advice changes)."""
     return [f"{key}={exact(value)}" if isinstance(value, float) else f"{key}={value}"

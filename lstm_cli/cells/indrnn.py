@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli.cells.base import Cell, activation_values, changed, model_text
+from lstm_cli.cells.base import Cell, activation_values, changed
 from lstm_cli.errors import BadInput
 from lstm_cli.printed import significant
 from lstm_cli.subnormal import SubnormalFlush
@@ -259,8 +259,8 @@ class IndRNNCell(Cell):
             if lost and significant(n["u_max"], 3) < 1:  # as printed, {:.3g}
                 proposal = {"init": "identity", "recurrent_scale": 1.0}
                 advice = ("" if trained else f" With {' and '.join(changed(profile.model, **proposal))} "
-                          f"(--model {model_text(profile.model, **proposal)}) every u_j = 1 exactly, which "
-                          f"removes this share and leaves only {act}'.")
+                          f"(--model {profile.model_text(**proposal)}), every u_j = 1 exactly: this share "
+                          f"goes, leaving only {act}'.")
                 return (f"The main cause is |u|: each unit passes the gradient back times its own |u_j| at every "
                         f"step, and here every |u_j| < 1 (max {n['u_max']:.3g}, mean {n['u_mean']:.2f}), so each "
                         f"unit's share shrinks like |u_j|^k whatever {act}' does.{advice}")

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from lstm_cli.cells import lstm_reference
-from lstm_cli.cells.base import ARTICLE, Cell, changed, default_of, model_text
+from lstm_cli.cells.base import ARTICLE, Cell, changed, default_of
 from lstm_cli.cells.lstm_kernel import PYTORCH_GATES, LSTMCache, Variant, backward, forward
 from lstm_cli.errors import BadInput
 
@@ -185,9 +185,8 @@ class LSTMCell(Cell):
             proposal = {"forget_bias": float(max(3.0, math.floor(m["forget_bias"]) + 2.0))}
         else:
             return ""
-        what = "a larger chrono T_max" if "chrono" in proposal else "a larger forget bias"
-        return (f" With {what}, {changed(m, **proposal)[0]} (--model {model_text(m, **proposal)}), mean f "
-                f"rises and the direct path lengthens.")
+        return (f" With {changed(m, **proposal)[0]} (--model {profile.model_text(**proposal)}), mean f rises and "
+                f"the direct path lengthens.")
 
     memory_value = "c"
     inspect_clauses = "lstm"

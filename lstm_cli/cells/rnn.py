@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli.cells.base import ARTICLE, Cell, activation_values, changed, model_text
+from lstm_cli.cells.base import ARTICLE, Cell, activation_values, changed
 from lstm_cli.errors import BadInput
 from lstm_cli.printed import rounded
 from lstm_cli.subnormal import SubnormalFlush
@@ -230,15 +230,14 @@ class RNNCell(Cell):
         return activation_values(pre, core.h[1:], core.activation)
 
 
-def radius_one_advice(model: dict, act: str) -> str:
+def radius_one_advice(profile, act: str) -> str:
     """What removes W_hh's share: an orthogonal W_hh at recurrent scale 1 (spectral radius 1, so
-    ||W_hh^T u|| = ||u|| at every step), as a --model text that keeps the model's other settings
-    and names only what it changes."""
+    ||W_hh^T u|| = ||u|| at every step back), as a --model text that keeps the model's other
+    settings, naming only what it changes."""
     proposal = {"init": "orthogonal", "recurrent_scale": 1.0}
-    what = " and ".join(changed(model, **proposal))
-    return (f" With {what} (--model {model_text(model, **proposal)}) W_hh is orthogonal with spectral "
-            f"radius 1: it keeps the gradient's norm at every step back, which removes this share and "
-            f"leaves only {act}'.")
+    what = " and ".join(changed(profile.model, **proposal))
+    return (f" With {what} (--model {profile.model_text(**proposal)}), W_hh keeps the gradient's norm "
+            f"(spectral radius 1): this share goes, leaving only {act}'.")
 
 
 def _number(x: float | None) -> str:
@@ -252,7 +251,7 @@ def cause_sentence(profile, cause: str, lost: bool, trained: bool) -> str:
     rho = profile.spectral_radius if profile.spectral_radius is not None else math.nan
     if cause == "recurrent":
         if lost and rounded(rho, 2) < 1:  # compared as printed, {rho:.2f}
-            advice = "" if trained else radius_one_advice(profile.model, act)
+            advice = "" if trained else radius_one_advice(profile, act)
             return (f"The main cause is W_hh, not {act}: its spectral radius {rho:.2f} < 1 shrinks the "
                     f"gradient at every step back whatever {act}' does.{advice}")
         if not lost and rounded(rho, 2) > 1:
