@@ -259,8 +259,7 @@ class IndRNNCell(Cell):
             if lost and significant(n["u_max"], 3) < 1:  # as printed, {:.3g}
                 proposal = {"init": "identity", "recurrent_scale": 1.0}
                 advice = ("" if trained else f" With {' and '.join(changed(profile.model, **proposal))} "
-                          f"(--model {profile.model_text(**proposal)}), every u_j = 1 exactly: this share "
-                          f"goes, leaving only {act}'.")
+                          f"(--model {profile.model_text(**proposal)}), every u_j = 1: only {act}' is left.")
                 return (f"The main cause is |u|: each unit passes the gradient back times its own |u_j| at every "
                         f"step, and here every |u_j| < 1 (max {n['u_max']:.3g}, mean {n['u_mean']:.2f}), so each "
                         f"unit's share shrinks like |u_j|^k whatever {act}' does.{advice}")

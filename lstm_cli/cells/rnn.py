@@ -236,8 +236,7 @@ def radius_one_advice(profile, act: str) -> str:
     settings, naming only what it changes."""
     proposal = {"init": "orthogonal", "recurrent_scale": 1.0}
     what = " and ".join(changed(profile.model, **proposal))
-    return (f" With {what} (--model {profile.model_text(**proposal)}), W_hh keeps the gradient's norm "
-            f"(spectral radius 1): this share goes, leaving only {act}'.")
+    return f" With {what} (--model {profile.model_text(**proposal)}), W_hh of radius 1 keeps the norm: only {act}' is left."
 
 
 def _number(x: float | None) -> str:
