@@ -56,10 +56,7 @@ def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
     """The explanation of one profile, sentence by sentence (advice only for a fresh model)."""
     s = profile.summary
     if s["verdict"] in ("overflow", "nan"):
-        what = "overflowed to inf" if s["verdict"] == "overflow" else "became NaN"
-        return [f"{profile.label}: the gradient {what} on the way back: the per-step factors are so large "
-                f"that {profile.model['dtype']} cannot hold their product. Lower the recurrent scale, or clip "
-                f"the gradient when training."]
+        return [overflow_sentence(profile, trained)]
     out = []
     if "decades" in s:
         out += split_sentences(profile, trained)
@@ -67,6 +64,24 @@ def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
         out += belt_sentences(profile, trained)
     out.append(verdict_sentence(profile, trained))
     return out
+
+
+def overflow_sentence(profile: GradientProfile, trained: bool) -> str:
+    """What overflowed, the forward pass (the loss is not finite) or the backward one; and, for a
+    fresh model with a recurrent scale above 1, that scale brought back to 1 as a --model text."""
+    dtype, scale = profile.model["dtype"], profile.model.get("recurrent_scale", 1)
+    if profile.loss is None or not math.isfinite(profile.loss):
+        grew = profile.h_abs is not None and not all(math.isfinite(v) for v in profile.h_abs)  # mean |h_t|
+        what = (f"the forward pass failed: the loss is {sci(profile.loss)} in {dtype}"
+                f"{', the states grew beyond what it can hold (mean |h| inf)' if grew else ''}, so there is no "
+                f"gradient to follow")
+    else:
+        what = (f"the gradient {'overflowed to inf' if profile.summary['verdict'] == 'overflow' else 'became NaN'} "
+                f"on the way back: the per-step factors are so large that {dtype} cannot hold their product")
+    advice = ("" if trained or not scale > 1 else
+              f" With recurrent_scale=1 (--model {profile.model_text(recurrent_scale=1.0)}) the recurrent weight "
+              f"is {scale:g} times smaller.")
+    return f"{profile.label}: {what}.{advice} When training, clipping the gradient bounds each update."
 
 
 def main_cause(shares: dict[str, float], total: float) -> str:

@@ -308,3 +308,24 @@ def test_the_same_model_twice_on_the_command_line_gets_two_labels():
 def test_labels_of_settings_that_differ_below_six_digits_differ():
     a, b = parse_model("rnn:recurrent_scale=1.0000001"), parse_model("rnn:recurrent_scale=1.0000002")
     assert a.label() != b.label()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the kernel's overflow is the point (the CLI hides it)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_overflow_says_what_overflowed_and_advises_from_the_model(dtype):
+    """relu at recurrent scale 3 over 100 steps: float32's forward pass overflows (the loss is nan);
+    float64 holds it. Whichever happens, the words follow the JSON and advice the model's own scale."""
+    (profile,), _ = api.probe_models(gap=100, models=[f"rnn:activation=relu,dtype={dtype}"], batch=4, seed=1,
+                                     hidden=32, recurrent_scale=3.0)
+    d = json.loads(json.dumps(profile.to_dict()))
+    text = explanation(profile)
+    if d["summary"]["verdict"] not in ("overflow", "nan"):
+        assert dtype == "float64" and "forward pass failed" not in text
+        return
+    assert dtype == "float32"
+    loss_finite = isinstance(d["loss"], float) and math.isfinite(d["loss"])
+    assert ("forward pass failed" in text) == (not loss_finite), text
+    assert ("mean |h| inf" in text) == any(v in ("inf", float("inf")) for v in d["steps"]["h_abs"]), text
+    (named, model), = proposals(text)
+    assert named == ["recurrent_scale"] and parse_model(model).recurrent_scale == 1
+    assert parse_model(model).describe() == {**parse_model(model_texts_by_label(d)).describe(), "recurrent_scale": 1.0}
