@@ -329,3 +329,17 @@ def test_an_overflow_says_what_overflowed_and_advises_from_the_model(dtype):
     (named, model), = proposals(text)
     assert named == ["recurrent_scale"] and parse_model(model).recurrent_scale == 1
     assert parse_model(model).describe() == {**parse_model(model_texts_by_label(d)).describe(), "recurrent_scale": 1.0}
+
+
+def test_a_scenarios_models_get_distinct_labels(tmp_path):
+    """`run`'s gradients: two runs whose models differ only in what the label does not show (a forget
+    bias beside chrono, which replaces it) are probed as two models, and named apart."""
+    path = tmp_path / "twins.yaml"
+    path.write_text("task: remember\ngap: 5\nseed: 0\nmodel: lstm\ngradients:\n  batch: 2\n"
+                    "sweep:\n  model: ['lstm:chrono=10,hidden=4', 'lstm:chrono=10,forget_bias=1,hidden=4', "
+                    "'rnn:hidden=4', 'rnn:init=uniform,hidden=4']\n",
+                    encoding="utf-8")
+    scenario = api.load_scenario(path)
+    (profiles, _), = api.scenario_gradients(scenario.points())
+    labels = [p.label for p in profiles]
+    assert len(profiles) == 3 and len(set(labels)) == len(labels), labels
