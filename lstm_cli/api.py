@@ -46,8 +46,12 @@ def probe_models(task: str = config.default("task"), gap: int = config.default("
     task_spec = get_task(config.check("task", task))
     check_gap(task_spec, config.check("gap", gap))
     batch, seed = config.check("gradients.batch", batch), config.check("seed", seed)
+    from lstm_cli.models import unique_labels
+
     specs = model_specs(models, **with_task_defaults(task_spec.name, model_defaults))
-    profiles = [probes.probe_at_init(spec, task_spec, gap, batch, seed) for spec in specs]
+    labels = unique_labels([spec.label() for spec in specs])
+    profiles = [probes.probe_at_init(spec, task_spec, gap, batch, seed, label=label)
+                for spec, label in zip(specs, labels)]
     return profiles, probes.batch_settings(task_spec, gap, batch, seed)
 
 
@@ -139,6 +143,7 @@ def scenario_gradients(points) -> list[tuple[list, dict]]:
     """Probe every run's model at initialisation; runs that share task, gap, batch and seed
     form one group, as `lstm-demo gradients` shows them. Returns [(profiles, settings), ...]."""
     from lstm_cli import probes
+    from lstm_cli.models import unique_labels
     from lstm_cli.tasks import get_task
 
     groups: dict[tuple, list] = {}
@@ -151,7 +156,9 @@ def scenario_gradients(points) -> list[tuple[list, dict]]:
         specs: dict[str, tuple] = {}
         for point in members:
             specs.setdefault(repr(point.model_spec()), (point.model_spec(), model_label(point)))
-        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=label) for spec, label in specs.values()]
+        labels = unique_labels([label for _, label in specs.values()])
+        profiles = [probes.probe_at_init(spec, task, gap, batch, seed, label=label)
+                    for (spec, _), label in zip(specs.values(), labels)]
         results.append((profiles, probes.batch_settings(task, gap, batch, seed)))
     return results
 

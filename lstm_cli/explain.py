@@ -51,10 +51,7 @@ def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
     """The explanation of one profile, sentence by sentence (advice only for a fresh model)."""
     s = profile.summary
     if s["verdict"] in ("overflow", "nan"):
-        what = "overflowed to inf" if s["verdict"] == "overflow" else "became NaN"
-        return [f"{profile.label}: the gradient {what} on the way back: the per-step factors are so large "
-                f"that {profile.model['dtype']} cannot hold their product. Lower the recurrent scale, or clip "
-                f"the gradient when training."]
+        return [overflow_sentence(profile, trained)]
     out = []
     if "decades" in s:
         out += split_sentences(profile, trained)
@@ -62,6 +59,24 @@ def sentences(profile: GradientProfile, trained: bool = False) -> list[str]:
         out += belt_sentences(profile, trained)
     out.append(verdict_sentence(profile, trained))
     return out
+
+
+def overflow_sentence(profile: GradientProfile, trained: bool) -> str:
+    """What overflowed, the forward pass (the loss is not finite) or the backward one; and, for a
+    fresh model with a recurrent scale above 1, that scale brought back to 1 as a --model text."""
+    dtype, scale = profile.model["dtype"], profile.model.get("recurrent_scale", 1)
+    if profile.loss is None or not math.isfinite(profile.loss):
+        grew = profile.h_abs is not None and not all(math.isfinite(v) for v in profile.h_abs)  # mean |h_t|
+        what = (f"the forward pass failed: the loss is {sci(profile.loss)} in {dtype}"
+                f"{', the states grew beyond what it can hold (mean |h| inf)' if grew else ''}, so there is no "
+                f"gradient to follow")
+    else:
+        what = (f"the gradient {'overflowed to inf' if profile.summary['verdict'] == 'overflow' else 'became NaN'} "
+                f"on the way back: the per-step factors are so large that {dtype} cannot hold their product")
+    advice = ("" if trained or not scale > 1 else
+              f" With recurrent_scale=1 (--model {profile.model_text(recurrent_scale=1.0)}) the recurrent weight "
+              f"is {scale:g} times smaller.")
+    return f"{profile.label}: {what}.{advice} When training, clipping the gradient bounds each update."
 
 
 def main_cause(shares: dict[str, float], total: float) -> str:
@@ -89,6 +104,13 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
         return [f"{profile.label}: the split of the gradient into {names['activation']} and {names['recurrent']} is not "
                 f"defined here (a norm is not finite)."]
     shares = {"activation": d["activation"], "recurrent": d["recurrent"]}
+    if rounded(total, 1) == 0:  # a total that prints as 0.0 has no direction, and no cause
+        parts = [f"{decades(v)} from {names[k]}" if rounded(v, 1) == 0 else
+                 (f"{names[k]} takes {decades(v)} off" if v < 0 else f"{names[k]} adds {decades(v)}")
+                 for k, v in shares.items()]
+        cancel = ", which cancel as printed" if all(rounded(v, 1) != 0 for v in shares.values()) else ""
+        return [f"{profile.label}: per sequence, 0.0 decades net on average over {steps} steps back: "
+                f"{' and '.join(parts)} ({about['activation']}; {about['recurrent']}){cancel}."]
     cause = main_cause(shares, total)
     other = "recurrent" if cause == "activation" else "activation"
     lost = shrinks(total)
@@ -101,7 +123,12 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
     head = (f"{profile.label}: per sequence, {decades(total)} decades {'lost' if lost else 'gained'} on "
             f"average over {steps} steps back: {decades(shares[cause])} from {names[cause]} "
             f"({about[cause]}), {second}.")
-    return [head, cell.explain_cause(profile, cause, lost, trained)]
+    out = [head]
+    if math.isinf(total) and lost:  # the mean of log10 norms per sequence: one dead sequence makes it -inf
+        out.append(f"At least one sequence's gradient is exactly 0 at the first input (infinitely many decades "
+                   f"lost), which makes the average per sequence infinite whatever the others do; the verdict "
+                   f"below reads the mean norm over sequences instead.")
+    return out + [cell.explain_cause(profile, cause, lost, trained)]
 
 
 def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
@@ -121,12 +148,15 @@ def belt_sentences(profile: GradientProfile, trained: bool) -> list[str]:
            f"{cell.belt_rest} {sci(gates)}: {carrier}."]
     mean = s.get("belt_factor_mean")
     if gate is not None and mean is not None:
+        product = ("" if profile.forget_product is None else
+                   f" The product of {factor} over the {far} steps back averages "
+                   f"{sci(float(profile.forget_product[-1]))}.")
         if rounded(mean, 2) >= OPEN_GATE:  # as printed
-            out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).")
+            out.append(f"The {gate}s are open (mean {factor} = {mean:.2f} >= {OPEN_GATE:g}).{product}")
         else:
             advice = "" if trained else cell.belt_advice(profile)
             out.append(f"The {gate}s are not open (mean {factor} = {mean:.2f} < {OPEN_GATE:g}), so the direct "
-                       f"path shrinks at every step back.{advice}")
+                       f"path shrinks at every step back.{product}{advice}")
     return out
 
 
@@ -170,6 +200,9 @@ def training_sentence(activation: str, step: int, decades_before: dict | None, d
     before = ("" if decades_before is None else
               f"; at init {said(decades_before['total'])}: {said(decades_before['activation'])} from {act}, "
               f"{said(decades_before['recurrent'])} from {recurrent}")
+    if rounded(t, 1) == 0:  # a total that prints as 0.0: no loss, no growth, nothing carries it
+        return (f"At training step {step} the gradient at the first input is {total} per sequence, no net "
+                f"change ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     out = (f"At training step {step}, {cause} carries the {'loss' if lost else 'growth'}: the gradient at the "
            f"first input is {total} per sequence ({said(a)} decades from {act}, {said(w)} from {recurrent}{before}).")
     if cause == act and lost and None not in (slope_before, slope_after) and \

@@ -55,12 +55,13 @@ Initialisers (``ModelSpec``; each is recorded with every run):
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from lstm_cli import cells, config
 from lstm_cli.errors import BadInput
+from lstm_cli.printed import exact
 
 DEFAULT_FORGET_BIAS = config.default("model.forget_bias")
 
@@ -104,12 +105,52 @@ class _Spec:
     def label(self) -> str:
         """A short name: the kind plus every setting that differs from the defaults."""
         default = ModelSpec(kind=self.kind, recurrent_scale=self.recurrent_scale)
-        parts = [f"{key}={value:g}" if isinstance(value, float) else
+        parts = [f"{key}={exact(value)}" if isinstance(value, float) else
                  f"{key}={str(value).lower()}" if isinstance(value, bool) else f"{key}={value}"
                  for key, value in self.describe().items()
                  if key != "kind" and (key == "recurrent_scale" or value != getattr(default, key))
                  and not (key == "recurrent_scale" and value == 1)]
         return self.kind + (":" + ",".join(parts) if parts else "")
+
+
+_ALWAYS_SAID = ("hidden", "recurrent_scale")
+
+
+def model_text(model: dict, **changes) -> str:
+    """A ``--model`` text for ``model`` (a ``ModelSpec.describe()``) with ``changes`` made: every
+    changed setting, and every other setting that differs from its default (as in ``label``), so
+    the text builds this model but for the changes whatever options it is given beside (the
+    text's keys win over ``--hidden``, ``--recurrent-scale``, ...). The hidden size and recurrent
+    scale are always said: a task has its own hidden size, and the default pair keeps the LSTM at
+    scale 1 whatever ``--recurrent-scale`` says, so the options alone may not rebuild them."""
+    settings = {key: value for key, value in model.items() if key != "kind"}
+    settings.update(changes)
+    spec = ModelSpec(kind=model["kind"], **settings)
+    default = ModelSpec(kind=spec.kind, recurrent_scale=spec.recurrent_scale)
+    parts = [f"{key}={exact(value)}" if isinstance(value, float) else
+             f"{key}={str(value).lower()}" if isinstance(value, bool) else f"{key}={value}"
+             for key, value in spec.describe().items()
+             if key != "kind" and (key in changes or key in _ALWAYS_SAID or value != getattr(default, key))]
+    return spec.kind + (":" + ",".join(parts) if parts else "")
+
+
+def unique_labels(labels: Sequence[str]) -> list[str]:
+    """``labels`` with each repeat marked by its rank among equals (``rnn:recurrent_scale=3 (2)``):
+    two models in one output never share a label, even when they are the same model (``rnn`` and
+    ``rnn:init=orthogonal`` at a recurrent scale other than 1, where init auto-resolves to orthogonal)."""
+    taken = set(labels)
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        name, rank = label, seen[label]
+        while rank > 1 and (name := f"{label} ({rank})") in taken:
+            rank += 1
+        if rank > 1:
+            seen[label] = rank
+            taken.add(name)
+        out.append(name)
+    return out
 
 
 # Everything needed to build a model, besides the task's input and output sizes: one field

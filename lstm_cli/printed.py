@@ -57,3 +57,10 @@ def largest(values: dict[str, float], decimals: int, smallest: bool = False) -> 
     decimals; of values that print the same, the first named."""
     pick = min if smallest else max
     return pick(values, key=lambda name: rounded(values[name], decimals))
+
+
+def exact(value: float) -> str:
+    """A float as short as ``:g`` writes it when that is the same number, else in full (``repr``):
+    a setting quoted in a label or a ``--model`` text is the very number, never a rounded one."""
+    short = f"{value:g}"
+    return short if not math.isfinite(value) or float(short) == value else repr(value)

@@ -182,6 +182,11 @@ class GradientProfile:
     def carrier(self) -> str:
         return "dc" if self.dc is not None else "dh"
 
+    def model_text(self, **changes) -> str:
+        """A ``--model`` text for this model with ``changes`` (``models.model_text``): what advice
+        proposes, so that the command it names builds this model but for the changes."""
+        return models.model_text(self.model, **changes)
+
     @property
     def carrier_rel(self) -> np.ndarray:
         return (self.dc if self.dc is not None else self.dh).rel

@@ -228,8 +228,8 @@ def test_table_rows_are_the_chosen_steps(profiles):
 def test_a_trained_model_is_not_described_as_an_init(profiles):
     closed = profiles["lstm:forget_bias=0"]
     assert "Trained from init: forget bias 0" in view.summary_line(closed, trained=True)
-    assert "--forget-bias 3" in view.explanation(closed)  # advice for a fresh model ...
-    assert "--forget-bias" not in view.explanation(closed, trained=True)  # ... not for a trained one
+    assert "forget_bias=3 (--model lstm:" in view.explanation(closed)  # advice for a fresh model ...
+    assert "--model" not in view.explanation(closed, trained=True)  # ... not for a trained one
     assert "still reaches the first input" in view.explanation(profiles["lstm"], trained=True)
 
 

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from lstm_cli.errors import BadInput
+from lstm_cli.printed import exact
 
 ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
 SHARED_SETTINGS = ("hidden", "init", "recurrent_scale", "dtype")  # the model settings every kind takes
@@ -232,3 +233,9 @@ def default_of(spec, name: str):
 
 def bad_init(cell: Cell, init: str) -> BadInput:
     return BadInput(f"model.init: {init!r} does not apply to the {cell.name}")
+
+
+def changed(model: dict, **changes) -> list[str]:
+    """The ``key=value`` of each of ``changes`` that differs from ``model`` (what advice changes)."""
+    return [f"{key}={exact(value)}" if isinstance(value, float) else f"{key}={value}"
+            for key, value in changes.items() if value is not None and model.get(key) != value]

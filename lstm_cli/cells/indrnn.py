@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli.cells.base import Cell, activation_values
+from lstm_cli.cells.base import Cell, activation_values, changed
 from lstm_cli.errors import BadInput
 from lstm_cli.printed import significant
 from lstm_cli.subnormal import SubnormalFlush
@@ -257,8 +257,9 @@ class IndRNNCell(Cell):
         n = profile.cell_numbers
         if cause == "recurrent":
             if lost and significant(n["u_max"], 3) < 1:  # as printed, {:.3g}
-                advice = ("" if trained else f" Units with |u| near 1 (--model indrnn:init=identity"
-                          f"{'' if act == 'tanh' else ',activation=' + act}, u = 1) keep it.")
+                proposal = {"init": "identity", "recurrent_scale": 1.0}
+                advice = ("" if trained else f" With {' and '.join(changed(profile.model, **proposal))} "
+                          f"(--model {profile.model_text(**proposal)}), every u_j = 1: only {act}' is left.")
                 return (f"The main cause is |u|: each unit passes the gradient back times its own |u_j| at every "
                         f"step, and here every |u_j| < 1 (max {n['u_max']:.3g}, mean {n['u_mean']:.2f}), so each "
                         f"unit's share shrinks like |u_j|^k whatever {act}' does.{advice}")

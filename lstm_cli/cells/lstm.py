@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from lstm_cli.cells import lstm_reference
-from lstm_cli.cells.base import ARTICLE, Cell, default_of
+from lstm_cli.cells.base import ARTICLE, Cell, changed, default_of
 from lstm_cli.cells.lstm_kernel import PYTORCH_GATES, LSTMCache, Variant, backward, forward
 from lstm_cli.errors import BadInput
 
@@ -175,7 +175,18 @@ class LSTMCell(Cell):
                 if gate is None else f"the conveyor belt (the product of {factor}, the cell state alone)")
 
     def belt_advice(self, profile) -> str:
-        return " Opening them (--forget-bias 3, or --model lstm:forget_bias=3) lengthens the direct path."
+        """A larger forget bias (or chrono T_max) than the model has: sigmoid(bias) is the gate's
+        value where its other inputs are zero, so raising it raises mean f and lengthens the direct
+        path. Proposed as a --model text that keeps every other setting."""
+        m = profile.model
+        if "chrono" in m:  # b_f ~ log U(1, T_max - 1): a larger T_max draws larger biases
+            proposal = {"chrono": float(max(2 * m["chrono"], profile.gap))}
+        elif "forget_bias" in m:  # sigmoid(3) = 0.95; past it, two more
+            proposal = {"forget_bias": float(max(3.0, math.floor(m["forget_bias"]) + 2.0))}
+        else:
+            return ""
+        return (f" With {changed(m, **proposal)[0]} (--model {profile.model_text(**proposal)}), mean f rises and "
+                f"the direct path lengthens.")
 
     memory_value = "c"
     inspect_clauses = "lstm"

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lstm_cli.cells.base import ARTICLE, Cell, activation_values
+from lstm_cli.cells.base import ARTICLE, Cell, activation_values, changed
 from lstm_cli.errors import BadInput
 from lstm_cli.printed import rounded
 from lstm_cli.subnormal import SubnormalFlush
@@ -230,6 +230,15 @@ class RNNCell(Cell):
         return activation_values(pre, core.h[1:], core.activation)
 
 
+def radius_one_advice(profile, act: str) -> str:
+    """What removes W_hh's share: an orthogonal W_hh at recurrent scale 1 (spectral radius 1, so
+    ||W_hh^T u|| = ||u|| at every step back), as a --model text that keeps the model's other
+    settings, naming only what it changes."""
+    proposal = {"init": "orthogonal", "recurrent_scale": 1.0}
+    what = " and ".join(changed(profile.model, **proposal))
+    return f" With {what} (--model {profile.model_text(**proposal)}), W_hh of radius 1 keeps the norm: only {act}' is left."
+
+
 def _number(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
@@ -241,9 +250,7 @@ def cause_sentence(profile, cause: str, lost: bool, trained: bool) -> str:
     rho = profile.spectral_radius if profile.spectral_radius is not None else math.nan
     if cause == "recurrent":
         if lost and rounded(rho, 2) < 1:  # compared as printed, {rho:.2f}
-            model = "rnn:init=orthogonal" + ("" if act == "tanh" else f",activation={act}")
-            advice = ("" if trained else f" An orthogonal W_hh (--model {model}, spectral radius 1) "
-                      f"removes this share and leaves only {act}'.")
+            advice = "" if trained else radius_one_advice(profile, act)
             return (f"The main cause is W_hh, not {act}: its spectral radius {rho:.2f} < 1 shrinks the "
                     f"gradient at every step back whatever {act}' does.{advice}")
         if not lost and rounded(rho, 2) > 1:
