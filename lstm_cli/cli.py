@@ -358,7 +358,7 @@ def train_command(
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import runs
+    from lstm_cli import rundir
     from lstm_cli.errors import RunFailed
     from lstm_cli.render import write_json
     from lstm_cli.render import train as view
@@ -375,7 +375,7 @@ def train_command(
     if fmt == "json":
         write_json(record)
     else:
-        view.render_result(record, runs.read_metrics(Path(record["run_dir"])))
+        view.render_result(record, rundir.read_metrics(Path(record["run_dir"])))
     if plot is not None:
         _wrote(api.plot_run(record, plot))
     if record["status"] == "diverged":

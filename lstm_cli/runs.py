@@ -1,4 +1,4 @@
-"""Run records on disk: one directory per training run.
+"""The training driver: runs one training and keeps its record on disk (``rundir``).
 
     <out>/<name>/
         config.yaml      every resolved setting, the seed and the package version
@@ -33,15 +33,14 @@ A record is the user's result, so it is never lost or mixed with another:
   per evaluation, each appended whole; ``read_metrics`` ignores a torn last line.
 
 The files are written by ``files`` (atomic, whole, locked) and the checkpoint by
-``checkpoint`` (its arrays and how a hostile one is refused); both are
-re-exported here, the record store's API.
+``checkpoint`` (its arrays and how a hostile one is refused); the record's file
+names and its readers are in ``rundir``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -49,20 +48,15 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from lstm_cli import __version__, models, provenance, train
-from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exported)
-    CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
+from lstm_cli.checkpoint import CHECKPOINT, save_checkpoint
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
-from lstm_cli.files import (  # noqa: F401  (re-exported)
-    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, check_out, is_locked, lock_path, locked,
-    make_directory, remove_stray_temporaries)
+from lstm_cli.files import (
+    append_jsonl, atomic_write_text, check_name, locked, make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
+from lstm_cli.rundir import CONFIG, METRICS, RESULT, finished_record, has_record
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
-CONFIG, METRICS, RESULT = "config.yaml", "metrics.jsonl", "result.json"
-RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
-FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
 EXISTING = ("refuse", "overwrite", "resume")
 
 
@@ -70,100 +64,6 @@ def default_name(config: TrainConfig) -> str:
     """``<task>-gap<gap>-<model label>-seed<seed>``, made safe for a directory name."""
     label = config.model.label().replace(":", "-").replace(",", "-").replace("=", "")
     return f"{config.task}-gap{config.gap}-{label}-seed{config.seed}"
-
-
-# ---- reading ----
-
-MAX_RESULT_BYTES = 64 << 20  # result.json holds a few lists of one number per time step
-
-
-def _read_json(path: Path, limit: int) -> Any:
-    from lstm_cli.files import read_regular
-
-    return json.loads(read_regular(path, limit))
-
-
-def read_result(run_dir: Path) -> dict | None:
-    """The run's result.json, or None when there is none (or it cannot be read: not a regular
-    file, too large, not JSON, nested beyond reason)."""
-    try:
-        record = _read_json(Path(run_dir) / RESULT, MAX_RESULT_BYTES)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def read_config(run_dir: Path) -> dict | None:
-    """The run's config.yaml as a dict, or None when there is none or it cannot be read (not a
-    regular file, over 1 MiB, not YAML, nested deeper than a config ever is)."""
-    import yaml
-
-    from lstm_cli.files import read_regular, safe_yaml
-
-    try:
-        stored = safe_yaml(read_regular(Path(run_dir) / CONFIG).decode("utf-8"))
-    except (OSError, ValueError, yaml.YAMLError, RecursionError):
-        return None
-    return stored if isinstance(stored, dict) else None
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The evaluations of metrics.jsonl in order (a torn last line is ignored)."""
-    from lstm_cli.files import read_regular
-
-    rows = []
-    try:
-        text = read_regular(Path(run_dir) / METRICS, MAX_RESULT_BYTES).decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            break
-        if not isinstance(row, dict):
-            break
-        rows.append(row)
-    return rows
-
-
-def finished_record(run_dir: Path, config: dict) -> dict | None:
-    """result.json when it says the run finished (completed or diverged) with the settings
-    ``config`` (a resolved ``TrainConfig.to_dict``, compared with config.yaml), else None."""
-    record = read_result(run_dir)
-    if record is None or record.get("status") not in FINISHED:
-        return None
-    stored = read_config(run_dir)
-    if stored is None or any(stored.get(k) != v for k, v in config.items()):
-        return None
-    return record
-
-
-def settings_changed(run_dir: Path, config: dict) -> str | None:
-    """What differs between ``config`` and the settings of the *finished* record in ``run_dir``
-    ("steps 3 -> 4"); None when they agree, or when there is no finished record with readable
-    settings there (nothing that running again would lose: a record whose config.yaml cannot
-    be read is broken, and is made again)."""
-    record = read_result(run_dir)
-    if record is None or record.get("status") not in FINISHED:
-        return None
-    stored = read_config(run_dir)
-    if stored is None:
-        return None
-    for key, value in config.items():
-        if stored.get(key) != value:
-            return f"{key} {_short(stored.get(key))} -> {_short(value)}"
-    return None
-
-
-def _short(value: Any) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def has_record(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds any file of a run record."""
-    return any(os.path.lexists(Path(run_dir) / name) for name in RECORD_FILES)
 
 
 # ---- running ----

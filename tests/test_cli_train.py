@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs
+from lstm_cli import rundir
 from lstm_cli.cli import app
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def test_divergence_exits_1_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged" in lines[0] and "--clip" in lines[0]
     record = json.loads(result.stdout)
-    assert record["status"] == "diverged" and record == runs.read_result(tmp_path / "boom")
+    assert record["status"] == "diverged" and record == rundir.read_result(tmp_path / "boom")
 
 
 @pytest.mark.parametrize("args, words", [
