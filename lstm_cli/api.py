@@ -190,18 +190,6 @@ def scenario_training(scenario, points, out: str | Path = "runs",
     return sweep_dir, records
 
 
-def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", existing: str = "refuse") -> dict:
-    """Run a scenario (every point of its grid, or only the ``index``-th): its gradients probe
-    and/or its training. Returns {"points", "gradients": [(profiles, settings)], "records"}."""
-    points = scenario.points() if index is None else [scenario.point(index)]
-    result: dict = {"points": points}
-    if "gradients" in scenario.parts:
-        result["gradients"] = scenario_gradients(points)
-    if "train" in scenario.parts:
-        result["sweep_dir"], result["records"] = scenario_training(scenario, points, out, existing=existing)
-    return result
-
-
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
           on_plan: Callable | None = None, on_done: Callable | None = None,
           scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True):
@@ -209,7 +197,6 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
     scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With
     ``stack``, the runs that differ only in their seed train together (``seed_stacks.stacks``)."""
     from lstm_cli import pool, sweep as sweeping
-
     from lstm_cli.files import check_out
 
     if jobs is not None and jobs < 1:

@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from lstm_cli import __version__, models, provenance, train
+from lstm_cli import __version__, provenance, train
 from lstm_cli.checkpoint import CHECKPOINT, save_checkpoint
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
 from lstm_cli.files import (

@@ -60,7 +60,6 @@ COPY_HIDDEN = 64
 SINGULAR = ("the cat", "the dog", "the cloud", "the child")
 PLURAL = ("the cats", "the dogs", "the clouds", "the children")
 FILLERS = ("that", "we", "saw", "near", "the", "old", "red", "house", "yesterday", "in", "town", "again")
-VERBS = ("is", "are")
 
 
 @dataclass(frozen=True)
