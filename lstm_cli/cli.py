@@ -107,8 +107,8 @@ def _root(
 # ---- options shared by the commands that build models (gradients, train) ----
 
 def _opt(key: str, *flags: str, **extra):
-    """An option whose help is the setting's ``option_help`` in config.FIELDS."""
-    return typer.Option(*flags, help=config.FIELDS[key].option_help, **extra)
+    """An option whose help is the setting's ``option_help`` in config.FIELDS (its default: ``config.default``)."""
+    return typer.Option(*flags, help=config.FIELDS[key].option_text, **extra)
 
 
 TaskOpt = Annotated[str, _opt("task", "--task", autocompletion=lambda: list(config.FIELDS["task"].options()))]
@@ -153,18 +153,18 @@ _FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
 @app.command(**helptext.command(helptext.GRADIENTS))
 def gradients(
     ctx: typer.Context,
-    gap: GapOpt = 50,
-    task: TaskOpt = "remember",
+    gap: GapOpt = config.default("gap"),
+    task: TaskOpt = config.default("task"),
     model: ModelOpt = None,
     hidden: HiddenOpt = None,
-    batch: BatchOpt = 64,
-    seed: SeedOpt = 0,
-    init: InitOpt = "auto",
-    recurrent_scale: GradientScaleOpt = 1.0,
-    forget_bias: ForgetOpt = 3.0,
+    batch: BatchOpt = config.default("gradients.batch"),
+    seed: SeedOpt = config.default("seed"),
+    init: InitOpt = config.default("model.init"),
+    recurrent_scale: GradientScaleOpt = config.default("model.recurrent_scale"),
+    forget_bias: ForgetOpt = config.default("model.forget_bias"),
     chrono: ChronoOpt = None,
-    activation: ActivationOpt = "tanh",
-    dtype: DtypeOpt = "float64",
+    activation: ActivationOpt = config.default("model.activation"),
+    dtype: DtypeOpt = config.default("model.dtype"),
     rows: RowsOpt = "default",
     fmt: FormatOpt = "table",
     plot: PlotOpt = None,
@@ -330,25 +330,25 @@ TrainModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="KIND[:KEY=
 
 @app.command("train", **helptext.command(helptext.TRAIN))
 def train_command(
-    task: TaskOpt = "remember",
-    gap: GapOpt = 50,
-    model: TrainModelOpt = "lstm",
+    task: TaskOpt = config.default("task"),
+    gap: GapOpt = config.default("gap"),
+    model: TrainModelOpt = config.default("model.kind"),
     hidden: HiddenOpt = None,
-    batch: BatchOpt = 64,
+    batch: BatchOpt = config.default("train.batch"),
     steps: Annotated[Optional[int], _opt("train.steps", "--steps")] = None,
-    optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = "adam",
+    optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = config.default("train.optimizer"),
     lr: Annotated[Optional[float], _opt("train.lr", "--lr")] = None,
-    momentum: Annotated[float, _opt("train.momentum", "--momentum")] = 0.9,
-    clip: Annotated[float, _opt("train.clip", "--clip")] = 1.0,
-    seed: SeedOpt = 0,
+    momentum: Annotated[float, _opt("train.momentum", "--momentum")] = config.default("train.momentum"),
+    clip: Annotated[float, _opt("train.clip", "--clip")] = config.default("train.clip"),
+    seed: SeedOpt = config.default("seed"),
     eval_every: Annotated[Optional[int], _opt("train.eval_every", "--eval-every")] = None,
     eval_size: Annotated[Optional[int], _opt("train.eval_size", "--eval-size")] = None,
-    init: InitOpt = "auto",
-    recurrent_scale: ScaleOpt = 1.0,
-    forget_bias: ForgetOpt = 3.0,
+    init: InitOpt = config.default("model.init"),
+    recurrent_scale: ScaleOpt = config.default("model.recurrent_scale"),
+    forget_bias: ForgetOpt = config.default("model.forget_bias"),
     chrono: ChronoOpt = None,
-    activation: ActivationOpt = "tanh",
-    dtype: DtypeOpt = "float64",
+    activation: ActivationOpt = config.default("model.activation"),
+    dtype: DtypeOpt = config.default("model.dtype"),
     out: Annotated[str, typer.Option("--out", help="Directory of run records.")] = "runs",
     name: Annotated[Optional[str], typer.Option("--name", help=helptext.NAME_OPTION)] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help=helptext.TRAIN_FORMAT_OPTION)] = "table",
