@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, TypedDict
 
 from lstm_cli.checkpoint import CHECKPOINT
 
@@ -29,6 +29,78 @@ CONFIG, METRICS, RESULT = "config.yaml", "metrics.jsonl", "result.json"
 RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
+
+
+class Clipping(TypedDict):
+    """result.json's ``clipping``: ``train.ClipLog.summary`` over the whole run."""
+
+    clip: float
+    steps: int
+    clipped_steps: int
+    clipped_fraction: Optional[float]
+    grad_norm_median: Optional[float]
+    grad_norm_max: Optional[float]
+
+
+class Gradient(TypedDict):
+    """result.json's ``gradient``: the gradient flow before training and at the last evaluation,
+    relative to the answer step (``*_rel``: one number per step back, ``steps_back``)."""
+
+    carrier: str
+    steps_back_first_step: int
+    dh_ratio_first_step_before: float
+    dh_ratio_first_step: float
+    dc_ratio_first_step_before: Optional[float]
+    dc_ratio_first_step: Optional[float]
+    verdict_before: str
+    verdict: str
+    steps_back: list
+    dh_rel_before: Optional[list]
+    dh_rel: Optional[list]
+    dc_rel_before: Optional[list]
+    dc_rel: Optional[list]
+    decades_before: Optional[float]
+    decades: Optional[float]
+    activation_slope_before: Optional[float]
+    activation_slope: Optional[float]
+
+
+class _Written(TypedDict):
+    """The keys result.json has from the moment it is first written (status "running")."""
+
+    name: str
+    run_dir: str
+    status: str  # one of STATUSES
+    success: bool
+    task: str
+    gap: int
+    model: str  # the model's label
+    seed: int
+    metric: str  # "accuracy" or "mse": the key of the final held-out value
+    criterion: str
+    chance: float
+    steps: int
+    max_steps: int
+    wall_time: float
+    version: str
+
+
+class Result(_Written, total=False):
+    """result.json, shared by its writer (``runs.run_training``) and every reader: the keys
+    below are there once the run ended, and only when they apply (``diverged_*`` for a diverged
+    run, ``error`` for a failed one, the metrics once an evaluation happened)."""
+
+    clipping: Clipping
+    evaluated_at: int
+    accuracy: float  # the held-out metric under its name (``metric``)
+    mse: float
+    heldout_loss: float
+    train_loss: Optional[float]
+    gradient: Gradient
+    diverged_at: int
+    diverged_loss: float
+    diverged_grad_norm: float
+    error: str
 
 
 # ---- reading ----
@@ -42,7 +114,7 @@ def _read_json(path: Path, limit: int) -> Any:
     return json.loads(read_regular(path, limit))
 
 
-def read_result(run_dir: Path) -> dict | None:
+def read_result(run_dir: Path) -> Result | None:
     """The run's result.json, or None when there is none (or it cannot be read: not a regular
     file, too large, not JSON, nested beyond reason)."""
     try:

@@ -53,7 +53,7 @@ from lstm_cli.errors import BadInput, Interrupted, RunFailed
 from lstm_cli.files import (
     append_jsonl, atomic_write_text, check_name, locked, make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
-from lstm_cli.rundir import CONFIG, METRICS, RESULT, finished_record, has_record
+from lstm_cli.rundir import CONFIG, METRICS, RESULT, Gradient, Result, finished_record, has_record
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
@@ -137,7 +137,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
                            f"(or choose another name)")
         remove_stray_temporaries(run_dir)
         task = get_task(cfg.task)
-        record: dict[str, Any] = {
+        record: Result = {
             "name": name, "run_dir": str(run_dir), "status": "running", "success": False,
             "task": cfg.task, "gap": cfg.gap, "model": cfg.model.label(), "seed": cfg.seed,
             "metric": task.metric, "criterion": task.criterion, "chance": task.chance,
@@ -163,7 +163,7 @@ def _os_problem(err: OSError) -> str:
     return where + (err.strerror or str(err))
 
 
-def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
+def _train_into(cfg: TrainConfig, run_dir: Path, record: Result, start: float,
                 on_event: Callable[[Any], None] | None, events: Iterable[Any] | None = None) -> dict:
     """The training loop of ``run_training``, writing metrics, checkpoint and result as it goes."""
     first: train.Evaluation | None = None
@@ -205,7 +205,7 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
     return record
 
 
-def _fail(record: dict, err: Exception, step: int, first, last, start: float, run_dir: Path,
+def _fail(record: Result, err: Exception, step: int, first, last, start: float, run_dir: Path,
           clip_log: train.ClipLog) -> None:
     """Record the run as failed (where result.json can still be written) and raise RunFailed."""
     problem = _os_problem(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
@@ -215,7 +215,7 @@ def _fail(record: dict, err: Exception, step: int, first, last, start: float, ru
                     + ("" if saved else " (result.json could not be written either: removed)")) from None
 
 
-def _finish_quietly(record: dict, first, last, start: float, run_dir: Path, clip_log: train.ClipLog) -> bool:
+def _finish_quietly(record: Result, first, last, start: float, run_dir: Path, clip_log: train.ClipLog) -> bool:
     """``_finish`` for a run that is ending badly: whether result.json could be written. When it
     cannot (a full disk), the old "running" result is removed, so no reader takes the run for
     one still going; a missing result means "run again"."""
@@ -228,7 +228,7 @@ def _finish_quietly(record: dict, first, last, start: float, run_dir: Path, clip
     return True
 
 
-def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation | None,
+def _finish(record: Result, first: train.Evaluation | None, last: train.Evaluation | None,
             start: float, run_dir: Path, clip_log: train.ClipLog) -> None:
     """Fill the final metrics and the clipping totals into ``record``, stamp the end time into
     config.yaml, and write result.json."""
@@ -255,7 +255,7 @@ def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation
     record.update(json.loads(text))
 
 
-def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> dict:
+def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> Gradient:
     """The gradient flow before and after training, relative to the answer step."""
     def rel(stats):
         return None if stats is None else stats.rel.tolist()
