@@ -124,9 +124,10 @@ ActivationOpt = Annotated[str, _opt("model.activation", "--activation")]
 DtypeOpt = Annotated[str, _opt("model.dtype", "--dtype")]
 
 
-def model_defaults(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) -> dict:
-    """The shared model options as ``models.parse_model`` defaults (exactly this function's parameters)."""
-    return dict(locals())
+def model_defaults(ctx: typer.Context) -> dict:
+    """The command's model options (its parameters named like a ``model.*`` row of config.FIELDS),
+    as ``models.parse_model`` defaults."""
+    return {name: value for name, value in ctx.params.items() if name in config.MODEL_FIELDS}
 
 
 # ---- lstm-demo gradients ----
@@ -146,8 +147,7 @@ def _wrote(path) -> None:
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="RUN_DIR", help=helptext.FROM_OPTION)]
 
 # model-shaping options: they describe a fresh model, so they cannot be combined with --from
-_FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
-    "model", "hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype")}
+_FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in ("model", *config.MODEL_FIELDS)}
 
 
 @app.command(**helptext.command(helptext.GRADIENTS))
@@ -178,8 +178,7 @@ def gradients(
             ctx, task=task, gap=gap, batch=batch, seed=seed))
         profiles = [profile]
     else:
-        profiles, settings = api.probe_models(task, gap, model, batch, seed, **model_defaults(
-            hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype))
+        profiles, settings = api.probe_models(task, gap, model, batch, seed, **model_defaults(ctx))
     view.parse_rows(rows, settings["sequence_length"] - 1)
     view.write(profiles, settings, fmt, rows)
     if plot is not None:
@@ -330,6 +329,7 @@ TrainModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="KIND[:KEY=
 
 @app.command("train", **helptext.command(helptext.TRAIN))
 def train_command(
+    ctx: typer.Context,
     task: TaskOpt = config.default("task"),
     gap: GapOpt = config.default("gap"),
     model: TrainModelOpt = config.default("model.kind"),
@@ -364,8 +364,7 @@ def train_command(
     from lstm_cli.render import train as view
 
     _check_format(fmt, ("table", "json"))
-    config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
-                                                    activation, dtype),
+    config = api.train_config(model, model_defaults(ctx),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
                               momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
                               eval_size=eval_size)

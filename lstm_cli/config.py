@@ -140,7 +140,7 @@ class Field:
 FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("description", "str", "one line shown by `lstm-demo scenarios`"),
     Field("task", "str", "the task", "remember", choices=_tasks,
-          option_help="remember, adding, temporal-order, agreement or copy."),
+          option_help=", ".join(_tasks()[:-1]) + " or " + _tasks()[-1] + "."),
     Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1,
           option_help="Steps between the information and the question."),
     Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
