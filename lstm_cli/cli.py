@@ -270,7 +270,7 @@ def run_command(
         if plot is not None:
             _wrote(api.plot_runs(scenario, points, records, plot))
     if fmt == "json" and len(scenario.parts) == 2:
-        from lstm_cli.render import write_json
+        from lstm_cli.plain import write_json
 
         write_json(document)
 
@@ -360,7 +360,7 @@ def train_command(
 
     from lstm_cli import rundir
     from lstm_cli.errors import RunFailed
-    from lstm_cli.render import write_json
+    from lstm_cli.plain import write_json
     from lstm_cli.render import train as view
 
     _check_format(fmt, ("table", "json"))

@@ -50,7 +50,6 @@ from lstm_cli.models import ModelSpec
 from lstm_cli.seeds import stream
 from lstm_cli.tasks import Task, check_gap, get_task, with_task_defaults
 
-OPTIMIZERS = config.OPTIMIZERS
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 
@@ -177,7 +176,7 @@ def update(optimizer: str, params: dict[str, np.ndarray], grads: dict[str, np.nd
         new = {k: p - step_size * m[k] / (np.sqrt(v[k]) + ADAM_EPS * math.sqrt(1 - b2 ** t))
                for k, p in params.items()}
         return new, OptState(t, {"m": m, "v": v})
-    raise BadInput(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    raise BadInput(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(config.OPTIMIZERS)}")
 
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:

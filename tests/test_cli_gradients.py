@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from lstm_cli import models, probes, tasks
 from lstm_cli.cli import app
-from lstm_cli.render import jsonable
+from lstm_cli.plain import jsonable
 
 runner = CliRunner()
 

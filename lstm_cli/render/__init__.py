@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
 
 
 def unicode_ok(stream: TextIO | None = None) -> bool:

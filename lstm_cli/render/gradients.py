@@ -21,9 +21,10 @@ from typing import Any, Sequence
 from lstm_cli import cells, explain
 from lstm_cli.errors import BadInput
 from lstm_cli.explain import sci
+from lstm_cli.plain import write_csv, write_json
 from lstm_cli.printed import fixed
 from lstm_cli.probes import EXPLODING, VANISHING, GradientProfile
-from lstm_cli.render import unicode_ok, write_csv, write_json
+from lstm_cli.render import unicode_ok
 
 FORMATS = ("table", "json", "csv")
 BAR_WIDTH = 12  # characters of a log-scale bar

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Sequence
 
 from lstm_cli.inspect import QUANTITY_NAMES, Inspection
-from lstm_cli.render import console as make_console, natural_width, unicode_ok, write_csv, write_json
+from lstm_cli.plain import write_csv, write_json
+from lstm_cli.render import console as make_console, natural_width, unicode_ok
 
 FORMATS = ("table", "json", "csv")
 RAMP_UNICODE = " ▁▂▃▄▅▆▇█"

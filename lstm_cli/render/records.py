@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from lstm_cli.render import write_csv, write_json
+from lstm_cli.plain import write_csv, write_json
 
 FORMATS = ("table", "json", "csv")
 SHORT = {"accuracy": "acc"}  # metric names in the table

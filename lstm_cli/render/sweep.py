@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from lstm_cli.render import jsonable, write_csv, write_json, write_jsonl
+from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl
 
 SWEEP_FORMATS = ("table", "jsonl", "csv")
 RUN_FORMATS = ("table", "json", "jsonl", "csv")

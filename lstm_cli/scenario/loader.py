@@ -8,12 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from lstm_cli.config import did_you_mean
+from lstm_cli.config import FIELDS, did_you_mean
 from lstm_cli.errors import BadInput
 from lstm_cli.scenario.bundled import resolve_path
 from lstm_cli.scenario.grid import RunPoint, Scenario, apply_setting, format_value
 from lstm_cli.scenario.schema import (
-    NOT_SWEEPABLE, SETTINGS, SWEEPABLE, TOP_LEVEL, Checker, canonical_key, unknown_key_problem)
+    NOT_SWEEPABLE, SWEEPABLE, TOP_LEVEL, Checker, canonical_key, unknown_key_problem)
 from lstm_cli.scenario.yamlio import MAX_RUNS, Loader, ScenarioError, compose_node, scalar_value
 
 
@@ -35,7 +35,7 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
     sweep_node = None
     for top, knode, vnode in items:
         if top not in TOP_LEVEL:
-            home = [k for k in SETTINGS if "." in k and k.split(".", 1)[1] == top]
+            home = [k for k in FIELDS if "." in k and k.split(".", 1)[1] == top]
             check.fail(knode, top, f"unknown key; it belongs in the {home[0].split('.')[0]}: section"
                        if len(home) == 1 else unknown_key_problem(top, TOP_LEVEL))
             continue
@@ -49,8 +49,8 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
             section = check.mapping(vnode, top)
             for sub, sknode, svnode in section or ():
                 full = f"{top}.{sub}"
-                if full not in SETTINGS:
-                    leaves = [k.split(".", 1)[1] for k in SETTINGS if k.startswith(top + ".")]
+                if full not in FIELDS:
+                    leaves = [k.split(".", 1)[1] for k in FIELDS if k.startswith(top + ".")]
                     check.fail(sknode, full, f"unknown setting{did_you_mean(sub, leaves)}; "
                                              f"known in {top}: {', '.join(leaves)}")
                     continue
@@ -102,7 +102,7 @@ def _axis_values(check: Checker, key: str, node: yaml.Node, label: str) -> list 
     """The values of one sweep axis: a list, or an inclusive integer range 'a..b[:step]'."""
     if isinstance(node, yaml.ScalarNode):
         raw = scalar_value(node)
-        if isinstance(raw, str) and ".." in raw and SETTINGS[key].type == "int":
+        if isinstance(raw, str) and ".." in raw and FIELDS[key].type == "int":
             values, problem = _range(raw)
             if problem:
                 check.fail(node, label, problem)
@@ -110,7 +110,7 @@ def _axis_values(check: Checker, key: str, node: yaml.Node, label: str) -> list 
             items = [(v, node) for v in values]
         else:
             check.fail(node, label, "a sweep axis needs a list of values, e.g. [1, 2, 3]"
-                       + (" or a range 0..4" if SETTINGS[key].type == "int" else ""))
+                       + (" or a range 0..4" if FIELDS[key].type == "int" else ""))
             return None
     elif isinstance(node, yaml.SequenceNode):
         items = [(None, item) for item in node.value]
@@ -125,7 +125,7 @@ def _axis_values(check: Checker, key: str, node: yaml.Node, label: str) -> list 
         if value is None:
             value, good = check.value(key, item)
         else:
-            value, problem = SETTINGS[key].check(value)
+            value, problem = FIELDS[key].check(value)
             good = problem is None
             if not good:
                 check.fail(item, label, problem)
@@ -261,7 +261,7 @@ def parse_set(text: str) -> tuple[str, list, bool]:
         if values is None and not check.problems:
             check.fail(None, key, "bad list; write [a, b, c]")
         is_axis = True
-    elif ".." in raw and SETTINGS[key].type == "int":
+    elif ".." in raw and FIELDS[key].type == "int":
         values, problem = _range(raw)
         if problem:
             check.fail(None, key, problem)

@@ -14,18 +14,17 @@ from lstm_cli.scenario.yamlio import node_kind, node_line, scalar_value
 
 # ---- the settings: one table in config.py ----
 
-SETTINGS = config.FIELDS
 SECTIONS = ("model", "gradients", "train")
 TOP_LEVEL = ("description", "task", "gap", "seed", "model", "gradients", "train", "sweep")
 NOT_SWEEPABLE = ("description",)
-SWEEPABLE = tuple(k for k in SETTINGS if k not in NOT_SWEEPABLE)
-MODEL_FIELDS = tuple(k.split(".", 1)[1] for k in SETTINGS if k.startswith("model."))
+SWEEPABLE = tuple(k for k in config.FIELDS if k not in NOT_SWEEPABLE)
+MODEL_FIELDS = tuple(k.split(".", 1)[1] for k in config.FIELDS if k.startswith("model."))
 
 
 def canonical_key(key: str) -> str | None:
     """``key`` as a full dotted setting name, resolving unambiguous leaf names; None if unknown."""
     key = key.strip().replace("-", "_")
-    if key in SETTINGS:
+    if key in config.FIELDS:
         return key
     matches = [k for k in SWEEPABLE if k.split(".")[-1] == key]
     return matches[0] if len(matches) == 1 else None
@@ -77,7 +76,7 @@ class Checker:
 
     def value(self, key: str, node: yaml.Node) -> tuple[Any, bool]:
         """A checked value of setting ``key`` from its node: (value, ok)."""
-        setting = SETTINGS[key]
+        setting = config.FIELDS[key]
         if setting.type == "model":
             return self.model(node, key)
         if not isinstance(node, yaml.ScalarNode):
@@ -112,7 +111,7 @@ class Checker:
             return None, False
         for name, knode, vnode in items:
             full = f"model.{name}"
-            if full not in SETTINGS:
+            if full not in config.FIELDS:
                 self.fail(knode, full, f"unknown model setting{did_you_mean(name, MODEL_FIELDS)}; "
                                        f"known: {', '.join(MODEL_FIELDS)}")
                 ok = False
