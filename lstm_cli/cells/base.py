@@ -17,8 +17,6 @@ import math
 
 import numpy as np
 
-from lstm_cli.errors import BadInput
-
 ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
 SHARED_SETTINGS = ("hidden", "init", "recurrent_scale", "dtype")  # the model settings every kind takes
 
@@ -228,7 +226,3 @@ def activation_values(pre: np.ndarray, h: np.ndarray, activation: str) -> dict[s
 def default_of(spec, name: str):
     """The default of model setting ``name`` (the ModelSpec dataclass's field default)."""
     return type(spec).__dataclass_fields__[name].default
-
-
-def bad_init(cell: Cell, init: str) -> BadInput:
-    return BadInput(f"model.init: {init!r} does not apply to the {cell.name}")

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+from lstm_cli.errors import BadInput
 from lstm_cli.render import figures as base
 
 COMPARE_MAX = 4  # runs drawn side by side; more runs are summarised as a success rate
@@ -21,7 +22,7 @@ def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict
     gradient profile at its last evaluation and every run's learning curve. Returns the series."""
     path = base.check_target(path)
     if not 1 <= len(results) <= COMPARE_MAX:
-        raise base.BadInput(f"--plot draws {COMPARE_MAX} runs side by side at most, got {len(results)}")
+        raise BadInput(f"--plot draws {COMPARE_MAX} runs side by side at most, got {len(results)}")
     series = [base.training_series(result, rows) for result, rows in zip(results, evaluations)]
     plt = base.require_matplotlib()
     n = len(series)
