@@ -137,6 +137,16 @@ def test_the_cell_registry_imports_no_numpy():
     assert out.strip() == "False"
 
 
+def test_the_help_reads_the_task_table_without_numpy():
+    """--steps' and --lr's help come from tasks.TASKS; reading it must not cost numpy's import."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom lstm_cli import tasks\nfrom lstm_cli.cli import app\n"
+            "out = CliRunner().invoke(app, ['train', '--help'], env={'COLUMNS': '300'}).stdout\n"
+            "out = ' '.join(out.replace(chr(9474), ' ').split())\n"
+            "print('numpy' in sys.modules, all(f'{t.name} {t.steps}' in out for t in tasks.TASKS.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
 def _is_module(dotted: str) -> bool:
     parts = dotted.split(".")
     if parts[0] != "lstm_cli":
