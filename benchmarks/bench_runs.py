@@ -42,7 +42,7 @@ main()
 
 def make_records(directory: Path, count: int) -> None:
     """``count`` records under ``directory``, made from one real tiny training run."""
-    from lstm_cli import runs
+    from lstm_cli import rundir, runs
     from lstm_cli.models import ModelSpec
     from lstm_cli.train import TrainConfig
 
@@ -50,15 +50,15 @@ def make_records(directory: Path, count: int) -> None:
     config = TrainConfig(task="remember", gap=3, model=ModelSpec(hidden=4), batch=4, steps=2, eval_every=1,
                          eval_size=4, probe_size=2)
     runs.run_training(config, seed_dir, name="seed")
-    result = json.loads((seed_dir / "seed" / runs.RESULT).read_text())
-    config_text = (seed_dir / "seed" / runs.CONFIG).read_text()
+    result = json.loads((seed_dir / "seed" / rundir.RESULT).read_text())
+    config_text = (seed_dir / "seed" / rundir.CONFIG).read_text()
     statuses = ("completed", "completed", "completed", "diverged", "interrupted", "failed")
     for n in range(count):
         run_dir = directory / f"run-{n:06d}"
         run_dir.mkdir()
-        (run_dir / runs.RESULT).write_text(json.dumps({**result, "name": run_dir.name, "seed": n,
+        (run_dir / rundir.RESULT).write_text(json.dumps({**result, "name": run_dir.name, "seed": n,
                                                        "status": statuses[n % len(statuses)]}, indent=2))
-        (run_dir / runs.CONFIG).write_text(config_text.replace("seed: 0", f"seed: {n}", 1))
+        (run_dir / rundir.CONFIG).write_text(config_text.replace("seed: 0", f"seed: {n}", 1))
     shutil.rmtree(seed_dir)
 
 

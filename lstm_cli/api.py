@@ -61,7 +61,7 @@ def probe_checkpoint(run_dir: str | Path, task: str | None = None, gap: int | No
     probe size and seed (``probe`` stream), so it compares with the run's metrics.jsonl;
     an argument that is not None overrides the run's setting. Returns (profile, settings)."""
     from lstm_cli import probes
-    from lstm_cli.runs import inspect_checkpoint, load_checkpoint
+    from lstm_cli.checkpoint import inspect_checkpoint, load_checkpoint
     from lstm_cli.tasks import check_gap, get_task
     from lstm_cli.train import TrainConfig
 
@@ -102,8 +102,9 @@ def train_run(train_config, out: str | Path = "runs", name: str | None = None,
     An existing record there is refused unless ``existing`` is "overwrite" (or "resume":
     kept when it finished with the same settings); see ``runs.run_training``."""
     from lstm_cli import runs
+    from lstm_cli.files import check_out
 
-    runs.check_out(out)
+    check_out(out)
     return runs.run_training(train_config, Path(out), name=name, on_event=on_event, existing=existing)
 
 
@@ -222,13 +223,14 @@ def scenario_training(scenario, points, out: str | Path = "runs",
     default, see ``sweep_name``); (sweep_dir, records). ``existing``: what to do with a record
     already there (``runs.run_training``)."""
     from lstm_cli import runs
+    from lstm_cli.files import check_out, make_directory
     from lstm_cli.sweep import sweep_dir_of
 
-    runs.check_out(out)
+    check_out(out)
     check_scenario_free(scenario, points, out, name, existing)
     sweep_dir = sweep_dir_of(scenario, Path(out), name)
     # as a sweep does: a scenario directory that is a link (out of --out) is refused, not written through
-    runs.make_directory(sweep_dir, "scenario directory")
+    make_directory(sweep_dir, "scenario directory")
     records = []
     for point in points:
         record = runs.run_training(point.train_config(), sweep_dir, name=point.key, existing=existing)
@@ -265,7 +267,6 @@ def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: b
     The records go to OUT/``sweep_name(scenario, out, name, ...)``: without a name or ``resume``,
     a new directory."""
     from lstm_cli import pool, sweep as sweeping
-
     from lstm_cli.files import check_out
 
     if jobs is not None and jobs < 1:
@@ -350,10 +351,10 @@ def prepare_plot(path: str | Path | None) -> Path | None:
 
 def plot_run(record: dict, path: str | Path) -> Path:
     """Draw the training figure of one run from its result record and metrics.jsonl; returns the path."""
-    from lstm_cli import runs
+    from lstm_cli import rundir
     from lstm_cli.render import figures
 
-    figures.plot_training(record, runs.read_metrics(Path(record["run_dir"])), path,
+    figures.plot_training(record, rundir.read_metrics(Path(record["run_dir"])), path,
                           title=figures.training_title(record))
     return Path(path)
 
@@ -362,20 +363,11 @@ def plot_runs(scenario, points, records: list[dict], path: str | Path) -> Path:
     """``run --plot``: the training figure of a single run; a few runs of one seed side by side
     (profiles and learning curves); else the success rate of the runs against the swept axis
     (as ``sweep --plot``). Returns the path."""
-    from lstm_cli import sweep as sweeping
-    from lstm_cli.render import compare, figures
+    from lstm_cli.render import compare
 
     if len(records) == 1:
         return plot_run(records[0], path)
-    if len(records) <= compare.COMPARE_MAX and len({record.get("seed") for record in records}) == 1:
-        # a few runs that differ in a setting, not in the seed: their profiles and learning curves
-        from lstm_cli import runs
-
-        compare.plot_comparison(records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
-                                [point.key for point in points], path, title=f"{scenario.name}: {scenario.description}")
-        return Path(path)
-    summary, axes = sweeping.summarise(scenario, points, records)
-    figures.plot_sweep(summary, axes, path, title=f"{scenario.name}: {scenario.description}")
+    compare.plot_runs(scenario, points, records, path)
     return Path(path)
 
 
@@ -400,7 +392,8 @@ def inspect_run(run_dir: str | Path, index: int = 0, units: int | None = None):
     ``inspect.Inspection`` with the gates, cell state and output per step of the units that
     contribute most to the answer, and sentences derived from them."""
     from lstm_cli import inspect as inspecting
-    from lstm_cli.runs import inspect_checkpoint, load_checkpoint, read_result
+    from lstm_cli.checkpoint import inspect_checkpoint, load_checkpoint
+    from lstm_cli.rundir import read_result
     from lstm_cli.seeds import stream
     from lstm_cli.tasks import get_task
     from lstm_cli.train import TrainConfig
@@ -437,66 +430,6 @@ def plot_inspection(inspection, path: str | Path) -> Path:
 def report(directory: str | Path, out: str | Path) -> Path:
     """``lstm-demo report``: one self-contained HTML file for a run, a scenario's runs (``run``)
     or a sweep directory; returns its path. BadInput naming the plot extra without matplotlib."""
-    from lstm_cli import plot, runs
-    from lstm_cli.files import atomic_write_text
     from lstm_cli.render import report as view
 
-    directory, out = Path(directory), Path(out)
-    if out.suffix.lower() not in (".html", ".htm"):
-        raise BadInput(f"-o {out}: the report is HTML: use a file name ending in .html")
-    if not out.parent.is_dir():
-        raise BadInput(f"-o {out}: directory {out.parent} does not exist")
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise BadInput(f"report draws its figures with matplotlib, which is not installed: {plot.INSTALL_HINT}") from None
-    if not directory.is_dir():
-        raise BadInput(f"{directory}: not a directory (give a run, a scenario's or a sweep's directory)")
-    record = runs.read_result(directory)
-    if record is not None:
-        inspection = None
-        if (directory / runs.CHECKPOINT).is_file():
-            try:
-                inspection = inspect_run(directory)
-            except BadInput:  # a checkpoint this build cannot read: the report goes on without it
-                inspection = None
-        text = view.run_page(record, runs.read_metrics(directory), runs.read_config(directory) or {}, inspection)
-    else:
-        members = sorted((p for p in directory.iterdir() if p.is_dir()), key=lambda p: p.name)
-        records = [r for r in (runs.read_result(p) for p in members) if r is not None]
-        if not records:
-            raise BadInput(f"{directory}: no run record in it or in its subdirectories (result.json)")
-        summary = _read_jsonl(directory / "summary.jsonl")
-        sweep_file = directory / "sweep.json"
-        sweep = _read_json_file(sweep_file) if sweep_file.is_file() else None
-        text = view.runs_page(directory, records, [runs.read_metrics(Path(r["run_dir"])) for r in records],
-                              [runs.read_config(Path(r["run_dir"])) or {} for r in records], summary, sweep)
-    try:
-        atomic_write_text(out, text)
-    except OSError as err:
-        raise BadInput(f"-o {out}: cannot write it: {err.strerror or err}") from None
-    return out
-
-
-def _read_json_file(path: Path):
-    import json
-
-    from lstm_cli.files import read_regular
-
-    try:
-        return json.loads(read_regular(path, 64 << 20))
-    except (OSError, ValueError) as err:
-        raise BadInput(f"{path}: cannot read it: {err}") from None
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    import json
-
-    from lstm_cli.files import read_regular
-
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in read_regular(path, 64 << 20).splitlines() if line.strip()]
-    except (OSError, ValueError) as err:
-        raise BadInput(f"{path}: cannot read it: {err}") from None
+    return view.write(Path(directory), Path(out), inspect_run)

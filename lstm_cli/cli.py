@@ -99,8 +99,8 @@ def _root(
 # ---- options shared by the commands that build models (gradients, train) ----
 
 def _opt(key: str, *flags: str, **extra):
-    """An option whose help is the setting's ``option_help`` in config.FIELDS."""
-    return typer.Option(*flags, help=config.FIELDS[key].option_help, **extra)
+    """An option whose help is the setting's ``option_help`` in config.FIELDS (its default: ``config.default``)."""
+    return typer.Option(*flags, help=config.FIELDS[key].option_text, **extra)
 
 
 TaskOpt = Annotated[str, _opt("task", "--task", autocompletion=lambda: list(config.FIELDS["task"].options()))]
@@ -116,9 +116,10 @@ ActivationOpt = Annotated[str, _opt("model.activation", "--activation")]
 DtypeOpt = Annotated[str, _opt("model.dtype", "--dtype")]
 
 
-def model_defaults(hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype) -> dict:
-    """The shared model options as ``models.parse_model`` defaults (exactly this function's parameters)."""
-    return dict(locals())
+def model_defaults(ctx: typer.Context) -> dict:
+    """The command's model options (its parameters named like a ``model.*`` row of config.FIELDS),
+    as ``models.parse_model`` defaults."""
+    return {name: value for name, value in ctx.params.items() if name in config.MODEL_FIELDS}
 
 
 # ---- lstm-demo gradients ----
@@ -143,25 +144,24 @@ def _wrote(path) -> None:
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="RUN_DIR", help=helptext.FROM_OPTION)]
 
 # model-shaping options: they describe a fresh model, so they cannot be combined with --from
-_FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in (
-    "model", "hidden", "init", "recurrent_scale", "forget_bias", "chrono", "activation", "dtype")}
+_FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in ("model", *config.MODEL_FIELDS)}
 
 
 @app.command(**helptext.command(helptext.GRADIENTS))
 def gradients(
     ctx: typer.Context,
-    gap: GapOpt = 50,
-    task: TaskOpt = "remember",
+    gap: GapOpt = config.default("gap"),
+    task: TaskOpt = config.default("task"),
     model: ModelOpt = None,
     hidden: HiddenOpt = None,
-    batch: BatchOpt = 64,
-    seed: SeedOpt = 0,
-    init: InitOpt = "auto",
-    recurrent_scale: GradientScaleOpt = 1.0,
-    forget_bias: ForgetOpt = 3.0,
+    batch: BatchOpt = config.default("gradients.batch"),
+    seed: SeedOpt = config.default("seed"),
+    init: InitOpt = config.default("model.init"),
+    recurrent_scale: GradientScaleOpt = config.default("model.recurrent_scale"),
+    forget_bias: ForgetOpt = config.default("model.forget_bias"),
     chrono: ChronoOpt = None,
-    activation: ActivationOpt = "tanh",
-    dtype: DtypeOpt = "float64",
+    activation: ActivationOpt = config.default("model.activation"),
+    dtype: DtypeOpt = config.default("model.dtype"),
     rows: RowsOpt = "default",
     fmt: FormatOpt = config.Format.table,
     plot: PlotOpt = None,
@@ -174,8 +174,7 @@ def gradients(
             ctx, task=task, gap=gap, batch=batch, seed=seed))
         profiles = [profile]
     else:
-        profiles, settings = api.probe_models(task, gap, model, batch, seed, **model_defaults(
-            hidden, init, recurrent_scale, forget_bias, chrono, activation, dtype))
+        profiles, settings = api.probe_models(task, gap, model, batch, seed, **model_defaults(ctx))
     view.parse_rows(rows, settings["sequence_length"] - 1)
     view.write(profiles, settings, fmt, rows)
     if plot is not None:
@@ -273,7 +272,7 @@ def run_command(
         if plot is not None:
             _wrote(api.plot_runs(scenario, points, records, plot))
     if fmt is config.Format.json and len(scenario.parts) == 2:
-        from lstm_cli.render import write_json
+        from lstm_cli.plain import write_json
 
         write_json(document)
 
@@ -335,25 +334,26 @@ TrainModelOpt = Annotated[str, typer.Option("--model", "-m", metavar="KIND[:KEY=
 
 @app.command("train", **helptext.command(helptext.TRAIN))
 def train_command(
-    task: TaskOpt = "remember",
-    gap: GapOpt = 50,
-    model: TrainModelOpt = "lstm",
+    ctx: typer.Context,
+    task: TaskOpt = config.default("task"),
+    gap: GapOpt = config.default("gap"),
+    model: TrainModelOpt = config.default("model.kind"),
     hidden: HiddenOpt = None,
-    batch: BatchOpt = 64,
+    batch: BatchOpt = config.default("train.batch"),
     steps: Annotated[Optional[int], _opt("train.steps", "--steps")] = None,
-    optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = "adam",
+    optimizer: Annotated[str, _opt("train.optimizer", "--optimizer")] = config.default("train.optimizer"),
     lr: Annotated[Optional[float], _opt("train.lr", "--lr")] = None,
-    momentum: Annotated[float, _opt("train.momentum", "--momentum")] = 0.9,
-    clip: Annotated[float, _opt("train.clip", "--clip")] = 1.0,
-    seed: SeedOpt = 0,
+    momentum: Annotated[float, _opt("train.momentum", "--momentum")] = config.default("train.momentum"),
+    clip: Annotated[float, _opt("train.clip", "--clip")] = config.default("train.clip"),
+    seed: SeedOpt = config.default("seed"),
     eval_every: Annotated[Optional[int], _opt("train.eval_every", "--eval-every")] = None,
     eval_size: Annotated[Optional[int], _opt("train.eval_size", "--eval-size")] = None,
-    init: InitOpt = "auto",
-    recurrent_scale: ScaleOpt = 1.0,
-    forget_bias: ForgetOpt = 3.0,
+    init: InitOpt = config.default("model.init"),
+    recurrent_scale: ScaleOpt = config.default("model.recurrent_scale"),
+    forget_bias: ForgetOpt = config.default("model.forget_bias"),
     chrono: ChronoOpt = None,
-    activation: ActivationOpt = "tanh",
-    dtype: DtypeOpt = "float64",
+    activation: ActivationOpt = config.default("model.activation"),
+    dtype: DtypeOpt = config.default("model.dtype"),
     out: Annotated[str, typer.Option("--out", help="Directory of run records.")] = "runs",
     name: Annotated[Optional[str], typer.Option("--name", help=helptext.NAME_OPTION)] = None,
     fmt: _format_option(helptext.TRAIN_FORMAT_OPTION) = config.Format.table,
@@ -364,13 +364,12 @@ def train_command(
 ) -> None:
     from pathlib import Path
 
-    from lstm_cli import runs
+    from lstm_cli import rundir, runs
     from lstm_cli.errors import RunFailed
     from lstm_cli.render import train as view
 
     existing = api.existing(resume, overwrite)
-    config = api.train_config(model, model_defaults(hidden, init, recurrent_scale, forget_bias, chrono,
-                                                    activation, dtype),
+    config = api.train_config(model, model_defaults(ctx),
                               task=task, gap=gap, batch=batch, steps=steps, optimizer=optimizer, lr=lr,
                               momentum=momentum, clip=clip, seed=seed, eval_every=eval_every,
                               eval_size=eval_size)
@@ -378,7 +377,7 @@ def train_command(
         runs.check_free(Path(out) / name, existing)
     with view.TrainProgress(quiet=quiet) as progress:
         record = api.train_run(config, out, name=name, on_event=progress, existing=existing)
-    view.write(record, fmt, lambda: runs.read_metrics(Path(record["run_dir"])))
+    view.write(record, fmt, lambda: rundir.read_metrics(Path(record["run_dir"])))
     if plot is not None:
         _wrote(api.plot_run(record, plot))
     if record["status"] == "diverged":
@@ -397,11 +396,11 @@ def runs_command(
 ) -> None:
     from lstm_cli.render import records as view
 
-    kind, found = api.runs_request(arguments or [], directory, where or [], sort)
-    if kind == "list":
+    asked, found = api.runs_request(arguments or [], directory, where or [], sort)
+    if asked == "list":
         view.write(found, fmt, (arguments or [directory])[0])
     else:
-        (view.write_show if kind == "show" else view.write_compare)(found, fmt)
+        (view.write_show if asked == "show" else view.write_compare)(found, fmt)
 
 
 # ---- lstm-demo inspect ----

@@ -32,6 +32,9 @@ INITS = ("uniform", "orthogonal", "identity")  # and "auto", resolved in ModelSp
 DTYPES = ("float64", "float32")
 ACTIVATIONS = ("tanh", "relu")
 OPTIMIZERS = ("adam", "sgd", "momentum")
+# Default learning rates, chosen with the default batch and model (see README, train section); a
+# task may have its own Adam step (``tasks.Task.adam_lr``).
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1, "momentum": 0.01}
 DEFAULT_GAP = 50
 # The one probe: "the gradient at the first input" is measured on this many sequences of the seed's
 # "probe" stream, by `gradients` (gradients.batch), by train at every evaluation (train.probe_size),
@@ -54,10 +57,21 @@ FORMATS = tuple(f.value for f in Format)
 FORMAT_HELP = "table (for people), or json, jsonl or csv (for programs): the same rows, the same field names."
 
 
-def _tasks() -> tuple[str, ...]:
+def _task_table() -> tuple:
+    """The tasks (``tasks.TASKS``; that module imports numpy only when a task generates data)."""
     from lstm_cli.tasks import TASKS
 
-    return tuple(TASKS)
+    return tuple(TASKS.values())
+
+
+def _tasks() -> tuple[str, ...]:
+    return tuple(t.name for t in _task_table())
+
+
+def _own_hidden(joint: str, name_first: bool = True) -> str:
+    """The tasks with their own hidden size: "copy: 64" (or "64 on copy")."""
+    return ", ".join(f"{t.name}{joint}{t.hidden}" if name_first else f"{t.hidden}{joint}{t.name}"
+                     for t in _task_table() if t.hidden is not None)
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,13 @@ class Field:
     maximum: float | None = None
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] | None = None
     nullable: bool = False  # null / none allowed (means "the default")
-    option_help: str = ""  # the command-line option's help
+    option_help: str = ""  # the command-line option's help; "{default}" stands for the default
+
+    @property
+    def option_text(self) -> str:
+        """The command-line option's help, its default filled in."""
+        return self.option_help.replace("{default}", f"{self.default:g}" if isinstance(self.default, float)
+                                        else str(self.default))
 
     @property
     def name(self) -> str:
@@ -140,15 +160,15 @@ class Field:
 FIELDS: dict[str, Field] = {f.key: f for f in (
     Field("description", "str", "one line shown by `lstm-demo scenarios`"),
     Field("task", "str", "the task", "remember", choices=_tasks,
-          option_help="remember, adding, temporal-order, agreement or copy."),
+          option_help=", ".join(_tasks()[:-1]) + " or " + _tasks()[-1] + "."),
     Field("gap", "int", "steps between the information and the question", DEFAULT_GAP, minimum=1,
           option_help="Steps between the information and the question."),
     Field("seed", "int", "seed of every random stream", 0, minimum=0, maximum=SEED_MAX,
           option_help="Seed of every random stream; same seed, same numbers."),
     Field("model", "model", "'kind[:key=value,...]' or a mapping of model settings"),
     Field("model.kind", "str", ", ".join(KINDS[:-1]) + " or " + KINDS[-1], "lstm", choices=KINDS),
-    Field("model.hidden", "int", "hidden units H (copy: 64)", 32, minimum=1,
-          option_help="Hidden units H (default 32; 64 on copy)."),
+    Field("model.hidden", "int", "hidden units H (" + _own_hidden(": ") + ")", 32, minimum=1,
+          option_help="Hidden units H (default {default}; " + _own_hidden(" on ", name_first=False) + ")."),
     Field("model.activation", "str", "RNN nonlinearity", "tanh", choices=ACTIVATIONS,
           option_help="RNN nonlinearity: tanh or relu."),
     Field("model.init", "str", "W_hh initialisation", "auto", choices=("auto",) + INITS,
@@ -171,20 +191,21 @@ FIELDS: dict[str, Field] = {f.key: f for f in (
           option_help="Sequences per batch."),
     Field("train.steps", "int", "the step budget", None, minimum=1, nullable=True,
           option_help=("Most training steps; it stops early on success (default: the task's budget: "
-                       "remember 1500, adding 4000, temporal-order 2000, agreement 1500, copy 5000).")),
+                       + ", ".join(f"{t.name} {t.steps}" for t in _task_table()) + ").")),
     Field("train.optimizer", "str", "the optimiser", "adam", choices=OPTIMIZERS,
           option_help="adam, sgd or momentum."),
     Field("train.lr", "float", "learning rate", None, above=0, nullable=True,
-          option_help=("Learning rate (default: adam 0.001, adam 0.003 on adding, adam 0.01 on copy, "
-                       "sgd 0.1, momentum 0.01).")),
+          option_help=("Learning rate (default: " + ", ".join(
+              [f"adam {DEFAULT_LR['adam']:g}"] + [f"adam {t.adam_lr:g} on {t.name}" for t in _task_table() if t.adam_lr]
+              + [f"{name} {lr:g}" for name, lr in DEFAULT_LR.items() if name != "adam"]) + ").")),
     Field("train.momentum", "float", "the momentum optimiser's mu", 0.9, minimum=0, below=1,
           option_help="Momentum of --optimizer momentum."),
     Field("train.clip", "float", "global-norm clipping threshold, 0 disables", 1.0, minimum=0,
           option_help="Clip the gradient to this global norm (Pascanu et al. 2013); 0 disables."),
     Field("train.eval_every", "int", "steps between evaluations", 25, minimum=1,
-          option_help="Steps between held-out evaluations and gradient probes (default 25)."),
+          option_help="Steps between held-out evaluations and gradient probes (default {default})."),
     Field("train.eval_size", "int", "held-out sequences", 256, minimum=1,
-          option_help="Held-out sequences (default 256)."),
+          option_help="Held-out sequences (default {default})."),
     Field("train.probe_size", "int", "sequences in the gradient-probe batch (the one probe: as gradients.batch)",
           PROBE_BATCH, minimum=1),
 )}

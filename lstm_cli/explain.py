@@ -125,9 +125,9 @@ def split_sentences(profile: GradientProfile, trained: bool) -> list[str]:
             f"({about[cause]}), {second}.")
     out = [head]
     if math.isinf(total) and lost:  # the mean of log10 norms per sequence: one dead sequence makes it -inf
-        out.append(f"At least one sequence's gradient is exactly 0 at the first input (infinitely many decades "
-                   f"lost), which makes the average per sequence infinite whatever the others do; the verdict "
-                   f"below reads the mean norm over sequences instead.")
+        out.append("At least one sequence's gradient is exactly 0 at the first input (infinitely many decades "
+                   "lost), which makes the average per sequence infinite whatever the others do; the verdict "
+                   "below reads the mean norm over sequences instead.")
     return out + [cell.explain_cause(profile, cause, lost, trained)]
 
 

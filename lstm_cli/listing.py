@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from lstm_cli import records, runs
+from lstm_cli import records, rundir, runs
 from lstm_cli.errors import BadInput
 
 SECTIONS = ("outcome", "settings", "gradient", "provenance")  # what happened first
@@ -80,7 +80,7 @@ def _getter(root: Path | None):
             return row.get(key)
         if id(row) not in settings:
             run_dir = Path(root) if runs.has_record(Path(root)) else Path(root) / row["name"]
-            config = runs.read_config(run_dir) or {}
+            config = rundir.read_config(run_dir) or {}
             settings[id(row)] = _flat({k: v for k, v in config.items() if k not in NOT_SETTINGS})
         return settings[id(row)].get(key)
 
@@ -158,8 +158,8 @@ def show(run: str | Path, directory: str | Path = "runs") -> dict[str, Any]:
     if not listing.rows:
         raise BadInput(f"{run}: {'; '.join(listing.problems) or 'not a readable run record'}")
     row = listing.rows[0]
-    result = runs.read_result(run_dir) or {}
-    config = runs.read_config(run_dir) or {}
+    result = rundir.read_result(run_dir) or {}
+    config = rundir.read_config(run_dir) or {}
     settings = _flat({k: v for k, v in config.items() if k not in NOT_SETTINGS})
     outcome = {"status": row["status"], "success": row["success"], "metric": row["metric"], "value": row["value"]}
     outcome.update(_flat({k: result[k] for k in OUTCOME if k in result and k not in outcome}))

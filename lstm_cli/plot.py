@@ -64,7 +64,7 @@ def _one_line(err: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _positive(values: Sequence[float]) -> list[float]:
+def positive(values: Sequence[float]) -> list[float]:
     """A log axis cannot show 0, inf or NaN: they become gaps in the line (the JSON keeps them)."""
     return [v if v > 0 and math.isfinite(v) else math.nan for v in map(float, values)]
 
@@ -90,9 +90,9 @@ def plot_profiles(profiles, path: str | Path, title: str = "") -> Path:
             if profile.gates_rel is not None:
                 lines.append((profile.gates_rel, "-.", f"||dL/{profile.carrier}||, through h and the gates"))
             for values, style, name in lines:
-                positive = _positive(values)
-                drawn.extend(v for v in positive if math.isfinite(v))
-                ax.plot(steps, positive, color=colour, linestyle=style, linewidth=1.8, label=f"{profile.label} {name}")
+                kept = positive(values)
+                drawn.extend(v for v in kept if math.isfinite(v))
+                ax.plot(steps, kept, color=colour, linestyle=style, linewidth=1.8, label=f"{profile.label} {name}")
         ax.axhline(VANISHING, color="grey", linewidth=1.0, linestyle=":", label=f"vanishing below {VANISHING:g}")
         if drawn and max(drawn) > EXPLODING / 10:  # the exploding line only where a profile comes near it
             ax.axhline(EXPLODING, color="grey", linewidth=1.0, linestyle=(0, (6, 2, 1, 2)),

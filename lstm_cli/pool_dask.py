@@ -50,7 +50,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from lstm_cli import runs
 from lstm_cli.errors import BadInput, RunFailed
 from lstm_cli.pool import BLAS_THREADS, Executor, Job
 
@@ -410,9 +409,9 @@ def _result_of(future) -> tuple[str, object]:
 
 
 def _arrived(job: Job, record: dict) -> bool:
-    from lstm_cli import runs
+    from lstm_cli import rundir
 
-    return runs.read_result(Path(job.sweep_dir) / job.key) == record
+    return rundir.read_result(Path(job.sweep_dir) / job.key) == record
 
 
 def _wait_for_records(unseen: list[tuple[Job, dict]]) -> list[tuple[Job, dict | None]]:

@@ -1,4 +1,4 @@
-"""Run records on disk: one directory per training run.
+"""The training driver: runs one training and keeps its record on disk (``rundir``).
 
     <out>/<name>/
         config.yaml      every resolved setting, the seed and the package version
@@ -37,36 +37,30 @@ A record is the user's result, so it is never lost or mixed with another:
   per evaluation, each appended whole; ``read_metrics`` ignores a torn last line.
 
 The files are written by ``files`` (atomic, whole, locked) and the checkpoint by
-``checkpoint`` (its arrays and how a hostile one is refused); both are
-re-exported here, the record store's API.
+``checkpoint`` (its arrays and how a hostile one is refused); the record's file
+names and its readers are in ``rundir``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from lstm_cli import __version__, models, process, provenance, train
-from lstm_cli.checkpoint import (  # noqa: F401  (the record store's API: re-exported)
-    CHECKPOINT, Checkpoint, inspect_checkpoint, load_checkpoint, save_checkpoint)
+from lstm_cli import __version__, process, provenance, train
+from lstm_cli.checkpoint import CHECKPOINT, save_checkpoint
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
-from lstm_cli.files import (  # noqa: F401  (re-exported)
-    Busy, append_jsonl, atomic_write_bytes, atomic_write_text, check_name, check_out, is_locked, lock_path, locked,
-    make_directory, remove_stray_temporaries)
+from lstm_cli.files import (
+    Busy, append_jsonl, atomic_write_text, check_name, is_locked, locked, make_directory, remove_stray_temporaries)
 from lstm_cli.plain import to_json
+from lstm_cli.rundir import CONFIG, METRICS, RESULT, Gradient, Result, finished_record, has_record
 from lstm_cli.tasks import get_task
 from lstm_cli.train import TrainConfig
 
-CONFIG, METRICS, RESULT = "config.yaml", "metrics.jsonl", "result.json"
-RECORD_FILES = (CONFIG, METRICS, RESULT, CHECKPOINT)
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
-FINISHED = ("completed", "diverged")  # a deterministic outcome: running it again gives the same
 EXISTING = ("refuse", "overwrite", "resume")
 
 
@@ -121,100 +115,6 @@ def _claimed(out_dir: Path, name: str, unique: bool, wait: bool):
             return
         finally:
             lock.__exit__(None, None, None)
-
-
-# ---- reading ----
-
-MAX_RESULT_BYTES = 64 << 20  # result.json holds a few lists of one number per time step
-
-
-def _read_json(path: Path, limit: int) -> Any:
-    from lstm_cli.files import read_regular
-
-    return json.loads(read_regular(path, limit))
-
-
-def read_result(run_dir: Path) -> dict | None:
-    """The run's result.json, or None when there is none (or it cannot be read: not a regular
-    file, too large, not JSON, nested beyond reason)."""
-    try:
-        record = _read_json(Path(run_dir) / RESULT, MAX_RESULT_BYTES)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def read_config(run_dir: Path) -> dict | None:
-    """The run's config.yaml as a dict, or None when there is none or it cannot be read (not a
-    regular file, over 1 MiB, not YAML, nested deeper than a config ever is)."""
-    import yaml
-
-    from lstm_cli.files import read_regular, safe_yaml
-
-    try:
-        stored = safe_yaml(read_regular(Path(run_dir) / CONFIG).decode("utf-8"))
-    except (OSError, ValueError, yaml.YAMLError, RecursionError):
-        return None
-    return stored if isinstance(stored, dict) else None
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The evaluations of metrics.jsonl in order (a torn last line is ignored)."""
-    from lstm_cli.files import read_regular
-
-    rows = []
-    try:
-        text = read_regular(Path(run_dir) / METRICS, MAX_RESULT_BYTES).decode("utf-8", "replace")
-    except (OSError, ValueError):
-        return []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except (ValueError, RecursionError):
-            break
-        if not isinstance(row, dict):
-            break
-        rows.append(row)
-    return rows
-
-
-def finished_record(run_dir: Path, config: dict) -> dict | None:
-    """result.json when it says the run finished (completed or diverged) with the settings
-    ``config`` (a resolved ``TrainConfig.to_dict``, compared with config.yaml), else None."""
-    record = read_result(run_dir)
-    if record is None or record.get("status") not in FINISHED:
-        return None
-    stored = read_config(run_dir)
-    if stored is None or any(stored.get(k) != v for k, v in config.items()):
-        return None
-    return record
-
-
-def settings_changed(run_dir: Path, config: dict) -> str | None:
-    """What differs between ``config`` and the settings of the *finished* record in ``run_dir``
-    ("steps 3 -> 4"); None when they agree, or when there is no finished record with readable
-    settings there (nothing that running again would lose: a record whose config.yaml cannot
-    be read is broken, and is made again)."""
-    record = read_result(run_dir)
-    if record is None or record.get("status") not in FINISHED:
-        return None
-    stored = read_config(run_dir)
-    if stored is None:
-        return None
-    for key, value in config.items():
-        if stored.get(key) != value:
-            return f"{key} {_short(stored.get(key))} -> {_short(value)}"
-    return None
-
-
-def _short(value: Any) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def has_record(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds any file of a run record."""
-    return any(os.path.lexists(Path(run_dir) / name) for name in RECORD_FILES)
 
 
 # ---- running ----
@@ -300,7 +200,7 @@ def run_training(config: TrainConfig, out_dir: Path, name: str | None = None,
             raise BadInput(refusal(run_dir))
         remove_stray_temporaries(run_dir)
         task = get_task(cfg.task)
-        record: dict[str, Any] = {
+        record: Result = {
             "name": name, "run_dir": str(run_dir), "status": "running", "success": False,
             "task": cfg.task, "gap": cfg.gap, "model": cfg.model.label(), "seed": cfg.seed,
             "metric": task.metric, "criterion": task.criterion, "chance": task.chance,
@@ -326,7 +226,7 @@ def _os_problem(err: OSError) -> str:
     return where + (err.strerror or str(err))
 
 
-def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
+def _train_into(cfg: TrainConfig, run_dir: Path, record: Result, start: float,
                 on_event: Callable[[Any], None] | None, events: Iterable[Any] | None = None) -> dict:
     """The training loop of ``run_training``, writing metrics, checkpoint and result as it goes."""
     first: train.Evaluation | None = None
@@ -370,7 +270,7 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: dict, start: float,
     return record
 
 
-def _fail(record: dict, err: Exception, step: int, first, last, start: float, run_dir: Path,
+def _fail(record: Result, err: Exception, step: int, first, last, start: float, run_dir: Path,
           clip_log: train.ClipLog) -> None:
     """Record the run as failed (where result.json can still be written) and raise RunFailed."""
     problem = _os_problem(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
@@ -380,7 +280,7 @@ def _fail(record: dict, err: Exception, step: int, first, last, start: float, ru
                     + ("" if saved else " (result.json could not be written either: removed)")) from None
 
 
-def _finish_quietly(record: dict, first, last, start: float, run_dir: Path, clip_log: train.ClipLog) -> bool:
+def _finish_quietly(record: Result, first, last, start: float, run_dir: Path, clip_log: train.ClipLog) -> bool:
     """``_finish`` for a run that is ending badly: whether result.json could be written. When it
     cannot (a full disk), the old "running" result is removed, so no reader takes the run for
     one still going; a missing result means "run again"."""
@@ -393,7 +293,7 @@ def _finish_quietly(record: dict, first, last, start: float, run_dir: Path, clip
     return True
 
 
-def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation | None,
+def _finish(record: Result, first: train.Evaluation | None, last: train.Evaluation | None,
             start: float, run_dir: Path, clip_log: train.ClipLog) -> None:
     """Fill the final metrics and the clipping totals into ``record``, stamp the end time into
     config.yaml, and write result.json."""
@@ -420,7 +320,7 @@ def _finish(record: dict, first: train.Evaluation | None, last: train.Evaluation
     record.update(json.loads(text))
 
 
-def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> dict:
+def _gradient_summary(first: train.Evaluation, last: train.Evaluation) -> Gradient:
     """The gradient flow before and after training, relative to the answer step."""
     def rel(stats):
         return None if stats is None else stats.rel.tolist()

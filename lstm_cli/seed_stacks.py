@@ -69,7 +69,7 @@ def train_stack(job: Job) -> StackRecord:
     import queue
     import threading
 
-    from lstm_cli import runs, stacked
+    from lstm_cli import rundir, runs, stacked
     from lstm_cli.train import Diverged, Finished, TrainConfig
 
     members = members_of(job)
@@ -118,7 +118,7 @@ def train_stack(job: Job) -> StackRecord:
     # of a job's record (pool_dask) reads it back, even when that run failed
     first = outcomes[members[0].index][0]
     if first is None:
-        first = runs.read_result(Path(members[0].sweep_dir) / members[0].key)
+        first = rundir.read_result(Path(members[0].sweep_dir) / members[0].key)
     record = StackRecord(first or {})
     record.members = outcomes
     return record

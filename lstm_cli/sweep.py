@@ -21,7 +21,7 @@ Every file is written atomically, so a kill leaves either the old or the new
 record, never half of one.
 
 Two sweeps into one ``--out`` at once: each run directory has a lock
-(``runs.locked``) that its writer holds. A worker that finds a run locked by
+(``files.locked``) that its writer holds. A worker that finds a run locked by
 another process waits for it and then keeps the record when it finished with
 the same settings (its progress line says "kept: finished by another
 process"), so every run is done once. A run that is being written elsewhere
@@ -134,7 +134,8 @@ def plan(scenario, out: Path, resume: bool, name: str | None = None) -> tuple[Pa
     that another process is writing now (its lock is held) is neither kept nor stale: its
     job waits for that writer (``train_job``). ``name``: the sweep directory's (default:
     the scenario's)."""
-    from lstm_cli import runs
+    from lstm_cli import rundir, runs
+    from lstm_cli.files import is_locked
 
     points = scenario.points()
     sweep_dir = sweep_dir_of(scenario, out, name)
@@ -147,11 +148,11 @@ def plan(scenario, out: Path, resume: bool, name: str | None = None) -> tuple[Pa
     stale, changed = [], []
     for point in points:
         run_dir = sweep_dir / point.key
-        record = runs.finished_record(run_dir, configs[point.index])
+        record = rundir.finished_record(run_dir, configs[point.index])
         if record is not None:
             kept[point.index] = record
-        elif runs.has_record(run_dir) and not runs.is_locked(run_dir):
-            difference = runs.settings_changed(run_dir, configs[point.index])
+        elif rundir.has_record(run_dir) and not is_locked(run_dir):
+            difference = rundir.settings_changed(run_dir, configs[point.index])
             if difference is not None:
                 changed.append(f"{point.key} ({difference})")
             else:
@@ -177,21 +178,21 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
     ``executor`` runs the jobs (``pool.run_jobs``, local worker processes, by default);
     any function with its signature can take its place (see pool.py). With ``stack`` and the
     default ``run``, the runs that differ only in their seed train together (``stacks``)."""
-    from lstm_cli import runs
+    from lstm_cli.files import locked, make_directory, remove_stray_temporaries
 
     if "train" not in scenario.parts:
         raise BadInput(f"{scenario.name} has no train: section; a sweep trains models "
                        f"(use `lstm-demo run {scenario.name}` for a gradients-only scenario)")
     start = time.perf_counter()
     sweep_dir, points, todo, kept = plan(scenario, out, resume, name)
-    runs.make_directory(sweep_dir, "sweep directory")
+    make_directory(sweep_dir, "sweep directory")
     earlier = earlier_runs(sweep_dir, points)
     write_sweep_file(sweep_dir, SWEEP_FILE, json.dumps(sweep_record(scenario, points, earlier), indent=2))
     for index in kept:  # temporaries a killed writer left beside a finished record
         run_dir = sweep_dir / points[index].key
         try:
-            with runs.locked(run_dir):
-                runs.remove_stray_temporaries(run_dir)
+            with locked(run_dir):
+                remove_stray_temporaries(run_dir)
         except BadInput:  # another process holds it: it cleans up itself
             pass
     if on_plan:
@@ -223,7 +224,8 @@ def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False
 def earlier_runs(sweep_dir: Path, points) -> list[RunOutcome]:
     """The finished runs that sweep.json lists from an earlier sweep into ``sweep_dir`` and that are
     not in this grid (resumed with fewer seeds, say): kept in sweep.json and in the summary."""
-    from lstm_cli import runs
+    from lstm_cli import rundir
+    from lstm_cli.files import check_name
     from lstm_cli.files import read_regular
 
     try:
@@ -238,11 +240,11 @@ def earlier_runs(sweep_dir: Path, points) -> list[RunOutcome]:
         if not isinstance(key, str) or key in keys or not isinstance(values, dict):
             continue
         try:
-            runs.check_name(key, "run key")
+            check_name(key, "run key")
         except BadInput:
             continue
-        record = runs.read_result(sweep_dir / key)
-        if record is not None and record.get("status") in runs.FINISHED:
+        record = rundir.read_result(sweep_dir / key)
+        if record is not None and record.get("status") in rundir.FINISHED:
             keys.add(key)
             found.append(RunOutcome(-1 - len(found), key, tuple(values.items()), record, skipped=True))
     return found
@@ -251,12 +253,12 @@ def earlier_runs(sweep_dir: Path, points) -> list[RunOutcome]:
 def write_sweep_file(sweep_dir: Path, name: str, text: str) -> None:
     """Write one of the sweep's own files atomically, under the sweep directory's lock (another
     sweep into the same directory may be writing it too); stray temporaries go first."""
-    from lstm_cli import runs
+    from lstm_cli.files import atomic_write_text, locked, remove_stray_temporaries
 
     try:
-        with runs.locked(sweep_dir, wait=True):
-            runs.remove_stray_temporaries(sweep_dir)
-            runs.atomic_write_text(sweep_dir / name, text)
+        with locked(sweep_dir, wait=True):
+            remove_stray_temporaries(sweep_dir)
+            atomic_write_text(sweep_dir / name, text)
     except OSError as err:
         raise RunFailed(f"cannot write {sweep_dir / name}: {err.strerror}") from None
 
@@ -323,7 +325,7 @@ def _median(values: list[float]) -> float | None:
 
 def aggregate(outcomes: list[RunOutcome], axes: list[str]) -> list[dict]:
     """One row per setting (the axes other than seed), in grid order."""
-    from lstm_cli.runs import FINISHED
+    from lstm_cli.rundir import FINISHED
 
     groups: dict[tuple, list[RunOutcome]] = {}
     for outcome in outcomes:

@@ -36,14 +36,18 @@ every step as Arjovsky et al. count it (blanks are free to predict),
 10 log 8 / (T + 20) with their T = gap + 1. The gap is made of blanks, not
 random distractors, as in both papers: no fixed point can hold 8^10 different
 sequences, so the task measures memory even with a constant filler.
+
+Imports numpy only inside its functions: the command line reads the table (names, step
+budgets) for its help.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from lstm_cli.errors import BadInput
 
@@ -60,7 +64,6 @@ COPY_HIDDEN = 64
 SINGULAR = ("the cat", "the dog", "the cloud", "the child")
 PLURAL = ("the cats", "the dogs", "the clouds", "the children")
 FILLERS = ("that", "we", "saw", "near", "the", "old", "red", "house", "yesterday", "in", "town", "again")
-VERBS = ("is", "are")
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,23 @@ class Task:
     length: Callable[[int], int]  # T as a function of gap
     make: Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]
     reference: str
+    # the training step budget: enough for the default LSTM at gap 50-100, so that a model that has
+    # not succeeded by then has honestly failed
+    steps: int
+    # Adam's step when it is not config.DEFAULT_LR's. adding: its regression gradient stays small
+    # until the markers are found, and at 1e-3 the LSTM needed more than 4000 steps at gap 100; at
+    # 3e-3 remember failed 3 of 5 seeds at gap 100, so the step is per task. copy learns slowly at
+    # 1e-3 (gap 20, seed 0: per-symbol accuracy 0.42 after 3000 steps); at 1e-2 its default LSTM
+    # (H = 64, COPY_HIDDEN) succeeds on seeds 0-4 in 1950-4000 steps; at 2e-2 seed 0 reached only
+    # 0.83 (docs/variants.md).
+    adam_lr: float | None = None
     answer_steps: tuple[int, ...] = (-1,)  # the steps that carry a target and a loss, counted from the end
     hidden: int | None = None  # the models' hidden units when none are given (None: model.hidden's default)
 
     def generate(self, rng: np.random.Generator, batch: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: x (B, T, D) float64, y (B, S) int64 labels or float64 targets, S answer steps."""
+        import numpy as np
+
         check_gap(self, gap)
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise BadInput(f"batch must be an integer >= 1, got {batch!r}")
@@ -113,17 +128,23 @@ def with_task_defaults(task_name: str, model_settings: dict) -> dict:
 
 
 def check_gap(task: Task, gap: int) -> None:
+    import numpy as np
+
     if isinstance(gap, bool) or not isinstance(gap, (int, np.integer)) or gap < task.min_gap:
         raise BadInput(f"gap: must be an integer >= {task.min_gap} for task {task.name}, got {gap!r}")
 
 
 def _one_hot(ids: np.ndarray, depth: int) -> np.ndarray:
+    import numpy as np
+
     out = np.zeros(ids.shape + (depth,))
     np.put_along_axis(out, ids[..., None], 1.0, axis=-1)
     return out
 
 
 def _remember(rng, batch, gap):
+    import numpy as np
+
     # ids: 0..3 the symbols, 4..7 distractors, 8 the query marker
     T = gap + 2
     symbol = rng.integers(0, N_SYMBOLS, size=batch)
@@ -135,6 +156,8 @@ def _remember(rng, batch, gap):
 
 
 def _adding(rng, batch, gap):
+    import numpy as np
+
     T = gap
     values = rng.uniform(0.0, 1.0, size=(batch, T))
     first = rng.integers(0, T // 2, size=batch)
@@ -149,6 +172,8 @@ def _adding(rng, batch, gap):
 
 
 def _temporal_order(rng, batch, gap):
+    import numpy as np
+
     # ids: 0 = X, 1 = Y, 2..5 distractors, 6 the query marker
     T = gap + 3
     first = rng.integers(0, 2, size=batch)
@@ -162,6 +187,8 @@ def _temporal_order(rng, batch, gap):
 
 
 def _agreement(rng, batch, gap):
+    import numpy as np
+
     # ids: singular subjects, plural subjects, fillers, then the verb slot
     T = gap + 2
     n_subj = len(SINGULAR)
@@ -174,6 +201,8 @@ def _agreement(rng, batch, gap):
 
 
 def _copy(rng, batch, gap):
+    import numpy as np
+
     # ids: 0..7 the symbols, 8 blank, 9 the delimiter
     blank, delimiter = COPY_CATEGORIES, COPY_CATEGORIES + 1
     T = gap + 2 * COPY_LENGTH + 1
@@ -196,21 +225,21 @@ TASKS: dict[str, Task] = {
         Task("remember", "recall the first of 4 symbols after gap random distractors",
              N_SYMBOLS + N_DISTRACTORS + 1, N_SYMBOLS, "cross_entropy", "accuracy",
              1.0 / N_SYMBOLS, 0.99, 1, lambda gap: gap + 2, _remember,
-             "Bengio et al. 1994; Hochreiter & Schmidhuber 1997"),
+             "Bengio et al. 1994; Hochreiter & Schmidhuber 1997", steps=1500),
         Task("adding", "sum the two marked values of a sequence of T = gap random numbers",
              2, 1, "mse", "mse", 1.0 / 6.0, 0.01, 2, lambda gap: gap, _adding,
-             "Hochreiter & Schmidhuber 1997; Le et al. 2015"),
+             "Hochreiter & Schmidhuber 1997; Le et al. 2015", steps=4000, adam_lr=3e-3),
         Task("temporal-order", "classify the order (XX, XY, YX, YY) of two symbols gap steps apart",
              2 + N_DISTRACTORS + 1, 4, "cross_entropy", "accuracy", 0.25, 0.99, 1,
-             lambda gap: gap + 3, _temporal_order, "Hochreiter & Schmidhuber 1997, experiment 6a"),
+             lambda gap: gap + 3, _temporal_order, "Hochreiter & Schmidhuber 1997, experiment 6a", steps=2000),
         Task("agreement", "pick 'is' or 'are' to agree with a subject gap words back",
              2 * len(SINGULAR) + len(FILLERS) + 1, 2, "cross_entropy", "accuracy", 0.5, 0.99, 1,
-             lambda gap: gap + 2, _agreement, "Olah 2015, Understanding LSTM Networks"),
+             lambda gap: gap + 2, _agreement, "Olah 2015, Understanding LSTM Networks", steps=1500),
         Task("copy", "reproduce 10 symbols (of 8) after gap blanks and a delimiter",
              COPY_CATEGORIES + 2, COPY_CATEGORIES, "cross_entropy", "accuracy", 1.0 / COPY_CATEGORIES,
              0.99, 1, lambda gap: gap + 2 * COPY_LENGTH + 1, _copy,
              "Hochreiter & Schmidhuber 1997; Arjovsky et al. 2016",
-             answer_steps=tuple(range(-COPY_LENGTH, 0)), hidden=COPY_HIDDEN),
+             answer_steps=tuple(range(-COPY_LENGTH, 0)), hidden=COPY_HIDDEN, steps=5000, adam_lr=1e-2),
     )
 }
 

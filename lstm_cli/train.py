@@ -53,21 +53,8 @@ from lstm_cli.models import ModelSpec
 from lstm_cli.seeds import stream
 from lstm_cli.tasks import Task, check_gap, get_task, with_task_defaults
 
-OPTIMIZERS = config.OPTIMIZERS
-# Default learning rates, chosen with the default batch and model (see README, train section).
-DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1, "momentum": 0.01}
-# Adam's step for the adding problem: its regression gradient stays small until
-# the markers are found, and at 1e-3 the LSTM needed more than 4000 steps at
-# gap 100; at 3e-3 remember failed 3 of 5 seeds at gap 100, so the step is per task.
-# copy learns slowly at 1e-3 (gap 20, seed 0: per-symbol accuracy 0.42 after 3000 steps). At 1e-2 its
-# default LSTM (H = 64, tasks.COPY_HIDDEN) succeeds on seeds 0-4 in 1950-4000 steps; at 2e-2 seed 0
-# reached only 0.83 (docs/variants.md).
-TASK_ADAM_LR = {"adding": 3e-3, "copy": 1e-2}
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
-# Default step budget per task: enough for the default LSTM at gap 50-100, so
-# that a model that has not succeeded by then has honestly failed.
-DEFAULT_STEPS = {"remember": 1500, "adding": 4000, "temporal-order": 2000, "agreement": 1500, "copy": 5000}
 
 
 @dataclass(frozen=True)
@@ -81,7 +68,7 @@ class TrainConfig:
     gap: int = config.default("gap")
     model: ModelSpec | None = None  # None: the task's default model (tasks.with_task_defaults)
     batch: int = config.default("train.batch")
-    steps: int | None = None  # None: DEFAULT_STEPS[task]
+    steps: int | None = None  # None: the task's budget (tasks.Task.steps)
     optimizer: str = config.default("train.optimizer")  # adam | sgd | momentum
     lr: float | None = None  # None: default_lr(optimizer, task)
     momentum: float = config.default("train.momentum")  # the "momentum" optimiser's mu
@@ -105,7 +92,7 @@ class TrainConfig:
         """A copy with the defaults filled in (steps from the task, lr from the optimiser)."""
         return dataclasses.replace(
             self,
-            steps=DEFAULT_STEPS[self.task] if self.steps is None else self.steps,
+            steps=get_task(self.task).steps if self.steps is None else self.steps,
             lr=default_lr(self.optimizer, self.task) if self.lr is None else float(self.lr))
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,9 +120,10 @@ def _config_key(name: str) -> str:
 
 def default_lr(optimizer: str, task: str) -> float:
     """The learning rate used when none is given."""
-    if optimizer == "adam":
-        return TASK_ADAM_LR.get(task, DEFAULT_LR["adam"])
-    return DEFAULT_LR[optimizer]
+    own = get_task(task).adam_lr
+    if optimizer == "adam" and own is not None:
+        return own
+    return config.DEFAULT_LR[optimizer]
 
 
 def _model_from(value: Any) -> ModelSpec:
@@ -191,7 +179,7 @@ def update(optimizer: str, params: dict[str, np.ndarray], grads: dict[str, np.nd
         new = {k: p - step_size * m[k] / (np.sqrt(v[k]) + ADAM_EPS * math.sqrt(1 - b2 ** t))
                for k, p in params.items()}
         return new, OptState(t, {"m": m, "v": v})
-    raise BadInput(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    raise BadInput(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(config.OPTIMIZERS)}")
 
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:

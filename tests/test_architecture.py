@@ -135,3 +135,62 @@ def test_the_cell_registry_imports_no_numpy():
     code = "import sys, lstm_cli.config, lstm_cli.cells; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_help_reads_the_task_table_without_numpy():
+    """--steps' and --lr's help come from tasks.TASKS; reading it must not cost numpy's import."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom lstm_cli import tasks\nfrom lstm_cli.cli import app\n"
+            "out = CliRunner().invoke(app, ['train', '--help'], env={'COLUMNS': '300'}).stdout\n"
+            "out = ' '.join(out.replace(chr(9474), ' ').split())\n"
+            "print('numpy' in sys.modules, all(f'{t.name} {t.steps}' in out for t in tasks.TASKS.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
+def _is_module(dotted: str) -> bool:
+    parts = dotted.split(".")
+    if parts[0] != "lstm_cli":
+        return False
+    where = PACKAGE.joinpath(*parts[1:])
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
+
+
+def _private_names_across_modules(source: str) -> list[str]:
+    """``from lstm_cli.x import _name`` and ``module._name`` (``module`` an lstm_cli module bound
+    by an import) in ``source``: a name with a leading underscore is its own module's business."""
+    tree = ast.parse(source)
+    modules: set[str] = set()
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lstm_cli"):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{node.module}.{alias.name}")
+                elif _is_module(f"{node.module}.{alias.name}"):
+                    modules.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("lstm_cli"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            while isinstance(base, ast.Attribute):  # lstm_cli.plot._positive
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules and not isinstance(node.value, ast.Call):
+                found.append(f"{ast.unparse(node.value)}.{node.attr}")
+    return found
+
+
+def test_no_private_name_is_imported_across_modules():
+    offenders = {p.relative_to(PACKAGE).as_posix(): _private_names_across_modules(p.read_text()) for p in SOURCES}
+    assert {name: names for name, names in offenders.items() if names} == {}
+
+
+def test_the_private_name_scan_finds_each_form():
+    assert _private_names_across_modules("from lstm_cli.plot import _positive, check_target\n") == \
+        ["lstm_cli.plot._positive"]
+    assert _private_names_across_modules("from lstm_cli.render import figures\nfigures._x(1)\n") == ["figures._x"]
+    assert _private_names_across_modules("import lstm_cli.plot as p\np._positive\n") == ["p._positive"]
+    assert _private_names_across_modules("from lstm_cli.plot import check_target\nself._x = 1\n") == []
+    assert _private_names_across_modules("import os\nos._exit(1)\n") == []  # not an lstm_cli module

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from lstm_cli import models, probes, tasks
 from lstm_cli.cli import app
-from lstm_cli.render import jsonable
+from lstm_cli.plain import jsonable
 
 runner = CliRunner()
 
@@ -172,7 +172,7 @@ def test_bad_input_in_a_real_process_has_no_traceback():
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A run directory with an untrained checkpoint: the probe does not care whether it learned."""
-    from lstm_cli import runs
+    from lstm_cli.checkpoint import CHECKPOINT, save_checkpoint
     from lstm_cli.seeds import stream
     from lstm_cli.train import TrainConfig
 
@@ -182,15 +182,15 @@ def run_dir(tmp_path: Path) -> Path:
     params["weight_hh"] *= 1.5  # not what a fresh init of this spec would give
     config = TrainConfig(task="adding", gap=16, model=spec, seed=5, probe_size=12)
     (tmp_path / "run").mkdir()
-    runs.save_checkpoint(tmp_path / "run" / runs.CHECKPOINT, spec, params, config)
+    save_checkpoint(tmp_path / "run" / CHECKPOINT, spec, params, config)
     return tmp_path / "run"
 
 
 def probe_checkpoint(run_dir: Path, gap: int, batch: int, seed: int, task: str = "adding") -> dict:
-    from lstm_cli import runs
+    from lstm_cli.checkpoint import load_checkpoint
     from lstm_cli.seeds import stream
 
-    checkpoint = runs.load_checkpoint(run_dir)
+    checkpoint = load_checkpoint(run_dir)
     t = tasks.get_task(task)
     x, y = t.generate(stream(seed, "probe"), batch, gap)
     profile = probes.probe(checkpoint.spec, checkpoint.params, t, x, y, gap, label=checkpoint.spec.label())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs
+from lstm_cli import rundir
 from lstm_cli.cli import app
 
 runner = CliRunner()
@@ -66,9 +66,9 @@ def test_sweep_jsonl_streams_a_line_per_run_before_the_last_run_finishes(tmp_pat
     assert first["type"] == "run" and len(run_lines) == 4 and len(summary) == 2
     # the first run's line was read before the last run's record was finished
     last = run_lines[-1]
-    assert Path(last["run_dir"], runs.RESULT).stat().st_mtime_ns > first_seen
+    assert Path(last["run_dir"], rundir.RESULT).stat().st_mtime_ns > first_seen
     for line in run_lines:  # each line is the numbers of its record
-        record = runs.read_result(line["run_dir"])
+        record = rundir.read_result(line["run_dir"])
         assert (line["status"], line["success"], line["steps"], line["value"]) == (
             record["status"], record["success"], record["steps"], record[record["metric"]])
         assert line["clipped_fraction"] == record["clipping"]["clipped_fraction"] and line["kept"] is False
@@ -117,8 +117,8 @@ def test_runs_lists_every_kind_of_record_and_exits_0(tmp_path):
     assert runner.invoke(app, ["train", *TINY_TRAIN, "--out", str(out), "--name", "running"]).exit_code == 0
     assert runner.invoke(app, ["train", *TINY_TRAIN, "--out", str(out), "--name", "interrupted"]).exit_code == 0
     for name, status in (("running", "running"), ("interrupted", "interrupted")):
-        record = runs.read_result(out / name)  # as a run still training (this process) or stopped by Ctrl-C
-        (out / name / runs.RESULT).write_text(json.dumps({**record, "status": status}))
+        record = rundir.read_result(out / name)  # as a run still training (this process) or stopped by Ctrl-C
+        (out / name / rundir.RESULT).write_text(json.dumps({**record, "status": status}))
     (out / "stray").mkdir()
 
     result = runner.invoke(app, ["runs", str(out), "--format", "json"])

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs
+from lstm_cli import rundir
 from lstm_cli.cli import app
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_every_bundled_scenario_runs_at_a_reduced_size(name, tmp_path):
     assert len(records) == RUNS[name]
     for record in records:
         assert record["status"] in ("completed", "diverged")
-        assert runs.read_result(record["run_dir"]) == record
+        assert rundir.read_result(record["run_dir"]) == record
         assert Path(record["run_dir"]).parent == tmp_path / name
     if "gradients" in PARTS[name]:
         assert document["gradients"]["settings"]["gap"] == {"exploding": 8, "forget-gate": 8, "agreement": 5}[name]
@@ -107,9 +107,9 @@ def test_sweep_summary_records_and_formats(tmp_path):
     assert [(r["model"], r["runs"]) for r in rows] == [("rnn", 2), ("lstm", 2)]
     sweep_dir = out / "small"
     for key in ("model=rnn,seed=0", "model=rnn,seed=1", "model=lstm,seed=0", "model=lstm,seed=1"):
-        assert runs.read_result(sweep_dir / key)["status"] == "completed"
+        assert rundir.read_result(sweep_dir / key)["status"] == "completed"
     # the summary is computed from the records: check one row by hand
-    lstm = [runs.read_result(sweep_dir / f"model=lstm,seed={s}") for s in (0, 1)]
+    lstm = [rundir.read_result(sweep_dir / f"model=lstm,seed={s}") for s in (0, 1)]
     assert rows[1]["succeeded"] == sum(r["success"] for r in lstm)
     assert rows[1]["median_final_metric"] == pytest.approx(sum(r["accuracy"] for r in lstm) / 2)
     assert rows[1]["median_grad_first_step"] == pytest.approx(
@@ -123,7 +123,7 @@ def test_sweep_summary_records_and_formats(tmp_path):
     again = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--format", "csv"])
     assert again.exit_code == 0, again.stderr
     assert "summary.jsonl in " + str(out / "small-run2") in again.stderr
-    assert runs.read_result(out / "small-run2" / "model=lstm,seed=1")["status"] == "completed"
+    assert rundir.read_result(out / "small-run2" / "model=lstm,seed=1")["status"] == "completed"
     assert {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*")} == before
     third = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--name", "small"])
     assert third.exit_code == 2 and "pass --resume" in third.stderr and "run(s) to do" not in third.stderr
@@ -145,7 +145,7 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path):
     assert [r["failed"] for r in lines if r["type"] == "summary"] == [1, 0]
     assert [r["status"] for r in lines if r["type"] == "run" and r["key"] == "model=rnn,seed=1"] == ["failed"]
     for key in ("model=rnn,seed=0", "model=lstm,seed=0", "model=lstm,seed=1"):
-        assert runs.read_result(out / "small" / key)["status"] == "completed"
+        assert rundir.read_result(out / "small" / key)["status"] == "completed"
 
 
 def test_dry_run_lists_runs_and_their_state(tmp_path):
@@ -220,5 +220,5 @@ def test_killed_sweep_completes_with_resume(tmp_path, how):
     assert [(r["model"], r["runs"], r["failed"]) for r in rows] == [("rnn", 4, 0), ("lstm", 4, 0)]
     for run_dir in sweep_dir.iterdir():
         if run_dir.is_dir():
-            assert runs.read_metrics(run_dir), run_dir  # every record whole and readable
+            assert rundir.read_metrics(run_dir), run_dir  # every record whole and readable
             assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs
+from lstm_cli import rundir
 from lstm_cli.cli import app
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def test_divergence_exits_1_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "diverged" in lines[0] and "--clip" in lines[0]
     record = json.loads(result.stdout)
-    assert record["status"] == "diverged" and record == runs.read_result(tmp_path / "boom")
+    assert record["status"] == "diverged" and record == rundir.read_result(tmp_path / "boom")
 
 
 @pytest.mark.parametrize("args, words", [
@@ -105,15 +105,16 @@ def test_help_has_an_example_and_readme_documents_the_json_fields():
 
 
 def test_help_states_the_default_learning_rates_and_budgets():
-    from lstm_cli import train as training
+    from lstm_cli import config, tasks, train as training
 
     help_text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"}).stdout
     text = " ".join(help_text.replace("│", " ").split())
-    for optimizer, lr in training.DEFAULT_LR.items():
+    for optimizer, lr in config.DEFAULT_LR.items():
         assert f"{optimizer} {lr:g}" in text, optimizer
-    for task, lr in training.TASK_ADAM_LR.items():
-        assert f"adam {lr:g} on {task}" in text, task
-    for task, steps in training.DEFAULT_STEPS.items():
-        assert f"{task} {steps}" in text, task
+    for task in tasks.TASKS.values():
+        assert f"{task.name} {task.steps}" in text, task.name
+        lr = training.TrainConfig(task=task.name).resolved().lr
+        assert lr == config.DEFAULT_LR["adam"] or f"adam {lr:g} on {task.name}" in text, task.name
+    assert "adam 0.003 on adding" in text and "copy 5000" in text  # the values README quotes
     defaults = training.TrainConfig()
     assert f"(default {defaults.eval_every})" in text and f"(default {defaults.eval_size})" in text

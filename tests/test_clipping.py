@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from lstm_cli import runs, train
+from lstm_cli import rundir, runs, train
 from lstm_cli.errors import Interrupted
 from lstm_cli.models import ModelSpec
 from lstm_cli.render import train as view
@@ -46,7 +46,7 @@ def run(tmp_path_factory):
 
 def test_each_evaluation_holds_the_steps_since_the_one_before(run):
     record, events = run
-    metrics = runs.read_metrics(record["run_dir"])
+    metrics = rundir.read_metrics(record["run_dir"])
     steps = [e for e in events if isinstance(e, train.Step)]
     assert [e.clipped for e in steps] == [e.grad_norm > 0.4 for e in steps]
     assert 0 < sum(e.clipped for e in steps) < len(steps)  # the threshold cuts through this run
@@ -76,7 +76,7 @@ def test_an_interrupted_run_counts_the_steps_it_took(tmp_path):
 
     with pytest.raises(Interrupted):
         runs.run_training(TINY, tmp_path, on_event=stop_at_12)
-    record = runs.read_result(tmp_path / runs.default_name(TINY))
+    record = rundir.read_result(tmp_path / runs.default_name(TINY))
     assert record["status"] == "interrupted" and record["clipping"]["steps"] == 12
 
 
@@ -107,8 +107,8 @@ def test_run_exploding_reports_the_clipped_fraction(tmp_path):
                                       "--set", "gradients.batch=4", "--set", "train.probe_size=4",
                                       "--out", str(tmp_path)], env={"COLUMNS": "120"})
     assert result.exit_code == 0, result.stderr
-    clipped = runs.read_result(tmp_path / "exploding" / "clip=1")["clipping"]
-    unclipped = runs.read_result(tmp_path / "exploding" / "clip=0")["clipping"]
+    clipped = rundir.read_result(tmp_path / "exploding" / "clip=1")["clipping"]
+    unclipped = rundir.read_result(tmp_path / "exploding" / "clip=0")["clipping"]
     assert clipped["steps"] == 20 and clipped["clip"] == 1.0 and unclipped["clip"] == 0.0
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip().startswith("clip=")}
     header = next(line.split() for line in result.stdout.splitlines() if "grad first" in line and "clipped" in line)

@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 
 distributed = pytest.importorskip("distributed")
 
-from lstm_cli import pool, pool_dask, runs, scenario as scenarios, sweep  # noqa: E402
+from lstm_cli import pool, pool_dask, rundir, scenario as scenarios, sweep  # noqa: E402
+from lstm_cli.files import atomic_write_text
 from lstm_cli.cli import app  # noqa: E402
 from lstm_cli.errors import RunFailed  # noqa: E402
 from test_cli_sweep import _snapshot, small  # noqa: E402
@@ -96,7 +97,7 @@ def blas_run(job: sweep.Job) -> dict:
     run_dir = Path(job.sweep_dir) / job.key
     run_dir.mkdir(parents=True)
     record = {"status": "completed", "key": job.key, "blas": [os.environ.get(n) for n in pool.BLAS_THREADS]}
-    runs.atomic_write_text(run_dir / runs.RESULT, json.dumps(record))
+    atomic_write_text(run_dir / rundir.RESULT, json.dumps(record))
     return record
 
 
@@ -140,7 +141,7 @@ def test_a_run_that_kills_its_worker_fails_alone(cluster, tmp_path):
     assert "KilledWorker" in result.failures[0].error
     for outcome in result.outcomes:
         if not outcome.failed:
-            assert runs.read_result(tmp_path / "runs" / "small" / outcome.key) == outcome.result
+            assert rundir.read_result(tmp_path / "runs" / "small" / outcome.key) == outcome.result
             assert outcome.result["status"] == "completed"
     assert [row["failed"] for row in result.summary] == [0, 1]
 
@@ -158,7 +159,7 @@ def test_a_run_that_raises_or_cannot_write_fails_alone(cluster, tmp_path):
     assert len(failed) == 1 and f"cannot create run directory {blocked}" in failed[0]
     assert result.stderr.splitlines()[-1].startswith("lstm-demo: error: 1 of 4 runs failed (model=rnn,seed=1)")
     for key in ("model=rnn,seed=0", "model=lstm,seed=0", "model=lstm,seed=1"):
-        assert runs.read_result(out / "small" / key)["status"] == "completed"
+        assert rundir.read_result(out / "small" / key)["status"] == "completed"
 
 
 def test_a_record_written_where_the_client_cannot_see_it_fails(cluster, tmp_path, monkeypatch):

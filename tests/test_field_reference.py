@@ -18,7 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lstm_cli import records, runs
+from lstm_cli import records, rundir, runs
 from lstm_cli.cli import app
 from lstm_cli.models import ModelSpec, parse_model
 from lstm_cli.train import TrainConfig
@@ -129,7 +129,7 @@ def results(tmp_path_factory):
 
     with pytest.raises(Exception):
         runs.run_training(TINY, out, name="failed", events=boom())
-    failed = runs.read_result(out / "failed")
+    failed = rundir.read_result(out / "failed")
     assert failed["status"] == "failed"
     return out, [completed, diverged, failed]
 
@@ -181,7 +181,7 @@ def test_compare_reference(results):
 def test_provenance_reference(results):
     """The provenance keys of config.yaml are the table's, and the page's example holds exactly them."""
     out, _ = results
-    written = set(runs.read_config(out / "completed")["provenance"])
+    written = set(rundir.read_config(out / "completed")["provenance"])
     assert documented("records.md", "Provenance in config.yaml") == written
     example = re.search(r"```yaml\n(provenance:.*?)```", section("records.md", "Provenance in config.yaml"), re.S)
     assert example and set(yaml.safe_load(example.group(1))["provenance"]) == written

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from lstm_cli import models, plot, probes, runs, tasks
+from lstm_cli import models, plot, probes, rundir, runs, tasks
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
 from lstm_cli.render import compare, figures
@@ -46,7 +46,7 @@ def _tiny(kind: str) -> TrainConfig:
 @pytest.fixture(scope="module", params=["rnn", "lstm"])
 def run(request, tmp_path_factory):
     record = runs.run_training(_tiny(request.param), tmp_path_factory.mktemp("runs"))
-    return record, runs.read_metrics(record["run_dir"])
+    return record, rundir.read_metrics(record["run_dir"])
 
 
 def test_training_series_are_the_records(run):
@@ -66,7 +66,7 @@ def test_training_series_are_the_records(run):
 @pytest.fixture(scope="module")
 def lstm_run(tmp_path_factory):
     record = runs.run_training(_tiny("lstm"), tmp_path_factory.mktemp("runs"))
-    return record, runs.read_metrics(record["run_dir"])
+    return record, rundir.read_metrics(record["run_dir"])
 
 
 @pytest.mark.parametrize("suffix, size", [(".png", (1000, 700)), (".svg", ("720pt", "504pt"))])
@@ -211,7 +211,7 @@ def _heatmaps(fig):
 @pytest.mark.parametrize("kind", ["rnn", "lstm"])
 def test_training_figure_is_slide_ready(kind, tmp_path, drawn):
     record = runs.run_training(_tiny(kind), tmp_path / "runs")
-    figures.plot_training(record, runs.read_metrics(record["run_dir"]), tmp_path / "t.png",
+    figures.plot_training(record, rundir.read_metrics(record["run_dir"]), tmp_path / "t.png",
                           title=figures.training_title(record))
     fig = drawn[0]
     assert _small_text(fig) == []
@@ -252,7 +252,7 @@ def test_mse_axis_is_labelled_in_powers_of_ten(tmp_path, drawn):
 
 def test_a_few_runs_are_drawn_side_by_side_on_one_scale(tmp_path, drawn):
     records = [runs.run_training(_tiny(kind), tmp_path / "runs", name=kind) for kind in ("rnn", "lstm")]
-    metrics = [runs.read_metrics(r["run_dir"]) for r in records]
+    metrics = [rundir.read_metrics(r["run_dir"]) for r in records]
     compare.plot_comparison(records, metrics, ["model=rnn", "model=lstm"], tmp_path / "c.png", title="two runs")
     fig = drawn[0]
     assert _small_text(fig) == []

@@ -30,7 +30,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs, sweep
+from lstm_cli import rundir, runs, sweep
+from lstm_cli.checkpoint import CHECKPOINT, load_checkpoint
+from lstm_cli.files import atomic_write_text, lock_path
 from lstm_cli.cli import app
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
@@ -154,9 +156,9 @@ def test_overwrite_replaces_the_record_with_the_umasks_modes(work, umask, mode):
     code, stdout, stderr = invoke(["train", *TINY_ARGS, "--gap", "6", "--out", "out", "--name", "keep",
                                    "--overwrite"])
     assert_clean(code, stderr, 0, lines=0)
-    assert json.loads(stdout)["gap"] == 6 and runs.read_result(work / "out" / "keep")["gap"] == 6
+    assert json.loads(stdout)["gap"] == 6 and rundir.read_result(work / "out" / "keep")["gap"] == 6
     assert outside(before, tree(work), "out") == {}
-    for name in runs.RECORD_FILES:
+    for name in rundir.RECORD_FILES:
         assert stat.S_IMODE((work / "out" / "keep" / name).stat().st_mode) == mode, name
 
 
@@ -192,7 +194,7 @@ def test_a_run_directory_that_is_not_a_directory(work, name):
     assert tree(work) == before
 
 
-@pytest.mark.parametrize("member", [runs.RESULT, runs.CONFIG, runs.METRICS, runs.CHECKPOINT])
+@pytest.mark.parametrize("member", [rundir.RESULT, rundir.CONFIG, rundir.METRICS, CHECKPOINT])
 def test_a_record_file_that_is_a_directory(work, member):
     target = work / "out" / "keep" / member
     target.unlink()
@@ -207,7 +209,7 @@ def test_a_record_file_that_is_a_directory(work, member):
     assert "out/keep" in stderr
     assert (target / "inside").read_text() == "x"  # never deleted what is not ours
     assert outside(before, tree(work), "out") == {}
-    assert (runs.read_result(work / "out" / "keep") or {}).get("status") != "running"
+    assert (rundir.read_result(work / "out" / "keep") or {}).get("status") != "running"
 
 
 @pytest.mark.parametrize("name", ["..", ".", "a/b", "../escape", "x\x01y", "tab\there", "n" * 250, "é" * 125,
@@ -237,7 +239,7 @@ def test_a_read_only_run_directory(work, overwrite):
         assert_clean(code, stderr, 1 if overwrite else 2)
         assert "out/keep" in stderr and ("Permission denied" in stderr or not overwrite)
         assert tree(work) == before  # nothing could be changed, nothing was
-        assert runs.read_result(run_dir)["status"] == "completed"
+        assert rundir.read_result(run_dir)["status"] == "completed"
     finally:
         run_dir.chmod(0o755)
 
@@ -264,7 +266,7 @@ def test_a_full_disk_fails_the_run_and_says_so(work, blocks):
                                   shell_prefix=f"ulimit -f {blocks};")
     assert_clean(code, stderr, 1)
     assert "out/new" in stderr and "File too large" in stderr
-    result = runs.read_result(work / "out" / "new")
+    result = rundir.read_result(work / "out" / "new")
     assert result is None or result["status"] == "failed"  # never left "running"
     after = tree(work)
     assert outside(before, after, "out") == {}
@@ -285,7 +287,7 @@ time.sleep(60)
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(work, overwrite):
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(runs.lock_path(work / "out" / "keep"))],
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock_path(work / "out" / "keep"))],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -307,7 +309,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lock(work, overwri
 
 @pytest.fixture(scope="module")
 def arrays(earlier) -> dict[str, np.ndarray]:
-    with np.load(earlier / "keep" / runs.CHECKPOINT, allow_pickle=False) as data:
+    with np.load(earlier / "keep" / CHECKPOINT, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
@@ -361,7 +363,7 @@ CHECKPOINT_CASES = {
 
 @pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
 def test_a_bad_checkpoint_is_refused_before_use(tmp_path, arrays, case):
-    np.savez(tmp_path / runs.CHECKPOINT, **CHECKPOINT_CASES[case](dict(arrays)))
+    np.savez(tmp_path / CHECKPOINT, **CHECKPOINT_CASES[case](dict(arrays)))
     code, stdout, stderr = invoke(["gradients", "--from", tmp_path, "--format", "json"])
     assert_clean(code, stderr, 2)
     assert str(tmp_path) in stderr and stdout == ""
@@ -396,8 +398,8 @@ def _forged_npz(path: Path, arrays: dict, name: str, shape: tuple) -> None:
 @pytest.mark.parametrize("name,shape", [("head.bias", (400_000_000,)), ("weight_hh_l0", (16, 30_000_000)),
                                         ("weight_ih_l0", (20_000, 20_000))])
 def test_a_checkpoint_claiming_gigabytes_is_refused_at_once(tmp_path, arrays, name, shape):
-    _forged_npz(tmp_path / runs.CHECKPOINT, arrays, name, shape)
-    assert (tmp_path / runs.CHECKPOINT).stat().st_size < 10_000
+    _forged_npz(tmp_path / CHECKPOINT, arrays, name, shape)
+    assert (tmp_path / CHECKPOINT).stat().st_size < 10_000
     start = time.perf_counter()
     code, _, stderr = invoke(["gradients", "--from", tmp_path])
     assert_clean(code, stderr, 2)
@@ -407,7 +409,7 @@ def test_a_checkpoint_claiming_gigabytes_is_refused_at_once(tmp_path, arrays, na
 def test_a_consistent_but_huge_model_is_refused_by_memory(tmp_path, arrays):
     hidden = 10_000  # weight_hh alone 3.2 GB
     big = {**arrays, "model": _model_json(hidden=hidden)}
-    _forged_npz(tmp_path / runs.CHECKPOINT, {k: v for k, v in big.items() if k != "weight_hh_l0"},
+    _forged_npz(tmp_path / CHECKPOINT, {k: v for k, v in big.items() if k != "weight_hh_l0"},
                 "weight_hh_l0", (4 * hidden, hidden))
     code, _, stderr = invoke(["gradients", "--from", tmp_path])
     assert_clean(code, stderr, 2)  # the other members' shapes or the memory limit, never a load
@@ -415,7 +417,7 @@ def test_a_consistent_but_huge_model_is_refused_by_memory(tmp_path, arrays):
 
 @pytest.mark.parametrize("what", ["fifo", "dev-zero", "directory", "empty", "truncated", "random", "text"])
 def test_a_checkpoint_file_that_is_not_a_checkpoint(tmp_path, earlier, what):
-    target = tmp_path / "run" / runs.CHECKPOINT
+    target = tmp_path / "run" / CHECKPOINT
     target.parent.mkdir()
     if what == "fifo":
         os.mkfifo(target)
@@ -426,7 +428,7 @@ def test_a_checkpoint_file_that_is_not_a_checkpoint(tmp_path, earlier, what):
     elif what == "empty":
         target.write_bytes(b"")
     elif what == "truncated":
-        target.write_bytes((earlier / "keep" / runs.CHECKPOINT).read_bytes()[:1500])
+        target.write_bytes((earlier / "keep" / CHECKPOINT).read_bytes()[:1500])
     elif what == "random":
         target.write_bytes(np.random.default_rng(0).bytes(4096))
     else:
@@ -463,19 +465,19 @@ def assert_records_whole(root: Path) -> int:
     """Every record under ``root`` parses, every completed one has a loadable checkpoint and the
     settings of its config.yaml; returns how many are completed."""
     completed = 0
-    for config_path in root.rglob(runs.CONFIG):
+    for config_path in root.rglob(rundir.CONFIG):
         run_dir = config_path.parent
-        config = runs.read_config(run_dir)
+        config = rundir.read_config(run_dir)
         assert config is not None, run_dir
-        if (run_dir / runs.METRICS).exists():  # killed between config.yaml and metrics.jsonl: not yet
-            for line in (run_dir / runs.METRICS).read_text().splitlines():
+        if (run_dir / rundir.METRICS).exists():  # killed between config.yaml and metrics.jsonl: not yet
+            for line in (run_dir / rundir.METRICS).read_text().splitlines():
                 json.loads(line)  # no torn or interleaved line
-        if (run_dir / runs.RESULT).exists():
-            result = runs.read_result(run_dir)
-            assert result is not None and result["status"] in runs.STATUSES, run_dir
+        if (run_dir / rundir.RESULT).exists():
+            result = rundir.read_result(run_dir)
+            assert result is not None and result["status"] in rundir.STATUSES, run_dir
             if result["status"] == "completed":
                 completed += 1
-                checkpoint = runs.load_checkpoint(run_dir)
+                checkpoint = load_checkpoint(run_dir)
                 assert checkpoint.config is not None and checkpoint.config.seed == config["seed"] == result["seed"]
                 assert result["gap"] == config["gap"]
     return completed
@@ -555,9 +557,9 @@ def test_two_sweeps_into_one_out_do_every_run_once(tmp_path):
     keys = sorted(p.name for p in sweep_dir.iterdir() if p.is_dir())
     assert len(keys) == 8 and sorted(ran) == keys and set(ran.values()) == {1}, ran  # every run done once
     for key in keys:
-        steps = [row["step"] for row in runs.read_metrics(sweep_dir / key)]
+        steps = [row["step"] for row in rundir.read_metrics(sweep_dir / key)]
         assert steps == sorted(set(steps)) and steps[0] == 0, (key, steps)
-        assert runs.read_result(sweep_dir / key)["status"] == "completed"
+        assert rundir.read_result(sweep_dir / key)["status"] == "completed"
     summaries = [[row for row in map(json.loads, stdout.splitlines()) if row["type"] == "summary"]
                  for stdout, _ in outputs]
     strip = [[{k: v for k, v in row.items() if "seconds" not in k} for row in rows] for rows in summaries]
@@ -579,11 +581,11 @@ def test_a_kill_between_config_and_result_never_keeps_a_stale_result(tmp_path, m
 
     changed = scenarios.apply_overrides(changed, ["train.steps=31"])
     point = changed.points()[3]
-    real_write = runs.atomic_write_text
+    real_write = atomic_write_text
 
     def write_then_die(target, text):
         real_write(target, text)
-        if Path(target).name == runs.CONFIG:
+        if Path(target).name == rundir.CONFIG:
             raise Killed  # the process dies right after replacing config.yaml
 
     monkeypatch.setattr(runs, "atomic_write_text", write_then_die)
@@ -591,16 +593,16 @@ def test_a_kill_between_config_and_result_never_keeps_a_stale_result(tmp_path, m
         runs.run_training(point.train_config(), out / changed.name, name=point.key, existing="overwrite")
     monkeypatch.undo()
     run_dir = out / changed.name / point.key
-    assert runs.read_config(run_dir)["steps"] == 31
-    assert runs.read_result(run_dir) is None  # the old "completed" result went first
+    assert rundir.read_config(run_dir)["steps"] == 31
+    assert rundir.read_result(run_dir) is None  # the old "completed" result went first
 
     # every other point finished with steps 30: resuming with 31 is refused, never a silent
     # replacement of finished results (issue 22); the killed run stays without a result
-    others = {p.key: runs.read_result(out / changed.name / p.key) for p in changed.points() if p.key != point.key}
+    others = {p.key: rundir.read_result(out / changed.name / p.key) for p in changed.points() if p.key != point.key}
     with pytest.raises(BadInput, match="other settings"):
         sweep.run_sweep(changed, out, jobs=2, resume=True)
-    assert {key: runs.read_result(out / changed.name / key) for key in others} == others
-    assert runs.read_result(run_dir) is None
+    assert {key: rundir.read_result(out / changed.name / key) for key in others} == others
+    assert rundir.read_result(run_dir) is None
     # resumed with the settings they were made with, the five are kept and the killed one runs again
     resumed = sweep.run_sweep(_load(path), out, jobs=2, resume=True)
     assert resumed.skipped == 5 and resumed.ran == 1
@@ -610,7 +612,7 @@ def test_a_kill_between_config_and_result_never_keeps_a_stale_result(tmp_path, m
         return [{k: v for k, v in row.items() if "seconds" not in k} for row in summary]
 
     assert comparable(resumed.summary) == comparable(clean.summary)
-    assert runs.read_result(run_dir)["max_steps"] == 30
+    assert rundir.read_result(run_dir)["max_steps"] == 30
 
 
 # ---- class 1: sizes (refused before anything is allocated) ----
@@ -723,11 +725,11 @@ def test_a_planted_config_yaml_that_resume_reads(tmp_path):
     code, _, stderr = invoke(["sweep", path, "--out", out, "--jobs", "1", "--format", "jsonl"])
     assert code == 0, stderr
     run_dir = out / "planted" / "model=lstm,seed=0"
-    (run_dir / runs.CONFIG).write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
+    (run_dir / rundir.CONFIG).write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
     code, stdout, stderr = invoke(["sweep", path, "--out", out, "--jobs", "1", "--resume", "--format", "jsonl"])
     assert "Traceback" not in stderr and code == 0, stderr
     assert "1 run(s) to do, 1 kept" in stderr  # the planted record is not trusted: run again
-    assert runs.read_config(run_dir)["seed"] == 0
+    assert rundir.read_config(run_dir)["seed"] == 0
 
 
 # ---- class 3: scenario paths ----

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import files, records, runs
+from lstm_cli import files, records, rundir, runs
 from lstm_cli.cli import app
 from lstm_cli.models import ModelSpec
 from lstm_cli.train import TrainConfig
@@ -355,7 +355,7 @@ def test_a_sigterm_records_the_run_as_interrupted(tmp_path, command, delay):
     assert proc.returncode == 143, err
     record = json.loads((run_dir / "result.json").read_text())
     assert record["status"] == "interrupted"
-    assert runs.read_config(run_dir)["provenance"].get("end_time")
+    assert rundir.read_config(run_dir)["provenance"].get("end_time")
     assert len(err.splitlines()) == 1
 
 
@@ -391,7 +391,7 @@ def test_a_sweep_into_a_closed_pipe_fails_and_records_say_what_ran(tmp_path, rea
     assert "Traceback" not in proc.stderr
     assert proc.returncode in (1, 141), proc.stderr
     assert "stdout was closed" in proc.stderr.splitlines()[-1]
-    statuses = [runs.read_result(d) for d in (out / "small").iterdir() if d.is_dir()]
+    statuses = [rundir.read_result(d) for d in (out / "small").iterdir() if d.is_dir()]
     assert all(s is None or s["status"] in ("completed", "interrupted") for s in statuses)
     if stack == "--no-stack":  # one run a unit: the runs after the reader left never start
         assert sum(1 for s in statuses if s and s["status"] == "completed") < 6
@@ -1014,7 +1014,7 @@ def test_e_a_memory_error_that_still_happens_is_one_line_and_recorded(tmp_path, 
     assert "memory" in err.lower()
     if command != "gradients":
         run_dir = tmp_path / "out" / ("m" if command == "train" else "small/model=rnn,seed=0")
-        record = runs.read_result(run_dir)
+        record = rundir.read_result(run_dir)
         assert record["status"] == "failed" and "MemoryError" in record["error"]
 
 

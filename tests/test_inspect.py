@@ -49,7 +49,7 @@ def _untrained(tmp_path, model="lstm", task="remember", gap=10, hidden=8):
 
 
 def _heldout(run_dir):
-    from lstm_cli.runs import load_checkpoint
+    from lstm_cli.checkpoint import load_checkpoint
 
     checkpoint = load_checkpoint(run_dir)
     cfg = checkpoint.config.resolved()

@@ -11,7 +11,7 @@ import random
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import listing, runs
+from lstm_cli import listing, rundir, runs
 from lstm_cli.cli import app
 from lstm_cli.models import ModelSpec
 from lstm_cli.records import FIELDS
@@ -62,7 +62,7 @@ def test_the_listing_sorts_names_naturally_and_shows_success(out):
     listed = rows(out)
     assert [row["name"] for row in listed] == [f"sweep/gap={gap}" for gap in GAPS]
     for row in listed:  # the success of result.json, not the status
-        assert row["success"] == runs.read_result(out / row["name"])["success"]
+        assert row["success"] == rundir.read_result(out / row["name"])["success"]
         assert row["status"] == "completed"
     assert [row["success"] for row in listed] == [False, False, True, False]
     code, table, _ = invoke("runs", str(out))
@@ -117,7 +117,7 @@ def test_show_is_the_files_of_the_record(out):
     code, stdout, stderr = invoke("runs", "show", "sweep/gap=100", "--dir", str(out), "--format", "json")
     assert code == 0, stderr
     shown = json.loads(stdout)
-    result, config = runs.read_result(run_dir), runs.read_config(run_dir)
+    result, config = rundir.read_result(run_dir), rundir.read_config(run_dir)
     assert shown["run_dir"] == str(run_dir) and set(shown) == {"name", "run_dir", *listing.SECTIONS}
     assert shown["settings"]["gap"] == 100 and shown["settings"]["model.hidden"] == config["model"]["hidden"]
     assert shown["settings"]["seed"] == config["seed"] and "provenance.pid" not in shown["settings"]
@@ -144,7 +144,7 @@ def test_compare_shows_the_settings_that_differ_and_outcomes_side_by_side(out):
     assert [run["name"] for run in compared["runs"]] == names
     assert compared["settings"] == {"gap": [3, 20], "seed": [3, 6]}  # nothing else differs
     assert "model.hidden" in compared["same_settings"] and "gap" not in compared["same_settings"]
-    results = [runs.read_result(out / name) for name in names]
+    results = [rundir.read_result(out / name) for name in names]
     assert compared["outcome"]["success"] == [False, True] == [r["success"] for r in results]
     assert compared["outcome"]["steps"] == [r["steps"] for r in results]
     code, text, _ = invoke("runs", "compare", *names, "--dir", str(out), "--format", "csv")

@@ -42,7 +42,7 @@ def test_png_and_pdf(tmp_path, profiles):
 
 
 def test_log_axis_gets_gaps_for_zero_inf_and_nan():
-    values = plot._positive([1.0, 0.0, float("inf"), float("nan"), 1e-300])
+    values = plot.positive([1.0, 0.0, float("inf"), float("nan"), 1e-300])
     assert values[0] == 1.0 and values[4] == 1e-300
     assert all(math.isnan(v) for v in values[1:4])
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lstm_cli import __version__, provenance, runs, scenario, sweep
+from lstm_cli import provenance, rundir, runs, scenario, sweep, __version__
 from lstm_cli.models import ModelSpec
 from lstm_cli.train import TrainConfig
 
@@ -37,7 +37,7 @@ def test_config_yaml_holds_the_provenance(tmp_path, monkeypatch):
     before = datetime.now(timezone.utc).replace(microsecond=0)
     record = runs.run_training(TINY, tmp_path, name="r")
     after = datetime.now(timezone.utc)
-    config = yaml.safe_load((tmp_path / "r" / runs.CONFIG).read_text())
+    config = yaml.safe_load((tmp_path / "r" / rundir.CONFIG).read_text())
     made = config["provenance"]
     assert before <= _utc(made["start_time"]) <= _utc(made["end_time"]) <= after
     assert made["hostname"] == socket.gethostname()
@@ -68,7 +68,7 @@ def test_provenance_is_not_a_setting_resume_keeps_a_record_from_another_host(tmp
     first = sweep.run_sweep(sc, tmp_path / "runs", jobs=1, run=sweep.train_job)
     assert first.ran == 2
     for outcome in first.outcomes:  # as if made on another machine, a year earlier, by another command
-        config_path = Path(outcome.result["run_dir"]) / runs.CONFIG
+        config_path = Path(outcome.result["run_dir"]) / rundir.CONFIG
         config = yaml.safe_load(config_path.read_text())
         config["provenance"].update(hostname="elsewhere.example.org", start_time="2025-01-01T00:00:00+00:00",
                                     end_time="2025-01-01T00:00:09+00:00", argv=["somebody", "else"], pid=1)
@@ -95,7 +95,7 @@ def test_config_yaml_names_the_platform_that_decides_the_bits(tmp_path, monkeypa
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")  # read only at start-up: here just recorded
     monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
     runs.run_training(TINY, tmp_path, name="r")
-    made = yaml.safe_load((tmp_path / "r" / runs.CONFIG).read_text())["provenance"]
+    made = yaml.safe_load((tmp_path / "r" / rundir.CONFIG).read_text())["provenance"]
     simd = np.show_config(mode="dicts")["SIMD Extensions"]
     assert made["simd_baseline"] == list(simd["baseline"]) and made["simd_found"] == list(simd["found"])
     assert made["blas_core"] == provenance.blas_core() != ""

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from lstm_cli import records, runs, train
+from lstm_cli import records, rundir, runs, train
 from lstm_cli.errors import BadInput, Interrupted
 from lstm_cli.models import ModelSpec, parse_model
 from lstm_cli.render import records as view
@@ -77,8 +77,8 @@ def test_rows_are_the_numbers_of_the_records(out):
     directory, _ = out
     rows = _by_name(records.list_records(directory))
     for name in ("finished", "diverged"):
-        result = runs.read_result(directory / name)
-        config = yaml.safe_load((directory / name / runs.CONFIG).read_text())
+        result = rundir.read_result(directory / name)
+        config = yaml.safe_load((directory / name / rundir.CONFIG).read_text())
         row = rows[name]
         assert (row["task"], row["gap"], row["model"], row["seed"]) == (result["task"], result["gap"],
                                                                         result["model"], result["seed"])
@@ -99,9 +99,9 @@ def test_stray_and_broken_directories_are_one_line_each(out):
 
 def test_a_running_record_whose_process_is_gone_is_abandoned(tmp_path):
     runs.run_training(FINISHED, tmp_path, name="r")
-    result = runs.read_result(tmp_path / "r")
-    (tmp_path / "r" / runs.RESULT).write_text(json.dumps({**result, "status": "running"}))
-    config_path = tmp_path / "r" / runs.CONFIG
+    result = rundir.read_result(tmp_path / "r")
+    (tmp_path / "r" / rundir.RESULT).write_text(json.dumps({**result, "status": "running"}))
+    config_path = tmp_path / "r" / rundir.CONFIG
     config = yaml.safe_load(config_path.read_text())
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -115,7 +115,7 @@ def test_a_running_record_whose_process_is_gone_is_abandoned(tmp_path):
 
 def test_a_record_without_result_and_a_run_directory_itself(tmp_path):
     runs.run_training(FINISHED, tmp_path, name="r")
-    (tmp_path / "r" / runs.RESULT).unlink()
+    (tmp_path / "r" / rundir.RESULT).unlink()
     row = records.list_records(tmp_path).rows[0]
     assert (row["status"], row["task"], row["model"], row["metric"]) == ("no result", "remember", "lstm:hidden=4",
                                                                          None)

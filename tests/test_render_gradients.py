@@ -15,8 +15,8 @@ import pytest
 
 from lstm_cli import models, probes, tasks
 from lstm_cli.errors import BadInput
+from lstm_cli.plain import write_csv
 from lstm_cli.render import gradients as view
-from lstm_cli.render import write_csv
 
 GAP, HIDDEN, BATCH = 30, 16, 16  # T = 32 for remember: 31 steps back
 

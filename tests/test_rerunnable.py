@@ -11,7 +11,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from lstm_cli import runs
+from lstm_cli import rundir, runs
 from lstm_cli.cli import app
 from lstm_cli.models import ModelSpec
 from lstm_cli.train import TrainConfig
@@ -52,7 +52,7 @@ def test_a_run_given_no_name_takes_the_next_free_directory(tmp_path):
     first, second, third = (runs.run_training(config, tmp_path) for _ in range(3))
     base = runs.default_name(config.resolved())
     assert [r["name"] for r in (first, second, third)] == [base, f"{base}-run2", f"{base}-run3"]
-    assert [runs.read_config(tmp_path / r["name"])["name"] for r in (first, second, third)] == \
+    assert [rundir.read_config(tmp_path / r["name"])["name"] for r in (first, second, third)] == \
         [r["name"] for r in (first, second, third)]
     # a directory locked by another writer is not taken either
     with runs.locked(tmp_path / f"{base}-run4"):
@@ -88,7 +88,7 @@ def test_run_twice_goes_to_a_new_directory_and_a_taken_name_is_refused_before_th
     assert code == 0 and "run records in runs/tiny/" in err
     code, second, err = invoke(["run", "tiny.yaml"], tmp_path)
     assert code == 0 and "run records in runs/tiny-run2/" in err
-    assert runs.read_result(tmp_path / "runs" / "tiny-run2" / "clip=1")["status"] == "completed"
+    assert rundir.read_result(tmp_path / "runs" / "tiny-run2" / "clip=1")["status"] == "completed"
     untimed = re.compile(r"\d+\.\d s")
     assert untimed.sub("", first) == untimed.sub("", second)  # the same table, its times aside
     before = snapshot(tmp_path)

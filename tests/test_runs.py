@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from lstm_cli import __version__, api, models, runs, train
+from lstm_cli import api, models, rundir, runs, train, __version__
+from lstm_cli.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
+from lstm_cli.files import Busy, append_jsonl, atomic_write_text, check_name, is_locked, locked, remove_stray_temporaries
 from lstm_cli.errors import BadInput, Interrupted, RunFailed
 from lstm_cli.models import ModelSpec
 from lstm_cli.tasks import get_task
@@ -46,7 +48,7 @@ def test_tiny_run_record_files(tiny_run):
     assert record["accuracy"] >= 0.99 and record["steps"] < 200 and record["max_steps"] == 200
     assert record["wall_time"] > 0
     assert json.loads((run_dir / "result.json").read_text()) == record
-    assert runs.read_result(run_dir) == record
+    assert rundir.read_result(run_dir) == record
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["version"] == __version__ and config["seed"] == 0
@@ -54,7 +56,7 @@ def test_tiny_run_record_files(tiny_run):
     assert config["model"]["forget_bias"] == 3.0 and config["model"]["hidden"] == 8
     assert TrainConfig.from_dict({k: config[k] for k in TrainConfig.__dataclass_fields__}) == TINY.resolved()
 
-    metrics = runs.read_metrics(run_dir)
+    metrics = rundir.read_metrics(run_dir)
     evaluations = [e for e in events if isinstance(e, train.Evaluation)]
     assert [m["step"] for m in metrics] == [e.step for e in evaluations] == list(range(0, record["steps"] + 1, 10))
     assert metrics[-1]["accuracy"] == record["accuracy"]
@@ -67,28 +69,28 @@ def test_tiny_run_record_files(tiny_run):
 def test_checkpoint_round_trip_and_predictions(tiny_run):
     out, record, events = tiny_run
     finished = events[-1]
-    checkpoint = runs.load_checkpoint(Path(record["run_dir"]))
+    checkpoint = load_checkpoint(Path(record["run_dir"]))
     assert checkpoint.spec == TINY.model and checkpoint.config == TINY.resolved()
     assert set(checkpoint.params) == set(finished.params)
     for k, v in finished.params.items():
         np.testing.assert_array_equal(checkpoint.params[k], v, err_msg=k)
-    with np.load(Path(record["run_dir"]) / runs.CHECKPOINT, allow_pickle=False) as data:
+    with np.load(Path(record["run_dir"]) / CHECKPOINT, allow_pickle=False) as data:
         assert {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias"} <= set(data)
 
 
 def test_load_checkpoint_missing_or_unreadable(tmp_path):
     with pytest.raises(BadInput, match="no checkpoint"):
-        runs.load_checkpoint(tmp_path)
-    (tmp_path / runs.CHECKPOINT).write_bytes(b"PK\x03\x04 not really a zip")
+        load_checkpoint(tmp_path)
+    (tmp_path / CHECKPOINT).write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(BadInput, match="cannot read checkpoint"):
-        runs.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_save_checkpoint_of_an_rnn_without_config(tmp_path):
     spec = ModelSpec(kind="rnn", hidden=3)
     params = models.init_params(spec, 2, 1, np.random.default_rng(0))
-    runs.save_checkpoint(tmp_path / "c.npz", spec, params)
-    checkpoint = runs.load_checkpoint(tmp_path / "c.npz")
+    save_checkpoint(tmp_path / "c.npz", spec, params)
+    checkpoint = load_checkpoint(tmp_path / "c.npz")
     assert checkpoint.spec == spec and checkpoint.config is None
     np.testing.assert_array_equal(checkpoint.params["weight_hh"], params["weight_hh"])
 
@@ -99,8 +101,8 @@ def test_diverged_run_is_recorded(tmp_path):
     record = runs.run_training(cfg, tmp_path, name="boom")
     assert record["status"] == "diverged" and record["success"] is False
     assert record["diverged_at"] >= 1 and record["steps"] == record["diverged_at"]  # one step count
-    assert runs.read_result(tmp_path / "boom") == record
-    assert not (tmp_path / "boom" / runs.CHECKPOINT).exists()
+    assert rundir.read_result(tmp_path / "boom") == record
+    assert not (tmp_path / "boom" / CHECKPOINT).exists()
 
 
 def test_ctrl_c_records_interrupted_and_raises(tmp_path):
@@ -111,9 +113,9 @@ def test_ctrl_c_records_interrupted_and_raises(tmp_path):
     with pytest.raises(Interrupted) as info:
         runs.run_training(TINY, tmp_path, name="stopped", on_event=press_ctrl_c)
     assert info.value.exit_code == 130
-    record = runs.read_result(tmp_path / "stopped")
+    record = rundir.read_result(tmp_path / "stopped")
     assert record["status"] == "interrupted" and record["steps"] == 3 and record["success"] is False
-    assert len(runs.read_metrics(tmp_path / "stopped")) == 1  # the evaluation at step 0
+    assert len(rundir.read_metrics(tmp_path / "stopped")) == 1  # the evaluation at step 0
 
 
 def test_running_status_is_written_first(tmp_path):
@@ -121,8 +123,8 @@ def test_running_status_is_written_first(tmp_path):
 
     def look(event):
         if isinstance(event, train.Started):
-            seen["status"] = runs.read_result(tmp_path / "r")["status"]
-            seen["config"] = (tmp_path / "r" / runs.CONFIG).exists()
+            seen["status"] = rundir.read_result(tmp_path / "r")["status"]
+            seen["config"] = (tmp_path / "r" / rundir.CONFIG).exists()
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted):
@@ -132,25 +134,25 @@ def test_running_status_is_written_first(tmp_path):
 
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path, monkeypatch):
     target = tmp_path / "result.json"
-    runs.atomic_write_text(target, "old")
+    atomic_write_text(target, "old")
 
     def crash(fd):  # the process dies after writing part of the new file, before the rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs.os, "fsync", crash)
+    monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(KeyboardInterrupt):
-        runs.atomic_write_text(target, "new and longer")
+        atomic_write_text(target, "new and longer")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]  # the temporary file is gone
 
 
 def test_read_metrics_ignores_a_torn_last_line(tmp_path):
-    runs.append_jsonl(tmp_path / runs.METRICS, {"step": 0})
-    runs.append_jsonl(tmp_path / runs.METRICS, {"step": 10, "x": float("inf")})
-    with open(tmp_path / runs.METRICS, "a") as f:
+    append_jsonl(tmp_path / rundir.METRICS, {"step": 0})
+    append_jsonl(tmp_path / rundir.METRICS, {"step": 10, "x": float("inf")})
+    with open(tmp_path / rundir.METRICS, "a") as f:
         f.write('{"step": 2')
-    assert runs.read_metrics(tmp_path) == [{"step": 0}, {"step": 10, "x": "inf"}]
-    assert runs.read_result(tmp_path) is None
+    assert rundir.read_metrics(tmp_path) == [{"step": 0}, {"step": 10, "x": "inf"}]
+    assert rundir.read_result(tmp_path) is None
 
 
 def test_bad_run_name(tmp_path):
@@ -162,12 +164,12 @@ def test_checkpoint_loads_into_torch_and_predicts_the_same(tiny_run):
     torch = pytest.importorskip("torch")
     out, record, _ = tiny_run
     run_dir = Path(record["run_dir"])
-    checkpoint = runs.load_checkpoint(run_dir)
+    checkpoint = load_checkpoint(run_dir)
     H = checkpoint.spec.hidden
     task = get_task("remember")
     lstm = torch.nn.LSTM(task.input_size, H, batch_first=True, dtype=torch.float64)
     head = torch.nn.Linear(H, task.output_size, dtype=torch.float64)
-    with np.load(run_dir / runs.CHECKPOINT, allow_pickle=False) as data:
+    with np.load(run_dir / CHECKPOINT, allow_pickle=False) as data:
         state = {k: torch.from_numpy(data[k]) for k in data.files if k not in ("model", "config")}
     lstm.load_state_dict({k: v for k, v in state.items() if not k.startswith("head.")})
     head.load_state_dict({k[len("head."):]: v for k, v in state.items() if k.startswith("head.")})
@@ -184,7 +186,7 @@ def test_probe_checkpoint_repeats_the_last_evaluation_of_the_run(tiny_run):
     out, record, _ = tiny_run
     run_dir = Path(record["run_dir"])
     profile, settings = api.probe_checkpoint(run_dir)
-    last = runs.read_metrics(run_dir)[-1]
+    last = rundir.read_metrics(run_dir)[-1]
     assert last["step"] == record["steps"]  # the run ended on an evaluation of the saved parameters
     # same parameters, same probe batch (the run's seed and probe size): the very same numbers
     assert profile.dh.rel.tolist() == last["dh_rel"]
@@ -200,41 +202,41 @@ def test_probe_checkpoint_repeats_the_last_evaluation_of_the_run(tiny_run):
 # ---- the record store under hostile conditions (issue 10) ----
 
 def test_write_all_retries_short_writes_and_refuses_none(tmp_path, monkeypatch):
-    real_write = runs.os.write
-    monkeypatch.setattr(runs.os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
-    runs.atomic_write_text(tmp_path / "f", "a line longer than three bytes\n")
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:3])))
+    atomic_write_text(tmp_path / "f", "a line longer than three bytes\n")
     assert (tmp_path / "f").read_text() == "a line longer than three bytes\n"
-    monkeypatch.setattr(runs.os, "write", lambda fd, data: 0)
+    monkeypatch.setattr(os, "write", lambda fd, data: 0)
     with pytest.raises(OSError):
-        runs.append_jsonl(tmp_path / "m.jsonl", {"step": 1})
+        append_jsonl(tmp_path / "m.jsonl", {"step": 1})
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_record_files_get_the_umasks_mode(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
-        runs.atomic_write_text(tmp_path / "a.json", "{}")
-        runs.append_jsonl(tmp_path / "m.jsonl", {"step": 0})
+        atomic_write_text(tmp_path / "a.json", "{}")
+        append_jsonl(tmp_path / "m.jsonl", {"step": 0})
     finally:
         os.umask(old)
     assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {mode}
 
 
 def test_a_second_holder_of_the_lock_is_refused_with_the_pid(tmp_path):
-    with runs.locked(tmp_path / "r"):
-        assert runs.is_locked(tmp_path / "r")
-        with pytest.raises(runs.Busy, match=f"pid {os.getpid()}"):
-            with runs.locked(tmp_path / "r"):
+    with locked(tmp_path / "r"):
+        assert is_locked(tmp_path / "r")
+        with pytest.raises(Busy, match=f"pid {os.getpid()}"):
+            with locked(tmp_path / "r"):
                 pass
-    assert not runs.is_locked(tmp_path / "r")
-    with runs.locked(tmp_path / "r"):  # released when the first holder left
+    assert not is_locked(tmp_path / "r")
+    with locked(tmp_path / "r"):  # released when the first holder left
         pass
 
 
 def test_stray_temporaries_are_removed_and_nothing_else(tmp_path):
     for name in (".result.json.123.ab.tmp", ".config.yaml.9.cd.tmp", "result.json", "keep.tmp", ".hidden"):
         (tmp_path / name).write_text("x")
-    assert sorted(runs.remove_stray_temporaries(tmp_path)) == [".config.yaml.9.cd.tmp", ".result.json.123.ab.tmp"]
+    assert sorted(remove_stray_temporaries(tmp_path)) == [".config.yaml.9.cd.tmp", ".result.json.123.ab.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden", "keep.tmp", "result.json"]
 
 
@@ -245,15 +247,15 @@ def test_existing_records_refused_replaced_or_kept(tmp_path, tiny_run):
         runs.run_training(TINY, out, name=name)
     kept = runs.run_training(TINY, out, name=name, existing="resume")
     assert isinstance(kept, runs.KeptRecord) and kept == record  # the same settings, finished: kept
-    assert runs.finished_record(Path(record["run_dir"]), TINY.resolved().to_dict()) == record
+    assert rundir.finished_record(Path(record["run_dir"]), TINY.resolved().to_dict()) == record
     other = dataclasses.replace(TINY, seed=1)
-    assert runs.finished_record(Path(record["run_dir"]), other.resolved().to_dict()) is None
+    assert rundir.finished_record(Path(record["run_dir"]), other.resolved().to_dict()) is None
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b", "a\\b", "x\ny", "\x7f", "n" * 250, "\udcff"])
 def test_check_name_refuses_what_is_not_one_directory_name(name):
     with pytest.raises(BadInput, match="bad run name"):
-        runs.check_name(name)
+        check_name(name)
 
 
 def test_a_run_that_raises_is_recorded_failed(tmp_path, monkeypatch):
@@ -264,5 +266,5 @@ def test_a_run_that_raises_is_recorded_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(runs.train, "train", boom)
     with pytest.raises(RunFailed, match="failed: FloatingPointError: the numbers went wrong"):
         runs.run_training(TINY, tmp_path, name="boom")
-    record = runs.read_result(tmp_path / "boom")
+    record = rundir.read_result(tmp_path / "boom")
     assert record["status"] == "failed" and "FloatingPointError" in record["error"]

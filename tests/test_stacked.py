@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_cli import runs, seed_stacks, stacked, sweep, train
+from lstm_cli import rundir, runs, seed_stacks, stacked, sweep, train
+from lstm_cli.checkpoint import CHECKPOINT
+from lstm_cli.files import append_jsonl
 from lstm_cli.models import ModelSpec
 from lstm_cli.pool import Job
 from lstm_cli.train import TrainConfig
@@ -150,13 +152,13 @@ def test_stacks_join_seeds_and_split_for_the_workers(tmp_path):
 
 
 def _comparable(run_dir):
-    result = json.loads((run_dir / runs.RESULT).read_text())
+    result = json.loads((run_dir / rundir.RESULT).read_text())
     for key in ("wall_time", "run_dir", "name"):
         result.pop(key)
-    metrics = runs.read_metrics(run_dir)
+    metrics = rundir.read_metrics(run_dir)
     for row in metrics:
         row.pop("wall_time")
-    with np.load(run_dir / runs.CHECKPOINT) as npz:
+    with np.load(run_dir / CHECKPOINT) as npz:
         arrays = {k: npz[k].tobytes() for k in npz.files}
     return result, metrics, arrays
 
@@ -202,7 +204,7 @@ def test_an_interrupted_stack_records_every_run_as_interrupted(tmp_path, monkeyp
     (unit,) = seed_stacks.stacks(jobs, workers=1)
     with pytest.raises(KeyboardInterrupt):
         sweep.train_job(unit)
-    statuses = [runs.read_result(tmp_path / f"run{i}")["status"] for i in range(3)]
+    statuses = [rundir.read_result(tmp_path / f"run{i}")["status"] for i in range(3)]
     assert statuses == ["interrupted"] * 3
 
 
@@ -220,14 +222,14 @@ def test_a_failing_stack_fails_the_runs_still_training_and_keeps_the_finished(tm
     monkeypatch.setattr(stacked, "train_stacked", broken_at_step_12)
     (unit,) = seed_stacks.stacks(jobs, workers=1)
     record = sweep.train_job(unit)
-    statuses = {i: runs.read_result(tmp_path / f"run{i}")["status"] for i in range(4)}
+    statuses = {i: rundir.read_result(tmp_path / f"run{i}")["status"] for i in range(4)}
     assert sorted(statuses.values()) == ["completed", "completed", "failed", "failed"], statuses  # 10 vs 15 steps
     for i, status in statuses.items():
         kept, error = record.members[i]
         if status == "completed":
             assert error is None and kept["steps"] == 10
         else:
-            result = runs.read_result(tmp_path / f"run{i}")
+            result = rundir.read_result(tmp_path / f"run{i}")
             assert kept is None and "MemoryError: no room for the stack" in error
             assert "MemoryError: no room for the stack" in result["error"] and "\n" not in result["error"]
 
@@ -311,7 +313,7 @@ def test_sweep_stacked_and_no_stack_write_the_same_records(tmp_path):
 def test_a_stack_whose_first_run_fails_returns_that_runs_record_and_the_others(tmp_path, monkeypatch):
     cfgs = configs("rnn", "remember", [0, 1], gap=2, steps=10)
     jobs = [_job(i, cfg, tmp_path) for i, cfg in enumerate(cfgs)]
-    real_append = runs.append_jsonl
+    real_append = append_jsonl
 
     def disk_full_for_run0(path, row):
         if Path(path).parent.name == "run0" and row["step"] > 0:
@@ -323,5 +325,5 @@ def test_a_stack_whose_first_run_fails_returns_that_runs_record_and_the_others(t
     record = sweep.train_job(unit)
     failed, error = record.members[0]
     assert failed is None and "No space left on device" in error
-    assert dict(record) == runs.read_result(tmp_path / "run0") and record["status"] == "failed"
+    assert dict(record) == rundir.read_result(tmp_path / "run0") and record["status"] == "failed"
     assert record.members[1][1] is None and record.members[1][0]["status"] == "completed"

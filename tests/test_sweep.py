@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lstm_cli import pool, runs, scenario as scenarios, sweep
+from lstm_cli import pool, rundir, scenario as scenarios, sweep
 
 
 def echo_run(job: sweep.Job) -> dict:
@@ -148,8 +148,8 @@ def fake_record(run_dir: Path, config: dict, status: str) -> None:
     import yaml
 
     run_dir.mkdir(parents=True)
-    (run_dir / runs.CONFIG).write_text(yaml.safe_dump(config))
-    (run_dir / runs.RESULT).write_text(json.dumps({"status": status, "success": status == "completed"}))
+    (run_dir / rundir.CONFIG).write_text(yaml.safe_dump(config))
+    (run_dir / rundir.RESULT).write_text(json.dumps({"status": status, "success": status == "completed"}))
 
 
 def test_plan_keeps_finished_runs_with_the_same_settings_only(tmp_path):

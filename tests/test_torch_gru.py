@@ -101,6 +101,7 @@ def test_per_step_dh_matches_an_unrolled_torch_cell(answer_steps):
 def test_a_trained_gru_checkpoint_loads_into_torch_and_predicts_the_same(tmp_path):
     """lstm-demo train --model gru writes checkpoint.npz under nn.GRU's state-dict names."""
     from lstm_cli import models, runs
+    from lstm_cli.checkpoint import load_checkpoint
     from lstm_cli.models import ModelSpec
     from lstm_cli.seeds import stream
     from lstm_cli.tasks import get_task
@@ -109,7 +110,7 @@ def test_a_trained_gru_checkpoint_loads_into_torch_and_predicts_the_same(tmp_pat
     config = TrainConfig(task="remember", gap=5, model=ModelSpec(kind="gru", hidden=6), batch=8, steps=3,
                          eval_every=3, eval_size=8, probe_size=4)
     record = runs.run_training(config, tmp_path)
-    checkpoint = runs.load_checkpoint(tmp_path / record["name"])
+    checkpoint = load_checkpoint(tmp_path / record["name"])
     assert checkpoint.spec.kind == "gru"
     with np.load(tmp_path / record["name"] / "checkpoint.npz") as data:
         state = {k: torch.tensor(data[k]) for k in data.files if k.endswith("_l0")}

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from lstm_cli import models, seeds, train
+from lstm_cli import config, models, seeds, train
 from lstm_cli.errors import BadInput
 from lstm_cli.models import ModelSpec
 from lstm_cli.tasks import get_task
@@ -91,8 +91,8 @@ def test_global_norm_and_clipping():
 
 def test_resolved_fills_budget_and_learning_rate():
     cfg = TrainConfig(task="adding", gap=100, optimizer="sgd").resolved()
-    assert cfg.steps == train.DEFAULT_STEPS["adding"]
-    assert cfg.lr == train.DEFAULT_LR["sgd"]
+    assert cfg.steps == get_task("adding").steps == 4000
+    assert cfg.lr == config.DEFAULT_LR["sgd"] == 0.1
     assert TrainConfig(steps=7, lr=0.5).resolved().steps == 7
     assert TrainConfig(task="adding", gap=100).resolved().lr == 3e-3  # Adam's step is per task
     assert TrainConfig(task="remember").resolved().lr == 1e-3
@@ -203,4 +203,4 @@ def test_copy_trains_on_the_loss_of_all_ten_answer_steps():
     assert isinstance(events[-1], train.Finished)
     assert evaluations[0].heldout_loss == pytest.approx(10 * math.log(8), rel=0.1)
     assert evaluations[-1].heldout_loss < evaluations[0].heldout_loss
-    assert TrainConfig(task="copy").resolved().steps == train.DEFAULT_STEPS["copy"]
+    assert TrainConfig(task="copy").resolved().steps == get_task("copy").steps == 5000

@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 
-from lstm_cli.errors import BadInput
 from lstm_cli.printed import exact
 
 ARTICLE = 'C. Olah, "Understanding LSTM Networks", 2015'
@@ -229,10 +228,6 @@ def activation_values(pre: np.ndarray, h: np.ndarray, activation: str) -> dict[s
 def default_of(spec, name: str):
     """The default of model setting ``name`` (the ModelSpec dataclass's field default)."""
     return type(spec).__dataclass_fields__[name].default
-
-
-def bad_init(cell: Cell, init: str) -> BadInput:
-    return BadInput(f"model.init: {init!r} does not apply to the {cell.name}")
 
 
 def changed(model: dict, **changes) -> list[str]:

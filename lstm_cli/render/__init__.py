@@ -15,7 +15,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, TextIO
 
-from lstm_cli.plain import jsonable, write_csv, write_json, write_jsonl  # noqa: F401  (re-exported)
+from lstm_cli.plain import write_csv, write_json, write_jsonl
+
 
 
 def write_rows(fmt, rows: list[dict], table: Callable[[], None], fields: list[str] | None = None,

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+from lstm_cli.errors import BadInput
 from lstm_cli.render import figures as base
 
 COMPARE_MAX = 4  # runs drawn side by side; more runs are summarised as a success rate
@@ -21,7 +22,7 @@ def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict
     gradient profile at its last evaluation and every run's learning curve. Returns the series."""
     path = base.check_target(path)
     if not 1 <= len(results) <= COMPARE_MAX:
-        raise base.BadInput(f"--plot draws {COMPARE_MAX} runs side by side at most, got {len(results)}")
+        raise BadInput(f"--plot draws {COMPARE_MAX} runs side by side at most, got {len(results)}")
     series = [base.training_series(result, rows) for result, rows in zip(results, evaluations)]
     plt = base.require_matplotlib()
     n = len(series)
@@ -47,27 +48,41 @@ def plot_comparison(results: Sequence[dict], evaluations: Sequence[Sequence[dict
             row = next((i for i in range(len(one.heat) - 1, -1, -1) if all(
                 math.isfinite(v) for v in one.heat[i])), len(one.heat) - 1)
             drawn += [one.heat[0], one.heat[row]]
-            ax_profile.plot(one.steps_back, base._positive(one.heat[0]), color=f"C{k}", linestyle="--", linewidth=1.2,
+            ax_profile.plot(one.steps_back, base.positive(one.heat[0]), color=f"C{k}", linestyle="--", linewidth=1.2,
                             label=f"{label}, step {one.steps[0]}")
             zeros = sum(v == 0 for v in one.heat[row])
-            ax_profile.plot(one.steps_back, base._positive(one.heat[row]), color=f"C{k}", linewidth=2.0,
+            ax_profile.plot(one.steps_back, base.positive(one.heat[row]), color=f"C{k}", linewidth=2.0,
                             label=f"{label}, step {one.steps[row]}" + (
                                 f": 0 at {zeros} of {len(one.heat[row])} steps back (off the log axis)" if zeros else ""))
-            scale = base._log10 if one.metric == "mse" else float
+            scale = base.log10 if one.metric == "mse" else float
             ax_metric.plot(one.steps, [scale(v) for v in one.values], color=f"C{k}", marker=".", label=label)
         ax_profile.set_yscale("log")
         low, high = base.profile_range(drawn)
         ax_profile.set_ylim(low, high)
-        base._log_axis(ax_profile.yaxis, low, high)
+        base.log_axis(ax_profile.yaxis, low, high)
         ax_profile.set_xlabel("steps back from the answer step")
         ax_profile.set_ylabel(f"relative {base.CARRIER_NAMES[series[0].carrier].split()[0]}")
         ax_profile.set_title("gradient profiles: first (dashed) and last finite evaluation")
         ax_profile.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25))
         ax_profile.grid(True, alpha=0.3)
-        base._metric_axis(ax_metric, series[0])
+        base.metric_axis(ax_metric, series[0])
         ax_metric.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
         ax_metric.set_title("learning curves")
         if title:
             fig.suptitle(title)
         base.save_figure(fig, plt, path, base.DPI)
     return series
+
+
+def plot_runs(scenario, points, records: Sequence[dict], path) -> None:
+    """Several runs of a scenario: a few of one seed side by side (their profiles and learning
+    curves); else the success rate against the swept axis."""
+    from lstm_cli import rundir, sweep as sweeping
+
+    title = f"{scenario.name}: {scenario.description}"
+    if len(records) <= COMPARE_MAX and len({record.get("seed") for record in records}) == 1:
+        plot_comparison(records, [rundir.read_metrics(Path(r["run_dir"])) for r in records],
+                        [point.key for point in points], path, title=title)
+        return
+    summary, axes = sweeping.summarise(scenario, points, records)
+    base.plot_sweep(summary, axes, path, title=title)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lstm_cli.errors import BadInput
-from lstm_cli.plot import _positive, check_target, require_matplotlib, save_figure
+from lstm_cli.plot import positive, check_target, require_matplotlib, save_figure
 
 DPI = 100
 TRAINING_SIZE = (10.0, 7.0)  # inches: 1000 x 700 pixels at DPI, 720 x 504 pt in an SVG
@@ -51,7 +51,7 @@ def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _log10(value: float) -> float:
+def log10(value: float) -> float:
     """log10 of a positive finite number, else nan (a gap in the line)."""
     return math.log10(value) if value > 0 and math.isfinite(value) else math.nan
 
@@ -132,7 +132,7 @@ def power_of_ten(value: float, _position=None) -> str:
     return f"$10^{{{value:.3g}}}$"
 
 
-def _log_axis(axis, low: float, high: float, every: int = 4) -> None:
+def log_axis(axis, low: float, high: float, every: int = 4) -> None:
     """Decade ticks from ``low`` to ``high`` on a log axis, one label every ``every`` decades."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
@@ -167,7 +167,7 @@ def plot_training(result: dict, evaluations: Sequence[dict], path: str | Path,
 
 def profile_range(rows: Sequence[Sequence[float]]) -> tuple[float, float]:
     """A profile axis: the heatmaps' range, widened to a decade beyond any value drawn outside it."""
-    values = [v for row in rows for v in _positive(row) if math.isfinite(v)]
+    values = [v for row in rows for v in positive(row) if math.isfinite(v)]
     low = min([HEAT_RANGE[0], *values])  # within the range, every run's figure has the same axis
     high = max([HEAT_RANGE[1], *(10 * v for v in values if v > HEAT_RANGE[1])])
     return 10.0 ** math.floor(math.log10(low)), 10.0 ** math.ceil(math.log10(high))
@@ -187,7 +187,7 @@ def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingS
 
     name = CARRIER_NAMES[series.carrier]
     short = name.split()[0]
-    heat = np.array([_positive(row) for row in series.heat]).T  # (steps back, evaluations)
+    heat = np.array([positive(row) for row in series.heat]).T  # (steps back, evaluations)
     cmap = plt.get_cmap("magma").with_extremes(bad="#bbbbbb")
     mesh = ax_heat.pcolormesh(series.steps, series.steps_back, np.ma.masked_invalid(heat), cmap=cmap,
                               norm=heat_norm(), shading="nearest", rasterized=True)  # no seams in an SVG
@@ -199,16 +199,16 @@ def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingS
     if ax_bar is not None:
         bar = fig.colorbar(mesh, cax=ax_bar, extend="both")
         bar.set_label(f"relative {short} (log scale)")
-        _log_axis(bar.ax.yaxis, *HEAT_RANGE)
+        log_axis(bar.ax.yaxis, *HEAT_RANGE)
     if ax_profile is not None:
-        ax_profile.plot(_positive(series.profile_init), series.steps_back, color="C0",
+        ax_profile.plot(positive(series.profile_init), series.steps_back, color="C0",
                         label=f"step {series.steps[0]}")
-        ax_profile.plot(_positive(series.profile_end), series.steps_back, color="C3",
+        ax_profile.plot(positive(series.profile_end), series.steps_back, color="C3",
                         label=f"step {series.steps[-1]}")
         ax_profile.set_xscale("log")
         low, high = profile_range([series.profile_init, series.profile_end])
         ax_profile.set_xlim(low, high)
-        _log_axis(ax_profile.xaxis, low, high, every=8)
+        log_axis(ax_profile.xaxis, low, high, every=8)
         ax_profile.set_xlabel(f"relative {short}")
         ax_profile.tick_params(labelleft=False)
         ax_profile.legend(loc="best")
@@ -220,20 +220,20 @@ def draw_training(fig, ax_heat, ax_bar, ax_profile, ax_metric, series: TrainingS
 
 def _draw_metric(ax_metric, series: TrainingSeries) -> None:
     """The held-out metric against the training step, the success threshold and the baseline as lines."""
-    scale = _log10 if series.metric == "mse" else float
+    scale = log10 if series.metric == "mse" else float
     ax_metric.plot(series.steps, [scale(v) for v in series.values], color="C2", marker=".",
                    label=f"held-out {series.metric}")
-    _metric_axis(ax_metric, series)
+    metric_axis(ax_metric, series)
     ax_metric.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), borderaxespad=0)
 
 
-def _metric_axis(ax_metric, series: TrainingSeries) -> None:
+def metric_axis(ax_metric, series: TrainingSeries) -> None:
     """The success threshold and the baseline lines, the axis labels and scale of a metric panel.
     An MSE spans decades (a diverged run reaches 1e296, beyond what a log axis can lay out): it is
     drawn as log10 on a linear axis, labelled in powers of ten."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    scale = _log10 if series.metric == "mse" else float
+    scale = log10 if series.metric == "mse" else float
     ax_metric.axhline(scale(series.threshold), color="black", linestyle="--", linewidth=1.0,
                       label=f"success: {series.criterion}")
     ax_metric.axhline(scale(series.chance), color="grey", linestyle=":", linewidth=1.2,

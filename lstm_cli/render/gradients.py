@@ -107,11 +107,6 @@ def init_words(profile: GradientProfile) -> str:
     return ", ".join(words)
 
 
-def _mean(values) -> float:
-    values = [float(v) for v in values]
-    return sum(values) / len(values)
-
-
 def summary_line(profile: GradientProfile, trained: bool = False) -> str:
     """Decay per step, horizon, verdict and init (of a trained model: the init it started from), in one line."""
     s = profile.summary

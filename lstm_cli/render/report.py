@@ -15,8 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lstm_cli.plain import to_json
+from lstm_cli.errors import BadInput
 from lstm_cli.files import read_regular
+from lstm_cli.plain import to_json
 
 STYLE = """
 body { font: 16px/1.45 system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -221,3 +222,78 @@ def _axis_value(value: Any) -> str:
         rest = ",".join(f"{k}={v}" for k, v in value.items() if k != "kind")
         return kind + (":" + rest if rest else "")
     return str(value)
+
+
+def write(directory: Path, out: Path, inspect: Callable[[Path], Any]) -> Path:
+    """The page of ``directory`` (a run: its record, figures and ``inspect(directory)``; a
+    scenario's or a sweep's directory: its runs) written to ``out``, atomically; BadInput for a
+    bad path or without matplotlib."""
+    from lstm_cli import plot, rundir
+    from lstm_cli.checkpoint import CHECKPOINT
+    from lstm_cli.files import atomic_write_text
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise BadInput(f"-o {out}: the report is HTML: use a file name ending in .html")
+    if not out.parent.is_dir():
+        raise BadInput(f"-o {out}: directory {out.parent} does not exist")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise BadInput(f"report draws its figures with matplotlib, which is not installed: {plot.INSTALL_HINT}") from None
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: not a directory (give a run, a scenario's or a sweep's directory)")
+    record = rundir.read_result(directory)
+    if record is not None:
+        inspection = None
+        if (directory / CHECKPOINT).is_file():
+            try:
+                inspection = inspect(directory)
+            except BadInput:  # a checkpoint this build cannot read: the report goes on without it
+                inspection = None
+        text = run_page(record, rundir.read_metrics(directory), rundir.read_config(directory) or {}, inspection)
+    else:
+        text = group_page(directory)
+    try:
+        atomic_write_text(out, text)
+    except OSError as err:
+        raise BadInput(f"-o {out}: cannot write it: {err.strerror or err}") from None
+    return out
+
+
+def _read_json_file(path: Path):
+    import json
+
+    from lstm_cli.files import read_regular
+
+    try:
+        return json.loads(read_regular(path, 64 << 20))
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    from lstm_cli.files import read_regular
+
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in read_regular(path, 64 << 20).splitlines() if line.strip()]
+    except (OSError, ValueError) as err:
+        raise BadInput(f"{path}: cannot read it: {err}") from None
+
+
+def group_page(directory: Path) -> str:
+    """The page of a scenario's or a sweep's directory: the runs under it, its summary and sweep.json."""
+    from lstm_cli import rundir
+
+    members = sorted((p for p in directory.iterdir() if p.is_dir()), key=lambda p: p.name)
+    records = [r for r in (rundir.read_result(p) for p in members) if r is not None]
+    if not records:
+        raise BadInput(f"{directory}: no run record in it or in its subdirectories (result.json)")
+    summary = _read_jsonl(directory / "summary.jsonl")
+    sweep_file = directory / "sweep.json"
+    sweep = _read_json_file(sweep_file) if sweep_file.is_file() else None
+    return runs_page(directory, records, [rundir.read_metrics(Path(r["run_dir"])) for r in records],
+                     [rundir.read_config(Path(r["run_dir"])) or {} for r in records], summary, sweep)

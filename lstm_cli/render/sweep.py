@@ -11,7 +11,8 @@ import sys
 from typing import Sequence
 
 from lstm_cli.printed import sci
-from lstm_cli.render import jsonable, write_json, write_jsonl, write_rows
+from lstm_cli.plain import jsonable, write_json, write_jsonl
+from lstm_cli.render import write_rows
 from lstm_cli.render.table import Column, render
 
 # A table's column is named by its field in json, jsonl and csv, words apart: median_grad_first_step

@@ -1,7 +1,7 @@
 """Rendering of a training run: the outcome, the gradient profile before and after, a heatmap, progress.
 
 Everything here reads the result record (result.json) and the evaluations
-(metrics.jsonl) of ``lstm_cli.runs``, so the table shows exactly the numbers a
+(metrics.jsonl) of ``lstm_cli.rundir``, so the table shows exactly the numbers a
 program gets from ``--format json``. The progress bar goes to stderr and only
 when stderr is a terminal.
 """

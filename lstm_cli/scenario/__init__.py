@@ -41,10 +41,10 @@ is reported as ``file:line: key: what is wrong`` (one line per problem).
 from lstm_cli.scenario.bundled import bundled, bundled_dir, describe, resolve_path
 from lstm_cli.scenario.grid import GRADIENTS_BATCH, RunPoint, Scenario, format_value, run_key, short_name
 from lstm_cli.scenario.loader import apply_overrides, load, parse, parse_set
-from lstm_cli.scenario.schema import MODEL_FIELDS, SECTIONS, SETTINGS, SWEEPABLE, TOP_LEVEL, canonical_key
+from lstm_cli.scenario.schema import MODEL_FIELDS, SECTIONS, SWEEPABLE, TOP_LEVEL, canonical_key
 from lstm_cli.scenario.yamlio import MAX_RUNS, ScenarioError
 
-__all__ = ["GRADIENTS_BATCH", "MAX_RUNS", "MODEL_FIELDS", "SECTIONS", "SETTINGS", "SWEEPABLE", "TOP_LEVEL",
+__all__ = ["GRADIENTS_BATCH", "MAX_RUNS", "MODEL_FIELDS", "SECTIONS", "SWEEPABLE", "TOP_LEVEL",
            "RunPoint", "Scenario", "ScenarioError", "apply_overrides", "bundled", "bundled_dir",
            "canonical_key", "describe", "format_value", "load", "parse", "parse_set", "resolve_path",
            "run_key", "short_name"]

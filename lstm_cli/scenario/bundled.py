@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from lstm_cli.scenario.schema import _did_you_mean
-from lstm_cli.scenario.yamlio import ScenarioError, _Loader
+from lstm_cli.config import did_you_mean
+from lstm_cli.scenario.yamlio import Loader, ScenarioError
 
 
 # ---- bundled scenarios ----
@@ -43,7 +43,7 @@ def describe(path: Path) -> str:
     from lstm_cli.files import read_regular
 
     try:
-        node = yaml.compose(read_regular(path).decode("utf-8"), Loader=_Loader)
+        node = yaml.compose(read_regular(path).decode("utf-8"), Loader=Loader)
     except (OSError, ValueError, yaml.YAMLError):
         return "(unreadable)"
     if isinstance(node, yaml.MappingNode):
@@ -70,6 +70,6 @@ def resolve_path(name_or_path: str | Path) -> Path:
         if candidate.exists():
             return candidate
     names = [n for n, _, _ in bundled()]
-    hint = _did_you_mean(path.stem, names) if names else ""
+    hint = did_you_mean(path.stem, names) if names else ""
     raise ScenarioError([f"{name_or_path}: no such scenario file or bundled scenario{hint}"
                          + (f"; bundled: {', '.join(names)}" if names else "")])

@@ -100,7 +100,7 @@ class Scenario:
         for combo in itertools.product(*(self.axes[n] for n in names)):
             settings = dict(self.settings)
             for name, value in zip(names, combo):
-                _apply(settings, name, value)
+                apply_setting(settings, name, value)
             values = tuple(zip(names, combo))
             point = RunPoint(len(out), run_key(values), values, settings)
             identity = repr(sorted(_effective(point).items()))
@@ -130,7 +130,7 @@ def _effective(point: RunPoint) -> dict:
     return settings
 
 
-def _apply(settings: dict, key: str, value: Any) -> None:
+def apply_setting(settings: dict, key: str, value: Any) -> None:
     """Set ``key`` in flat ``settings``; a whole ``model`` value is laid over the model fields."""
     if key == "model":
         settings.update({f"model.{k}": v for k, v in value.items()})

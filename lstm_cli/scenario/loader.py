@@ -8,12 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from lstm_cli.config import FIELDS, did_you_mean
 from lstm_cli.errors import BadInput
 from lstm_cli.scenario.bundled import resolve_path
-from lstm_cli.scenario.grid import RunPoint, Scenario, _apply, format_value
+from lstm_cli.scenario.grid import RunPoint, Scenario, apply_setting, format_value
 from lstm_cli.scenario.schema import (
-    NOT_SWEEPABLE, SETTINGS, SWEEPABLE, TOP_LEVEL, _Checker, _did_you_mean, _unknown_key_problem, canonical_key)
-from lstm_cli.scenario.yamlio import MAX_RUNS, ScenarioError, _compose, _Loader, _scalar_value
+    NOT_SWEEPABLE, SWEEPABLE, TOP_LEVEL, Checker, canonical_key, unknown_key_problem)
+from lstm_cli.scenario.yamlio import MAX_RUNS, Loader, ScenarioError, compose_node, scalar_value
 
 
 def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: Path | None = None) -> Scenario:
@@ -21,9 +22,9 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         raise ScenarioError([f"{source}:1: the scenario file is empty (it needs at least a train: "
                              f"or gradients: section)"])
-    root = _compose(text, source)
-    check = _Checker(source)
-    if root is None or (isinstance(root, yaml.ScalarNode) and _scalar_value(root) is None):
+    root = compose_node(text, source)
+    check = Checker(source)
+    if root is None or (isinstance(root, yaml.ScalarNode) and scalar_value(root) is None):
         raise ScenarioError([f"{source}:1: the scenario file is empty"])
     items = check.mapping(root, None)
     if items is None:
@@ -34,23 +35,23 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
     sweep_node = None
     for top, knode, vnode in items:
         if top not in TOP_LEVEL:
-            home = [k for k in SETTINGS if "." in k and k.split(".", 1)[1] == top]
+            home = [k for k in FIELDS if "." in k and k.split(".", 1)[1] == top]
             check.fail(knode, top, f"unknown key; it belongs in the {home[0].split('.')[0]}: section"
-                       if len(home) == 1 else _unknown_key_problem(top, TOP_LEVEL))
+                       if len(home) == 1 else unknown_key_problem(top, TOP_LEVEL))
             continue
         if top == "sweep":
-            if not (isinstance(vnode, yaml.ScalarNode) and _scalar_value(vnode) is None):  # "sweep:" alone: none
+            if not (isinstance(vnode, yaml.ScalarNode) and scalar_value(vnode) is None):  # "sweep:" alone: none
                 sweep_node = (knode, vnode)
         elif top in ("gradients", "train"):
             parts.append(top)
-            if isinstance(vnode, yaml.ScalarNode) and _scalar_value(vnode) is None:
+            if isinstance(vnode, yaml.ScalarNode) and scalar_value(vnode) is None:
                 continue  # "train:" alone: every default
             section = check.mapping(vnode, top)
             for sub, sknode, svnode in section or ():
                 full = f"{top}.{sub}"
-                if full not in SETTINGS:
-                    leaves = [k.split(".", 1)[1] for k in SETTINGS if k.startswith(top + ".")]
-                    check.fail(sknode, full, f"unknown setting{_did_you_mean(sub, leaves)}; "
+                if full not in FIELDS:
+                    leaves = [k.split(".", 1)[1] for k in FIELDS if k.startswith(top + ".")]
+                    check.fail(sknode, full, f"unknown setting{did_you_mean(sub, leaves)}; "
                                              f"known in {top}: {', '.join(leaves)}")
                     continue
                 value, ok = check.value(full, svnode)
@@ -78,13 +79,13 @@ def parse(text: str, source: str = "<scenario>", name: str = "scenario", path: P
     return scenario
 
 
-def _sweep_axes(check: _Checker, node: yaml.Node, where: dict) -> dict:
+def _sweep_axes(check: Checker, node: yaml.Node, where: dict) -> dict:
     """The ``sweep:`` section's axes {dotted key: values}; problems go to ``check``."""
     axes: dict = {}
     for axis, aknode, avnode in check.mapping(node, "sweep") or ():
         key = canonical_key(axis)
         if key is None or key in NOT_SWEEPABLE:
-            check.fail(aknode, f"sweep.{axis}", "cannot sweep over this: " + _unknown_key_problem(axis, SWEEPABLE)
+            check.fail(aknode, f"sweep.{axis}", "cannot sweep over this: " + unknown_key_problem(axis, SWEEPABLE)
                        if key is None else "cannot be swept")
             continue
         if key in axes:
@@ -97,11 +98,11 @@ def _sweep_axes(check: _Checker, node: yaml.Node, where: dict) -> dict:
     return axes
 
 
-def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list | None:
+def _axis_values(check: Checker, key: str, node: yaml.Node, label: str) -> list | None:
     """The values of one sweep axis: a list, or an inclusive integer range 'a..b[:step]'."""
     if isinstance(node, yaml.ScalarNode):
-        raw = _scalar_value(node)
-        if isinstance(raw, str) and ".." in raw and SETTINGS[key].type == "int":
+        raw = scalar_value(node)
+        if isinstance(raw, str) and ".." in raw and FIELDS[key].type == "int":
             values, problem = _range(raw)
             if problem:
                 check.fail(node, label, problem)
@@ -109,7 +110,7 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
             items = [(v, node) for v in values]
         else:
             check.fail(node, label, "a sweep axis needs a list of values, e.g. [1, 2, 3]"
-                       + (" or a range 0..4" if SETTINGS[key].type == "int" else ""))
+                       + (" or a range 0..4" if FIELDS[key].type == "int" else ""))
             return None
     elif isinstance(node, yaml.SequenceNode):
         items = [(None, item) for item in node.value]
@@ -124,7 +125,7 @@ def _axis_values(check: _Checker, key: str, node: yaml.Node, label: str) -> list
         if value is None:
             value, good = check.value(key, item)
         else:
-            value, problem = SETTINGS[key].check(value)
+            value, problem = FIELDS[key].check(value)
             good = problem is None
             if not good:
                 check.fail(item, label, problem)
@@ -249,18 +250,18 @@ def parse_set(text: str) -> tuple[str, list, bool]:
         raise ScenarioError([f"{where}: expected key=value (e.g. --set train.lr=1e-3 or --set seed=0..4)"])
     key = canonical_key(name)
     if key is None or key in NOT_SWEEPABLE:
-        raise ScenarioError([f"{where}: " + (_unknown_key_problem(name.strip(), SWEEPABLE) if key is None
+        raise ScenarioError([f"{where}: " + (unknown_key_problem(name.strip(), SWEEPABLE) if key is None
                                              else f"{name.strip()}: cannot be set from the command line")])
     raw = raw.strip()
-    check = _Checker(where)
+    check = Checker(where)
     check.at = lambda node: where  # type: ignore[method-assign]
     if raw.startswith("["):
-        node = _compose(raw, where)
+        node = compose_node(raw, where)
         values = _axis_values(check, key, node, key) if isinstance(node, yaml.SequenceNode) else None
         if values is None and not check.problems:
             check.fail(None, key, "bad list; write [a, b, c]")
         is_axis = True
-    elif ".." in raw and SETTINGS[key].type == "int":
+    elif ".." in raw and FIELDS[key].type == "int":
         values, problem = _range(raw)
         if problem:
             check.fail(None, key, problem)
@@ -286,7 +287,7 @@ def parse_set(text: str) -> tuple[str, list, bool]:
 
 
 def _resolve_tag(text: str) -> str:
-    return _Loader.resolve(_Loader, yaml.ScalarNode, text, (True, False))
+    return Loader.resolve(Loader, yaml.ScalarNode, text, (True, False))
 
 
 def _split_values(raw: str, key: str) -> list[str]:
@@ -320,7 +321,7 @@ def apply_overrides(scenario: Scenario, overrides: list[str]) -> Scenario:
             where[("axis", key)] = f"--set {text}"
         else:
             axes.pop(key, None)
-            _apply(settings, key, values[0])
+            apply_setting(settings, key, values[0])
             where[key if key != "model" else "model.kind"] = f"--set {text}"
     new = Scenario(name=scenario.name, path=scenario.path, description=scenario.description,
                    settings=settings, axes=axes, parts=scenario.parts, where=where)

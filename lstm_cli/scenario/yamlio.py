@@ -25,7 +25,7 @@ class ScenarioError(BadInput):
 
 # ---- a YAML 1.2-core loader: nodes with line numbers, no 1.1 surprises ----
 
-class _Loader(yaml.SafeLoader):
+class Loader(yaml.SafeLoader):
     yaml_implicit_resolvers: dict = {}
 
 
@@ -38,10 +38,10 @@ _RESOLVERS = [
      "-+.0123456789"),
 ]
 for _tag, _pattern, _first in _RESOLVERS:
-    _Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+    Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
-def _scalar_value(node: yaml.Node) -> Any:
+def scalar_value(node: yaml.Node) -> Any:
     """The Python value of a scalar node under the YAML 1.2 core schema."""
     tag, text = node.tag, node.value
     if tag.endswith(":null"):
@@ -60,26 +60,17 @@ def _scalar_value(node: yaml.Node) -> Any:
     return text
 
 
-def _line(node: yaml.Node) -> int:
+def node_line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
 
-def _node_kind(node: yaml.Node) -> str:
+def node_kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.MappingNode):
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return _shown(_scalar_value(node))
-
-
-def _parse_scalar(text: str) -> Any:
-    """One value typed by the YAML 1.2-core rules (``1e-3`` a float, ``no`` a string)."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        return _scalar_value(node) if isinstance(node, yaml.ScalarNode) and node.tag in _CORE_TAGS else text
-    except (yaml.YAMLError, ValueError, RecursionError):  # "!!int abc", 5000 digits: the text itself
-        return text
+    return _shown(scalar_value(node))
 
 
 _CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -98,15 +89,15 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
         if seen > MAX_NODES:
             raise ScenarioError([f"{source}: the YAML expands to more than {MAX_NODES} values"])
         if node.tag not in _CORE_TAGS:
-            raise ScenarioError([f"{source}:{_line(node)}: unknown YAML tag {node.tag!r}; a scenario holds "
+            raise ScenarioError([f"{source}:{node_line(node)}: unknown YAML tag {node.tag!r}; a scenario holds "
                                  f"plain numbers, strings, lists and mappings"])
         if isinstance(node, yaml.ScalarNode):
             try:
-                _scalar_value(node)
+                scalar_value(node)
             except ValueError:
                 kind = node.tag.rsplit(":", 1)[-1]
                 shown = node.value if len(node.value) <= 30 else f"{node.value[:20]}... ({len(node.value)} characters)"
-                raise ScenarioError([f"{source}:{_line(node)}: {shown!r} is not a valid {kind} (YAML 1.2 core: "
+                raise ScenarioError([f"{source}:{node_line(node)}: {shown!r} is not a valid {kind} (YAML 1.2 core: "
                                      f"decimal, 0o octal or 0x hex, at most 4300 digits)"]) from None
         elif isinstance(node, yaml.MappingNode):
             stack.extend(item for pair in node.value for item in pair)
@@ -114,7 +105,7 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
             stack.extend(node.value)
 
 
-def _compose(text: str, source: str) -> yaml.Node | None:
+def compose_node(text: str, source: str) -> yaml.Node | None:
     from lstm_cli.files import MAX_DEPTH, nesting_depth
 
     try:
@@ -122,7 +113,7 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         if depth > MAX_DEPTH:
             raise ScenarioError([f"{source}: lists and mappings nested {depth} deep; a scenario needs at "
                                  f"most {MAX_DEPTH}"])
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=Loader)
         if root is not None:
             _check_nodes(root, source)
         return root
