@@ -85,7 +85,7 @@ def test_where_keeps_the_rows_every_filter_holds_for(out, where, gaps):
     (["--where", "colour=red"], ["unknown key 'colour'", "keys: " + ", ".join(FIELDS)]),
     (["--where", "gap"], ["write KEY=VALUE"]),
     (["--sort", "size"], ["unknown key 'size'", "keys: name, status"]),
-    (["--format", "yaml"], ["unknown format 'yaml'", "table, json, jsonl, csv"]),
+    (["--format", "yaml"], ["'yaml' is not one of 'table', 'json', 'jsonl', 'csv'"]),
 ])
 def test_bad_keys_are_one_line_exit_2(out, args, words):
     code, stdout, stderr = invoke("runs", str(out), *args)

@@ -76,7 +76,8 @@ def test_add_an_option_by_the_recipe(copy):
     row, settings, parameter = recipe_blocks("Add an option")
     package = copy.package
     assert copy("gradients", "--help").stdout.count("--toy-scale") == 0  # the copy starts without it
-    _insert(package / "config.py", '    Field("gradients.batch", "int", "sequences in the probe batch", 64, minimum=1),',
+    _insert(package / "config.py",
+            '    Field("gradients.batch", "int", "sequences in the gradient-probe batch (the one probe: as train.probe_size)",',
             _indented(row, 4))
     rnn = package / "cells" / "rnn.py"
     rnn.write_text(rnn.read_text().replace('    settings = Cell.settings + ("activation",)\n', _indented(settings, 4)))

@@ -99,7 +99,9 @@ def _read_keys(source: str) -> set[str]:
 
 READERS = ["runs.py", "records.py", "sweep.py", "api.py", "inspect.py", "render/train.py", "render/records.py",
            "render/report.py", "render/sweep.py", "render/compare.py", "render/figures.py"]
-NOT_RESULT_KEYS = {"description"}  # sweep rows (render/sweep) and sweep.json (render/report) use these names too
+# sweep rows (render/sweep) and sweep.json (render/report) use these names too; api.run_scenario's
+# result (gradients, records, sweep_dir) and render/sweep's plan rows (index, key, path, state) are not records
+NOT_RESULT_KEYS = {"description", "gradients", "records", "sweep_dir", "index", "key", "path", "state"}
 
 
 def test_every_key_the_readers_read_is_declared():
