@@ -6,7 +6,7 @@ and after (other processes on the same cores lower every figure).
 
 1. Seed stacking (issue 26): the remember-gap scenario's grid, 10 settings (gap
    5, 10, 20, 50, 100 x rnn, lstm at H = 32) over 5 seeds, timed with its seeds
-   stacked (the default) and with ``--no-stack``, at ``--jobs 1``. Target:
+   stacked (``--stack``) and with ``--no-stack`` (the default), at ``--jobs 1``. Target:
    stacked >= 2.5x unstacked. The two sweeps' records are compared, every number
    but the wall times: stacking must not change a result.
 2. Workers (issues 5 and 13): 16 equal runs (the adding task never stops early
@@ -133,11 +133,11 @@ def main() -> None:
             runs = len(json.loads(size["gaps"])) * 2 * (size["last_seed"] + 1)
             print(f"seed stacks: remember, gaps {size['gaps']}, rnn and lstm at H = {size['hidden']}, "
                   f"seeds 0..{size['last_seed']}, {size['steps']} steps", flush=True)
-            settings = {"--jobs 1 --no-stack": ["--jobs", "1", "--no-stack"], "--jobs 1 (stacked)": ["--jobs", "1"],
-                        "--jobs 2 --no-stack": ["--jobs", "2", "--no-stack"], "--jobs 2 (stacked)": ["--jobs", "2"]}
+            settings = {"--jobs 1 --no-stack": ["--jobs", "1", "--no-stack"], "--jobs 1 (stacked)": ["--jobs", "1", "--stack"],
+                        "--jobs 2 --no-stack": ["--jobs", "2", "--no-stack"], "--jobs 2 (stacked)": ["--jobs", "2", "--stack"]}
             if args.scheduler:
                 settings[f"--scheduler {args.scheduler} --no-stack"] = ["--scheduler", args.scheduler, "--no-stack"]
-                settings[f"--scheduler {args.scheduler} (stacked)"] = ["--scheduler", args.scheduler]
+                settings[f"--scheduler {args.scheduler} (stacked)"] = ["--scheduler", args.scheduler, "--stack"]
             best, records = run_settings(folder, "stack", STACK_SCENARIO.format(**size), settings, args.repeat, runs)
             print(f"  records of every setting: {same_results(records)} (all but wall_time and run_dir)")
             print(f"  stacked over unstacked, --jobs 1: {best['--jobs 1 --no-stack'] / best['--jobs 1 (stacked)']:.2f}x "
@@ -153,7 +153,7 @@ def main() -> None:
                   f"{size['steps']} steps", flush=True)
             targets = {"--jobs 2": 1.8} | ({f"--scheduler {args.scheduler}": 1.7} if args.scheduler else {})
             settings = {}
-            for mode, flag in (("--no-stack", ["--no-stack"]), ("(stacked)", [])):
+            for mode, flag in (("--no-stack", ["--no-stack"]), ("(stacked)", ["--stack"])):
                 settings[f"--jobs 1 {mode}"] = ["--jobs", "1", *flag]
                 settings[f"--jobs 2 {mode}"] = ["--jobs", "2", *flag]
                 if args.scheduler:

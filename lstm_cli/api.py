@@ -259,7 +259,7 @@ def run_scenario(scenario, index: int | None = None, out: str | Path = "runs", e
 
 def sweep(scenario, out: str | Path = "runs", jobs: int | None = None, resume: bool = False,
           on_plan: Callable | None = None, on_done: Callable | None = None,
-          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = True,
+          scheduler: str | None = None, scheduler_file: str | None = None, stack: bool = False,
           name: str | None = None):
     """Run a scenario's sweep grid in worker processes (``pool.run_jobs``), or on the Dask
     scheduler ``scheduler`` / ``scheduler_file`` (``pool_dask``); returns a SweepResult. With

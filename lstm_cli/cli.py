@@ -284,7 +284,7 @@ def sweep_command(
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help=helptext.JOBS_OPTION)] = None,
     resume: ResumeOpt = False,
     name: SweepNameOpt = None,
-    stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = True,
+    stack: Annotated[bool, typer.Option("--stack/--no-stack", help=helptext.STACK_OPTION)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the runs (and which are done) and exit.")] = False,
     list_runs: Annotated[bool, typer.Option("--list-runs", help=helptext.LIST_RUNS_OPTION)] = False,
     fmt: _format_option(helptext.SWEEP_FORMAT_OPTION) = config.Format.table,

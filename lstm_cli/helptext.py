@@ -252,8 +252,9 @@ SET_OPTION = ("Override a setting (dotted keys: train.lr=1e-3, model.hidden=16, 
               "KEY=a,b,c, KEY=[a, b] or KEY=0..4 makes KEY a sweep axis; a single value replaces an axis.")
 INDEX_OPTION = "Run only the I-th run of the sweep grid (0-based; the order of `lstm-demo sweep SCENARIO --list-runs`)."
 JOBS_OPTION = "Worker processes (default: the number of cores); BLAS is pinned to one thread per worker."
-STACK_OPTION = ("Train the runs that differ only in their seed together, as one stack (default); each run's "
-                "record is the one it writes alone. --no-stack trains every run by itself.")
+STACK_OPTION = ("Train the runs that differ only in their seed together, as one stack; each run's record is "
+                "the one it writes alone. Off by default: at H = 32 a stack was slower than the runs alone "
+                "(docs/benchmarks.md).")
 RESUME_OPTION = ("Keep the runs whose record says they finished (with the same settings); run the rest. "
                  "Without it (and without a name), the runs go to a new directory.")
 LIST_RUNS_OPTION = "Print one run key per line and exit; line I is `lstm-demo run SCENARIO --index I`."

@@ -170,7 +170,7 @@ def plan(scenario, out: Path, resume: bool, name: str | None = None) -> tuple[Pa
 
 def run_sweep(scenario, out: Path, jobs: int | None = None, resume: bool = False,
               run: Callable[[Job], dict] = train_job, on_plan=None, on_start=None,
-              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = True,
+              on_done=None, executor: pool.Executor = pool.run_jobs, stack: bool = False,
               name: str | None = None) -> SweepResult:
     """Run every point of ``scenario`` not already finished into OUT/NAME (default: the scenario's
     name); write and return the summary.
