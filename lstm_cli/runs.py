@@ -1,11 +1,5 @@
-"""The training driver: runs one training and keeps its record on disk (``rundir``).
-
-    <out>/<name>/
-        config.yaml      every resolved setting, the seed and the package version
-        metrics.jsonl    one JSON object per evaluation, appended as training goes
-        result.json      the result record: status, success, final metrics, steps, wall time
-        checkpoint.npz   the parameters under PyTorch's names plus what rebuilds the model
-    <out>/.<name>.lock   held (flock) by the one process writing the record
+"""The training driver: runs one training and keeps its record on disk (the files and their
+layout: ``rundir``).
 
 A record is the user's result, so it is never lost or mixed with another:
 
