@@ -136,8 +136,13 @@ def transcript(block: Block) -> list[tuple[str, list[str]]]:
 CHECKOUT = "/path/to/lstm-demo"
 
 
+RULE = re.compile("─+")
+
+
 def masked(line: str) -> str:
-    return TIME.sub(" <time> ", DATE.sub("<date>", line.rstrip()))
+    """Times and dates masked, and a table's rule as one character: its length follows the
+    widest cell, such as the checkout's own path in the scenarios table."""
+    return RULE.sub("─", TIME.sub(" <time> ", DATE.sub("<date>", line.rstrip())))
 
 
 def output_lines(done: subprocess.CompletedProcess) -> list[str]:
