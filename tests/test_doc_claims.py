@@ -67,7 +67,11 @@ def test_readme_step_2_quotes_the_scenario_at_seed_0():
     assert (f"mean |h| {mean_h(saturated):.2f}, mean tanh' {saturated['summary']['activation_slope']:.2f}"
             in README)
     d = saturated["summary"]["decades"]
-    assert f"tanh' takes {-d['activation']:.0f} decades off" in README and f"gives {d['recurrent']:.0f} back" in README
+    assert f"gives {d['recurrent']:.0f} back" in README
+    # the radius-10 net is chaotic: its tanh' share is 115.1 with AVX-512 kernels, 115.7 with AVX2's,
+    # and the README names both roundings; this machine's must be one of them
+    quoted = re.search(r"tanh' takes (\d+) decades off.*?: (\d+) with\s+the AVX2 kernels", README, re.S)
+    assert quoted and round(-d["activation"]) in {int(quoted.group(1)), int(quoted.group(2))}
 
 
 def test_readme_step_3_quotes_the_exploding_scenario():
