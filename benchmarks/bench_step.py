@@ -31,9 +31,10 @@ Single-threaded is the default because it is the fair, reproducible
 comparison on a shared machine; the load average is printed with the table.
 
 Memory: by default glibc hands large arrays fresh pages and takes them back
-when they are freed, so every step of either library pays page faults.
-``--reuse-memory`` calls ``models.reuse_freed_memory()`` first, which keeps
-freed memory in the process; it is process-wide, so torch gets it too.
+when they are freed, so every step of either library pays page faults. The
+commands that train call ``process.reuse_freed_memory()``, which keeps freed
+memory in the process, and so does this script (``--no-reuse-memory``: glibc's
+default); it is process-wide, so torch gets it too.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", default="rnn,lstm,gru")
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--no-torch", action="store_true", help="time numpy only")
-    parser.add_argument("--reuse-memory", action="store_true",
-                        help="call models.reuse_freed_memory() first (process-wide: torch gets it too)")
+    parser.add_argument("--reuse-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="call process.reuse_freed_memory() first, as the commands that train do")
     return parser.parse_args()
 
 
@@ -70,7 +71,7 @@ import statistics  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from lstm_cli import losses, models  # noqa: E402
+from lstm_cli import losses, models, process  # noqa: E402
 
 try:
     if ARGS.no_torch:
@@ -178,7 +179,7 @@ def main() -> None:
     repeats = ARGS.repeats or (3 if ARGS.quick else 7)
     malloc = "glibc default"
     if ARGS.reuse_memory:
-        malloc = "freed memory reused" if models.reuse_freed_memory() else "default (no glibc mallopt)"
+        malloc = "freed memory reused" if process.reuse_freed_memory() else "default (no glibc mallopt)"
     print(f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}, "
           f"repeats {repeats} (median), D={D}, K={K}")
     print(f"threads: numpy BLAS {blas_threads()}, torch {torch.get_num_threads() if torch else '-'} "

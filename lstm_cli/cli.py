@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from lstm_cli import api, config, helptext, process
-from lstm_cli.errors import LstmDemoError
+from lstm_cli.errors import BadInput, Interrupted, LstmDemoError, RunFailed
 
 
 class _Group(TyperGroup):
@@ -89,11 +89,13 @@ def _version(ctx: typer.Context, value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version,
                                                     help="Print the version and exit.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", is_eager=True, help=helptext.VERBOSE)] = False,
 ) -> None:
     """lstm-demo: gradient flow in RNNs and LSTMs, measured."""
+    process.prepare_for(ctx.invoked_subcommand)
 
 
 # ---- options shared by the commands that build models (gradients, train) ----
@@ -185,8 +187,6 @@ def gradients(
 
 def _checkpoint_overrides(ctx, **options) -> dict:
     """The options the user gave (they override the run's own); a model-shaping option is an error."""
-    from lstm_cli.errors import BadInput
-
     def given(name: str) -> bool:
         source = ctx.get_parameter_source(name)
         return source is not None and source not in (type(source).DEFAULT, type(source).DEFAULT_MAP)
@@ -223,7 +223,6 @@ def scenarios_command(
     name: Annotated[Optional[str], typer.Argument(metavar="NAME", autocompletion=_complete_scenario)] = None,
     fmt: FormatOpt = config.Format.table,
 ) -> None:
-    from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     if action is None:
@@ -247,7 +246,6 @@ def run_command(
     overwrite: OverwriteOpt = False,
     name: SweepNameOpt = None,
 ) -> None:
-    from lstm_cli.errors import BadInput
     from lstm_cli.render import sweep as view
 
     existing = api.existing(resume, overwrite)
@@ -294,7 +292,6 @@ def sweep_command(
     plot: PlotOpt = None,
 ) -> None:
     from lstm_cli import sweep as sweeping
-    from lstm_cli.errors import BadInput, Interrupted
     from lstm_cli.render import sweep as view
 
     if jobs is not None and jobs < 1:
@@ -365,7 +362,6 @@ def train_command(
     from pathlib import Path
 
     from lstm_cli import rundir, runs
-    from lstm_cli.errors import RunFailed
     from lstm_cli.render import train as view
 
     existing = api.existing(resume, overwrite)

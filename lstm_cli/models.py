@@ -252,25 +252,3 @@ def backward(params: dict[str, np.ndarray], cache: Cache, dout: np.ndarray) -> G
     grads["head.bias"] = dout_tm.reshape(-1, K).sum(axis=0)
     return Grads(params=grads, dh=core.dh.transpose(1, 0, 2), dc=dc, dpre=core.dpre.transpose(1, 0, 2))
 
-
-def reuse_freed_memory() -> bool:
-    """Make the C library's malloc keep freed memory for the next allocation (process-wide).
-
-    A training step allocates the same dozen large arrays every time. By default
-    glibc serves large arrays with fresh pages from the OS and returns them when
-    they are freed, so every step pays a page fault per 4 KiB it touches: about
-    3,000 faults and a third of the step's time at B=32, H=32, T=200 (measured
-    with benchmarks/bench_step.py). After this call large arrays come from the
-    heap and freed memory stays there, so the process keeps its peak memory until
-    it exits. Meant for programs (a command, a benchmark), not for code that
-    imports lstm_cli as a library. Returns False, changing nothing, where the C
-    library has no glibc ``mallopt``.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's <malloc.h>
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))

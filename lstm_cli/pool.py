@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from lstm_cli import process
+
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -123,6 +125,7 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
     import warnings
 
     warnings.simplefilter("ignore")  # as in the command line's boundary: numbers, not RuntimeWarnings
+    process.reuse_freed_memory()  # this process only trains, as the commands that train do
     for name in BLAS_THREADS:
         os.environ[name] = "1"
     try:  # the handlers inside the try: a SIGTERM right after _stop is installed is an orderly stop too

@@ -55,6 +55,39 @@ def single_threaded_blas() -> None:
         os.environ[name] = "1"
 
 
+TRAINING_COMMANDS = ("train", "run", "sweep")
+
+
+def prepare_for(command: str | None) -> None:
+    """What a command needs before it starts: one that trains keeps freed memory (``reuse_freed_memory``)."""
+    if command in TRAINING_COMMANDS:
+        reuse_freed_memory()
+
+
+def reuse_freed_memory() -> bool:
+    """Make the C library's malloc keep freed memory for the next allocation (process-wide).
+
+    A training step allocates the same dozen large arrays every time. By default
+    glibc serves large arrays with fresh pages from the OS and returns them when
+    they are freed, so every step pays a page fault per 4 KiB it touches: about
+    3,000 faults and a third of the step's time at B=32, H=32, T=200 (measured
+    with benchmarks/bench_step.py), and twice the time of a seed stack's forward
+    pass (benchmarks/bench_stack.py). After this call large arrays come from the
+    heap and freed memory stays there, so the process keeps its peak memory until
+    it exits. The commands that train call it (``prepare_for``), and so do a sweep's
+    worker processes (pool.py); code that imports lstm_cli as a library decides for
+    itself. Returns False, changing nothing, where the C library has no glibc ``mallopt``.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # from glibc's <malloc.h>
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def discard_stdout() -> None:
     """Point stdout at /dev/null, so that the interpreter's last flush of what is left in its
     buffer cannot fail again (and print a traceback) on the way out."""

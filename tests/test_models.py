@@ -212,8 +212,8 @@ def test_readme_api_example_runs_and_its_comments_are_true(capsys):
 FAULTS_PER_STEP = """
 import resource, sys
 import numpy as np
-from lstm_cli import losses, models
-reused = models.reuse_freed_memory() if sys.argv[1] == "reuse" else None
+from lstm_cli import losses, models, process
+reused = process.reuse_freed_memory() if sys.argv[1] == "reuse" else None
 spec = models.ModelSpec(kind="lstm", hidden=32)
 params = models.init_params(spec, 8, 4, np.random.default_rng(0))
 x, y = np.random.default_rng(1).standard_normal((32, 100, 8)), np.zeros((32, 1), dtype=int)
