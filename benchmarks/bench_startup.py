@@ -10,8 +10,8 @@ load hits all alike:
     A2: lstm-demo --help
     B2: python -c "import typer"
 
-It prints every wall time, the median of each and the ratios A1/B1 (target <= 1.3)
-and A2/B2 (target <= 1.5). The child processes inherit the environment; on a shared
+It prints every wall time, the median of each and the ratios A1/B1 (target <= 1.5)
+and A2/B2 (target <= 1.3). The child processes inherit the environment; on a shared
 machine say under what load you measured (uptime's load average is printed).
 """
 
@@ -43,7 +43,7 @@ def lstm_demo_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "lstm_cli"]
 
 
-PAIRS = (("gradients", "import numpy, typer, rich, yaml", 1.3), ("help", "import typer", 1.5))
+PAIRS = (("gradients", "import numpy, typer, rich, yaml", 1.5), ("help", "import typer", 1.3))
 
 
 def main() -> None:

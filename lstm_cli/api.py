@@ -344,9 +344,11 @@ def compare_runs(runs_given: Sequence[str], directory: str | Path = "runs") -> d
 def prepare_plot(path: str | Path | None) -> Path | None:
     """Check a figure's path before any work: a known suffix, an existing directory, matplotlib
     installed (BadInput naming the plot extra otherwise). None: no figure asked for."""
+    if path is None:
+        return None
     from lstm_cli.render import figures
 
-    return None if path is None else figures.prepare(path)
+    return figures.prepare(path)
 
 
 def plot_run(record: dict, path: str | Path) -> Path:

@@ -41,3 +41,32 @@ def test_usage_errors_are_one_line_with_exit_2(args):
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("argv, built", [
+    (["gradients", "--gap", "3"], ["gradients"]),
+    (["--verbose", "train", "--help"], ["train_command"]),
+    (["run", "sweep"], ["run_command"]),  # the first word names the command, not an argument
+    (["gradient"], None),  # misspelt: click's suggestions need every command
+    (["--help"], None),
+    ([], None),
+])
+def test_a_process_builds_only_the_command_it_runs(monkeypatch, argv, built):
+    from lstm_cli import __main__ as entry
+    from lstm_cli.cli import app
+
+    every = list(app.registered_commands)
+    monkeypatch.setattr(app, "registered_commands", list(every))
+    monkeypatch.delenv("_LSTM_DEMO_COMPLETE", raising=False)
+    entry._only_the_named_command(app, argv)
+    assert [c.callback.__name__ for c in app.registered_commands] == (built or [c.callback.__name__ for c in every])
+
+
+def test_shell_completion_sees_every_command(monkeypatch):
+    from lstm_cli import __main__ as entry
+    from lstm_cli.cli import app
+
+    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+    monkeypatch.setenv("_LSTM_DEMO_COMPLETE", "complete_bash")
+    entry._only_the_named_command(app, ["gradients"])
+    assert len(app.registered_commands) == 8

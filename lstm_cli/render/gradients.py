@@ -176,14 +176,21 @@ def _columns(profile: GradientProfile, level: int) -> list[tuple[str, list[str] 
                  (recurrent_name, [_decades(v) for v in profile.decades_recurrent])]
     if profile.belt_rel is not None:
         cols += [("belt", [sci(v) for v in profile.belt_rel]), ("gates", [sci(v) for v in profile.gates_rel])]
+    return [c for c in cols if c[0] not in _hidden(profile, level)]
+
+
+def _hidden(profile: GradientProfile, level: int) -> set[str]:
+    """The headers of ``_columns`` that detail level ``level`` hides."""
+    act_name, recurrent_name = split_names(profile)
     hidden = set()
     if level >= 1:
         hidden |= {"||dL/dh||", "||dL/dc||"}
     if level >= 2:
-        hidden |= {"bound", "gates", product} | ({"dh rel"} if profile.dc is not None else set())
+        hidden |= {"bound", "gates", f"prod {cells.get(profile.model['kind']).direct_gate}"}
+        hidden |= {"dh rel"} if profile.dc is not None else set()
     if level >= 3:
-        hidden |= {bar_header, "belt", recurrent_name, act_name}
-    return [c for c in cols if c[0] not in hidden]
+        hidden |= {"log " + profile.carrier, "belt", recurrent_name, act_name}
+    return hidden
 
 
 def split_names(profile: GradientProfile) -> tuple[str, str]:
@@ -220,9 +227,9 @@ def table_columns(profiles, steps, low, high):
     cells = [[str(k)] for k in steps]
     for profile in profiles:
         group = "\n".join(wrap_label(profile.label))
-        kept = [{header for header, _ in _columns(profile, level)} for level in range(4)]
+        hidden = [_hidden(profile, level) for level in range(4)]
         for header, values in _columns(profile, 0):
-            hide = next((level for level in (1, 2, 3) if header not in kept[level]), 0)
+            hide = next((level for level in (1, 2, 3) if header in hidden[level]), 0)
             if values is None:
                 columns.append(Column(header, justify="left", hide=hide, group=group, width=BAR_WIDTH))
                 values = [log_bar(float(v), low, high, BAR_WIDTH) for v in profile.carrier_rel]
