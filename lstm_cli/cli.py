@@ -149,7 +149,7 @@ FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="RUN_DIR", hel
 _FRESH_MODEL_OPTIONS = {name: "--" + name.replace("_", "-") for name in ("model", *config.MODEL_FIELDS)}
 
 
-@app.command(**helptext.command(helptext.GRADIENTS))
+@app.command("gradients", **helptext.command(helptext.GRADIENTS))
 def gradients(
     ctx: typer.Context,
     gap: GapOpt = config.default("gap"),

@@ -47,26 +47,43 @@ def test_usage_errors_are_one_line_with_exit_2(args):
     (["gradients", "--gap", "3"], ["gradients"]),
     (["--verbose", "train", "--help"], ["train_command"]),
     (["run", "sweep"], ["run_command"]),  # the first word names the command, not an argument
-    (["gradient"], None),  # misspelt: click's suggestions need every command
-    (["--help"], None),
-    ([], None),
 ])
 def test_a_process_builds_only_the_command_it_runs(monkeypatch, argv, built):
     from lstm_cli import __main__ as entry
     from lstm_cli.cli import app
 
-    every = list(app.registered_commands)
-    monkeypatch.setattr(app, "registered_commands", list(every))
+    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
     monkeypatch.delenv("_LSTM_DEMO_COMPLETE", raising=False)
     entry._only_the_named_command(app, argv)
-    assert [c.callback.__name__ for c in app.registered_commands] == (built or [c.callback.__name__ for c in every])
+    assert [c.callback.__name__ for c in app.registered_commands] == built
+
+
+@pytest.mark.parametrize("argv", [["--help"], [], ["gradient"], ["--version"]])
+def test_with_no_command_named_the_help_is_the_same_without_the_options(monkeypatch, argv):
+    """No command named: each command is built as its name and help only, and the top-level help
+    (and a misspelt command's suggestions) are word for word those of the whole app."""
+    from lstm_cli import __main__ as entry
+    from lstm_cli.cli import app
+
+    whole = [runner.invoke(app, args, env={"COLUMNS": "100"}) for args in (["--help"], ["gradient"])]
+    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+    monkeypatch.delenv("_LSTM_DEMO_COMPLETE", raising=False)
+    entry._only_the_named_command(app, argv)
+    assert [c.name for c in app.registered_commands] == [
+        "gradients", "scenarios", "run", "sweep", "train", "runs", "inspect", "report"]
+    assert all(c.callback.__name__ == "<lambda>" for c in app.registered_commands)
+    for args, expected in zip((["--help"], ["gradient"]), whole):
+        result = runner.invoke(app, args, env={"COLUMNS": "100"})
+        assert (result.exit_code, result.stdout, result.stderr) == (expected.exit_code, expected.stdout, expected.stderr)
+    assert "Did you mean 'gradients'" in whole[1].stderr and "gradients" in whole[0].stdout
 
 
 def test_shell_completion_sees_every_command(monkeypatch):
     from lstm_cli import __main__ as entry
     from lstm_cli.cli import app
 
-    monkeypatch.setattr(app, "registered_commands", list(app.registered_commands))
+    every = list(app.registered_commands)
+    monkeypatch.setattr(app, "registered_commands", list(every))
     monkeypatch.setenv("_LSTM_DEMO_COMPLETE", "complete_bash")
     entry._only_the_named_command(app, ["gradients"])
-    assert len(app.registered_commands) == 8
+    assert app.registered_commands == every
