@@ -3,10 +3,12 @@
 For each cell (kind, dtype, H, batch B, gap), S runs of ``steps`` training steps are
 trained alone (``train.train``, one after another) and as one stack
 (``stacked.train_stacked``), one BLAS thread, in this process; evaluations only at
-step 0 and at the end, so the figure is the training step's. The ratio
+step 0 and at the end, so the figure is the training step's. Freed memory is kept for the
+next allocation, as in the commands that train (``--no-reuse-memory``: glibc's default,
+under which a stack's arrays of over 4 MB cost fresh pages every step). The ratio
 alone / stacked is what stacking gains there (> 1: stacking is faster); steps per second
 count every run's steps (S x steps over the wall time, evaluations included). It tells where
-``sweep``'s default (stack every group of 2 or more seeds) pays, and the events of
+``sweep --stack`` (every group of 2 or more seeds as one stack) pays, and the events of
 both are compared (float64: bit for bit) so a fast but wrong stack cannot pass.
 
     python benchmarks/bench_stack.py                  # the grid below, S = 5; a few minutes idle
@@ -25,7 +27,7 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import time  # noqa: E402
 
-from lstm_cli import stacked, train  # noqa: E402
+from lstm_cli import process, stacked, train  # noqa: E402
 from lstm_cli.models import ModelSpec  # noqa: E402
 from lstm_cli.train import TrainConfig  # noqa: E402
 
@@ -64,13 +66,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="best of this many timings")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: checks the script, in seconds")
     parser.add_argument("--long-lag", action="store_true", help="only the gap-1000 recipe of docs/long-lag.md")
+    parser.add_argument("--reuse-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="call process.reuse_freed_memory() first, as the commands that train do")
     args = parser.parse_args()
+    malloc = "freed memory reused" if args.reuse_memory and process.reuse_freed_memory() else "glibc default"
     grid, steps, repeat = (TINY, 3, 1) if args.tiny else (LONG_LAG, args.steps, args.repeat) if args.long_lag \
         else (GRID, args.steps, args.repeat)
     model, lr = (LONG_LAG_MODEL, 3e-3) if args.long_lag else (None, None)
     seeds = list(range(args.stack))
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; S = {args.stack}, "
-          f"{steps} steps per run, best of {repeat}")
+          f"{steps} steps per run, best of {repeat}; malloc: {malloc}")
     print(f"{'kind':5} {'dtype':8} {'H':>4} {'B':>4} {'gap':>4}  {'alone s':>8} {'stacked s':>9}  {'gain':>5}  same"
           f"  {'steps/s alone':>13} {'stacked':>8}")
     for kind, dtype, hidden, batch, gap in grid:
