@@ -12,9 +12,10 @@ import sys
 
 def main() -> None:
     try:
+        from lstm_cli import process
         from lstm_cli.cli import app
 
-        _only_the_named_command(app, sys.argv[1:])
+        process.prepare_for(_only_the_named_command(app, sys.argv[1:]))
         app()
     except KeyboardInterrupt:
         _interrupted()
@@ -27,19 +28,21 @@ def main() -> None:
         raise
 
 
-def _only_the_named_command(app, argv: list[str]) -> None:
-    """Build only what this process runs: Typer turns every command's options into click's before
-    it runs one (about 12 ms of ``--help``'s 80 and of ``gradients``' 220). The command that
-    ``argv`` names alone; with none named (the top-level help, ``--version``, a misspelt command)
-    each command as its name and help only, which is all that those print. Shell completion
-    gets every command whole."""
+def _only_the_named_command(app, argv: list[str]) -> str | None:
+    """Build only what this process runs, and return the name of the command it runs (None: none).
+
+    Typer turns every command's options into click's before it runs one (about 12 ms of
+    ``--help``'s 80 and of ``gradients``' 220). The command that ``argv`` names alone; with none
+    named (the top-level help, ``--version``, a misspelt command) each command as its name and
+    help only, which is all that those print. Shell completion gets every command whole."""
     import os
 
     if any(key.endswith("_COMPLETE") for key in os.environ):
-        return
+        return None
     first = next((arg for arg in argv if not arg.startswith("-")), None)
     named = [c for c in app.registered_commands if c.name == first]  # cli.py names every command
     app.registered_commands = named or [_help_only(c) for c in app.registered_commands]
+    return first if named else None
 
 
 def _help_only(command):

@@ -89,13 +89,11 @@ def _version(ctx: typer.Context, value: bool) -> None:
 
 @app.callback()
 def _root(
-    ctx: typer.Context,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version,
                                                     help="Print the version and exit.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", is_eager=True, help=helptext.VERBOSE)] = False,
 ) -> None:
     """lstm-demo: gradient flow in RNNs and LSTMs, measured."""
-    process.prepare_for(ctx.invoked_subcommand)
 
 
 # ---- options shared by the commands that build models (gradients, train) ----

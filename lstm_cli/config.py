@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from lstm_cli import cells
+from lstm_cli import cells, process
 from lstm_cli.errors import BadInput
 
 SEED_MAX = 2**32 - 1  # numpy's legacy seeding range; the same bound everywhere
@@ -401,7 +401,8 @@ def memory_limit() -> tuple[int | None, str]:
     text = os.environ.get(MEMORY_ENV, "").strip()
     if text:
         return parse_size(text), MEMORY_ENV
-    found = [(value, source) for value, source in (
+    kept = process.freed_memory_kept()  # this process's to reuse, though every figure below counts it as used
+    found = [(value + kept, source) for value, source in (
         (available_memory(), "available memory"), (address_space_left(), "address space left by ulimit -v"),
         (cgroup_memory_left(), "room left in the memory cgroup")) if value is not None]
     return min(found) if found else (None, "no known limit")

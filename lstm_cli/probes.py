@@ -96,10 +96,9 @@ def safe_norm(a: np.ndarray, axis: int = -1) -> np.ndarray:
     """Euclidean norm along ``axis`` without underflow or overflow in the squares."""
     peak = np.max(np.abs(a), axis=axis, keepdims=True)  # a's shape with `axis` of length 1
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        scaled = np.divide(a, np.where(peak > 0, peak, 1.0))  # where the peak is 0, a holds only zeros
-        np.multiply(scaled, scaled, out=scaled)
+        scaled = np.where(peak > 0, a / np.where(peak > 0, peak, 1.0), 0.0)
         peak = np.squeeze(peak, axis=axis)
-        out = peak * np.sqrt(np.sum(scaled, axis=axis))  # a NaN peak gives NaN whatever the sum
+        out = peak * np.sqrt(np.sum(scaled * scaled, axis=axis))
     return np.where(np.isinf(peak), np.inf, out)
 
 

@@ -59,9 +59,14 @@ TRAINING_COMMANDS = ("train", "run", "sweep")
 
 
 def prepare_for(command: str | None) -> None:
-    """What a command needs before it starts: one that trains keeps freed memory (``reuse_freed_memory``)."""
+    """What the ``lstm-demo`` process needs before its command starts: one that trains keeps freed
+    memory (``reuse_freed_memory``). Called by the program's entry point (``__main__``), not by
+    the command line's app, which tests and other programs run inside their own process."""
     if command in TRAINING_COMMANDS:
         reuse_freed_memory()
+
+
+_keeping_freed_memory = False  # set by reuse_freed_memory
 
 
 def reuse_freed_memory() -> bool:
@@ -74,9 +79,9 @@ def reuse_freed_memory() -> bool:
     with benchmarks/bench_step.py), and twice the time of a seed stack's forward
     pass (benchmarks/bench_stack.py). After this call large arrays come from the
     heap and freed memory stays there, so the process keeps its peak memory until
-    it exits. The commands that train call it (``prepare_for``), and so do a sweep's
-    worker processes (pool.py); code that imports lstm_cli as a library decides for
-    itself. Returns False, changing nothing, where the C library has no glibc ``mallopt``.
+    it exits (``freed_memory_kept``, which the memory checks count as room). The
+    commands that train call it (``prepare_for``), and so do a sweep's worker processes
+    (pool.py); code that imports lstm_cli as a library decides for itself. Returns False, changing nothing, where the C library has no glibc ``mallopt``.
     """
     import ctypes
 
@@ -84,8 +89,30 @@ def reuse_freed_memory() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
+    global _keeping_freed_memory
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's <malloc.h>
-    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+    _keeping_freed_memory = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+    return _keeping_freed_memory
+
+
+def freed_memory_kept() -> int:
+    """Bytes that malloc keeps free for this process after ``reuse_freed_memory`` (what earlier
+    steps and runs freed): room for the next arrays that the system's figures (available memory,
+    mapped address space, the cgroup's usage) count as used. 0 when memory is not being kept, or
+    where the C library has no glibc ``mallinfo2``."""
+    if not _keeping_freed_memory:
+        return 0
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2, ten size_t fields
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                          "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return 0
+    mallinfo2.restype = MallInfo2
+    return int(mallinfo2().fordblks)  # the free bytes of malloc's arenas
 
 
 def discard_stdout() -> None:

@@ -119,20 +119,3 @@ def test_help_states_the_default_learning_rates_and_budgets():
     defaults = training.TrainConfig()
     assert f"(default {defaults.eval_every})" in text and f"(default {defaults.eval_size})" in text
 
-
-@pytest.mark.parametrize("command, trains", [
-    (["train", "--gap", "3", "--hidden", "4", "--batch", "4", "--steps", "2", "--eval-size", "4"], True),
-    (["gradients", "--gap", "3", "--batch", "4"], False),
-    (["scenarios"], False),
-])
-def test_the_commands_that_train_keep_freed_memory(tmp_path, monkeypatch, command, trains):
-    """A training step allocates the same large arrays every time: the commands that train ask
-    malloc to keep freed memory (process.reuse_freed_memory); the others leave the process as it is."""
-    from lstm_cli import process
-
-    calls = []
-    monkeypatch.setattr(process, "reuse_freed_memory", lambda: calls.append(True) or True)
-    out = ["--out", str(tmp_path)] if trains else []
-    result = runner.invoke(app, [*command, *out])
-    assert result.exit_code == 0, result.stderr
-    assert calls == ([True] if trains else [])
