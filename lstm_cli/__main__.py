@@ -19,6 +19,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         _interrupted()
+    except Exception as err:  # a Ctrl-C during an import that Python wrapped in its own error
+        from lstm_cli.process import interrupted_inside
+
+        if interrupted_inside(err):
+            _interrupted()
+        raise
     except SystemExit as stop:
         # interrupted (Ctrl-C) or terminated (SIGTERM), already said; a process that used
         # multiprocessing (a sweep) exits the ordinary way, so that its finalizers release the

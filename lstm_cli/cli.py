@@ -58,6 +58,8 @@ class _Group(TyperGroup):
         except MemoryError:  # under the estimate's limit, and still too much: one line, not a traceback
             _fail(f"lstm-demo: error: {process.OUT_OF_MEMORY}", 1)
         except Exception as err:  # click's exceptions, known by their public interface
+            if process.interrupted_inside(err):  # a Ctrl-C that an import wrapped in its own error
+                _fail(f"lstm-demo: {process.interruption()}", process.exit_code(130))
             if not (callable(getattr(err, "format_message", None)) and hasattr(err, "exit_code")):
                 raise
             if hasattr(err, "ctx"):  # a usage error (bad option, value or command): one prefix for all

@@ -146,6 +146,8 @@ def _worker(jobs, results, current, slot: int, run: Callable[[Job], dict], paren
             except (KeyboardInterrupt, Interrupted):  # stopped by the parent: its record says so
                 return
             except BaseException as err:  # reported by the parent; this worker goes on
+                if process.interrupted_inside(err):  # stopped inside an import, which wrapped it
+                    return
                 message = " ".join(str(err).split()) or type(err).__name__
                 results.put(("failed", job.index, f"{type(err).__name__}: {message}"))
     except KeyboardInterrupt:

@@ -42,6 +42,19 @@ def exit_code(code: int) -> int:
     return 128 + signal.SIGTERM if code == 128 + signal.SIGINT and terminated else code
 
 
+def interrupted_inside(err: BaseException | None) -> bool:
+    """Whether ``err`` is a Ctrl-C or SIGTERM, or carries one that Python wrapped on its way up:
+    an interrupt while a class is being created (an import, a dataclass) surfaces as
+    "RuntimeError: Error calling __set_name__ ...", whose cause is the KeyboardInterrupt."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def interruption() -> str:
     return "terminated" if terminated else "interrupted"
 

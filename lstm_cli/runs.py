@@ -249,10 +249,10 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: Result, start: float,
             if on_event is not None:
                 on_event(event)
     except KeyboardInterrupt:
-        record.update(status="interrupted", steps=step)
-        _finish_quietly(record, first, last, start, run_dir, clip_log)
-        raise Interrupted(f"{process.interruption()} at step {step}; partial record in {run_dir}") from None
+        _interrupted(record, step, first, last, start, run_dir, clip_log)
     except Exception as err:  # noqa: BLE001 - any error ends this run, and its record must say so
+        if process.interrupted_inside(err):  # a Ctrl-C that an import wrapped in its own error
+            _interrupted(record, step, first, last, start, run_dir, clip_log)
         _fail(record, err, step, first, last, start, run_dir, clip_log)
     # outside the handlers above: an interrupt after the final result.json is written must not
     # turn a finished run into an interrupted one (one inside the write leaves the "running"
@@ -262,6 +262,14 @@ def _train_into(cfg: TrainConfig, run_dir: Path, record: Result, start: float,
     except OSError as err:
         _fail(record, err, step, first, last, start, run_dir, clip_log)
     return record
+
+
+def _interrupted(record: Result, step: int, first, last, start: float, run_dir: Path,
+                 clip_log: train.ClipLog) -> None:
+    """Record the run as interrupted at ``step`` and raise Interrupted."""
+    record.update(status="interrupted", steps=step)
+    _finish_quietly(record, first, last, start, run_dir, clip_log)
+    raise Interrupted(f"{process.interruption()} at step {step}; partial record in {run_dir}") from None
 
 
 def _fail(record: Result, err: Exception, step: int, first, last, start: float, run_dir: Path,
