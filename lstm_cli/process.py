@@ -94,15 +94,16 @@ def reuse_freed_memory() -> bool:
     heap and freed memory stays there, so the process keeps its peak memory until
     it exits (``freed_memory_kept``, which the memory checks count as room). The
     commands that train call it (``prepare_for``), and so do a sweep's worker processes
-    (pool.py); code that imports lstm_cli as a library decides for itself. Returns False, changing nothing, where the C library has no glibc ``mallopt``.
+    (pool.py); code that imports lstm_cli as a library decides for itself. Returns
+    False, changing nothing, where the C library has no glibc ``mallopt``.
     """
+    global _keeping_freed_memory
     import ctypes
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    global _keeping_freed_memory
     m_trim_threshold, m_mmap_max = -1, -4  # from glibc's <malloc.h>
     _keeping_freed_memory = bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
     return _keeping_freed_memory
